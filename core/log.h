@@ -25,10 +25,10 @@ void write(Level level, const std::string& message);
 
 }  // namespace mnemo::log
 
-#define MNEMO_LOG(level, ...)                                                       \
+#define MNEMO_LOG(lvl_, ...)                                                        \
   do {                                                                              \
-    if (static_cast<int>(level) >= static_cast<int>(::mnemo::log::level()))        \
-      ::mnemo::log::write(level, ::mnemo::detail::concat(__VA_ARGS__));            \
+    if (static_cast<int>(lvl_) >= static_cast<int>(::mnemo::log::level()))         \
+      ::mnemo::log::write(lvl_, ::mnemo::detail::concat(__VA_ARGS__));             \
   } while (false)
 #define MNEMO_DEBUG(...) MNEMO_LOG(::mnemo::log::Level::kDebug, __VA_ARGS__)
 #define MNEMO_INFO(...) MNEMO_LOG(::mnemo::log::Level::kInfo, __VA_ARGS__)

@@ -1,0 +1,48 @@
+# mnemo: the two quickstart commands (`make demo`, `make test`) and a few conveniences.
+# Everything builds into build/ (Release) with ccache and the torch precompiled header.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
+CTEST_FLAGS ?=
+
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS) > $(BUILD_DIR).configure.log 2>&1 \
+	  || (cat $(BUILD_DIR).configure.log; exit 1)
+	@grep -E "^-- mnemo:" $(BUILD_DIR).configure.log || true
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Builds only what the demo needs, then trains CartPole with PPO in one process.
+demo: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS) --target mnemo
+	$(BUILD_DIR)/mnemo train $(DEMO_CONFIG)
+
+# The whole test suite: unit, integration, mpi and learning tests.
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+test-unit: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+test-integration: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L integration
+test-mpi: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L mpi
+test-learning: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L learning
+
+bench: build
+	@bash bench/run.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log

@@ -1,0 +1,179 @@
+#include "actors/actor.h"
+
+#include <chrono>
+#include <thread>
+
+#include "core/log.h"
+#include "core/sequence.h"
+#include "core/torch/tensor.h"
+
+namespace mnemo::actors {
+
+void ActorOptions::validate() const {
+  if (num_actors < 1) throw ConfigError("actor.num_actors must be at least 1");
+  if (num_envs < 1) throw ConfigError("actor.num_envs must be at least 1");
+  if (unroll_length < 1) throw ConfigError("actor.unroll_length must be at least 1");
+  if (param_timeout_ms < 1) throw ConfigError("actor.param_timeout_ms must be positive");
+}
+
+Actor::Actor(ActorContext ctx) : ctx_(std::move(ctx)) { ctx_.options.validate(); }
+
+bool Actor::sync_parameters(std::int64_t required) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.options.param_timeout_ms);
+  int sleep_us = 50;
+  while (true) {
+    if (ctx_.stop != nullptr && ctx_.stop->load()) return false;
+    FetchedParams p = params_->fetch(version_);
+    base_version_ = p.base_version;
+    if (p.params.defined() && p.params.numel() > 0) {
+      nn::load_flat_parameters(*policy_, p.params);
+      if (version_ >= 0) ++stats_.param_updates;
+      version_ = p.version;
+    }
+    if (p.stop) {
+      stop_seen_ = true;
+      return false;
+    }
+    if (version_ >= required) return true;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw TimeoutError("actor " + std::to_string(ctx_.actor_id) + ": no parameters of version " +
+                         std::to_string(required) + " within " + std::to_string(ctx_.options.param_timeout_ms) +
+                         " ms (have " + std::to_string(version_) + ")");
+    std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+    sleep_us = std::min(sleep_us * 2, 5000);
+  }
+}
+
+void Actor::run() {
+  const auto& o = ctx_.options;
+  const int64_t N = o.num_envs, T = o.unroll_length;
+  envs::VectorEnv venv(static_cast<std::size_t>(N), ctx_.env_factory);
+  const Spec& obs_spec = venv.observation_spec();
+  const ActionSpace& space = venv.action_space();
+  policy_ = nn::make_policy(ctx_.model, nn::obs_dim(obs_spec), space);
+  policy_->eval();
+  params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, ctx_.options.param_timeout_ms);
+  at::Generator gen = nn::make_generator(ctx_.seed * 7919ULL + static_cast<std::uint64_t>(ctx_.actor_id) + 1);
+  replay::Client replay(ctx_.replay_endpoint, ctx_.replay_client);
+  if (ctx_.stop != nullptr) replay.set_stop_flag(ctx_.stop);
+
+  const envs::StepBatch* step = &venv.reset(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
+  std::vector<torch::Tensor> obs_now, final_obs;
+  for (std::size_t f = 0; f < obs_spec.fields.size(); ++f) {
+    obs_now.push_back(to_tensor(step->obs[f]));
+    final_obs.push_back(to_tensor(step->final_obs[f]));
+  }
+  auto first_now = to_tensor(step->first);
+  auto reward_now = to_tensor(step->reward);
+  auto term_now = to_tensor(step->terminated);
+  auto trunc_now = to_tensor(step->truncated);
+  auto ep_ret_now = to_tensor(step->episode_return);
+  auto ep_len_now = to_tensor(step->episode_length);
+  nn::State state = policy_->initial_state(N);
+  const Spec item_spec = seq::sequence_spec(obs_spec, space, T);
+
+  for (std::int64_t k = 0;; ++k) {
+    std::int64_t required = 0;
+    if (o.sync) {
+      required = base_version_ + (ctx_.total_actors * N * k) / ctx_.sequences_per_update;
+    }
+    if (!sync_parameters(std::max<std::int64_t>(required, 0))) break;
+
+    // One buffer per sequence field, [N, T, ...]; env b's item views row b without copying.
+    std::vector<Array> bufs;
+    std::vector<torch::Tensor> views;
+    for (const auto& f : item_spec.fields) {
+      Shape s = f.shape;
+      s.insert(s.begin(), N);
+      bufs.push_back(Array::zeros(f.dtype, s));
+      views.push_back(to_tensor(bufs.back()));
+    }
+    auto field = [&](const std::string& name) -> torch::Tensor& {
+      for (std::size_t i = 0; i < item_spec.fields.size(); ++i)
+        if (item_spec.fields[i].name == name) return views[i];
+      throw Error("no sequence field " + name);
+    };
+    std::vector<torch::Tensor*> obs_views;
+    for (const auto& f : obs_spec.fields) obs_views.push_back(&field(seq::kObsPrefix + f.name));
+    auto& action_v = field("action");
+    auto& reward_v = field("reward");
+    auto& first_v = field("first");
+    auto& term_v = field("terminated");
+    auto& trunc_v = field("truncated");
+    auto& logprob_v = field("logprob");
+    auto& value_v = field("value");
+    auto& final_value_v = field("final_value");
+    auto& ep_ret_v = field("episode_return");
+    auto& ep_len_v = field("episode_length");
+
+    for (std::int64_t t = 0; t < T; ++t) {
+      torch::Tensor action;
+      {
+        torch::InferenceMode guard;
+        auto out = policy_->step(nn::flatten_obs(obs_now, 1), state);
+        nn::ActionDist dist(space, out.params, policy_->log_std());
+        action = dist.sample(gen);
+        logprob_v.select(1, t).copy_(dist.log_prob(action));
+        value_v.select(1, t).copy_(out.value);
+        state = out.state;
+      }
+      for (std::size_t f = 0; f < obs_now.size(); ++f) obs_views[f]->select(1, t).copy_(obs_now[f]);
+      first_v.select(1, t).copy_(first_now);
+      action_v.select(1, t).copy_(action);
+      step = &venv.step(to_array(action));
+      reward_v.select(1, t).copy_(reward_now);
+      term_v.select(1, t).copy_(term_now);
+      trunc_v.select(1, t).copy_(trunc_now);
+      auto ended = term_now.logical_or(trunc_now);
+      if (ended.any().item<bool>()) {
+        ep_ret_v.select(1, t).copy_(ep_ret_now.where(ended, torch::zeros_like(ep_ret_now)));
+        ep_len_v.select(1, t).copy_(ep_len_now.where(ended, torch::zeros_like(ep_len_now)));
+        stats_.episodes += ended.sum().item<int64_t>();
+        if (trunc_now.logical_and(term_now.logical_not()).any().item<bool>()) {
+          torch::InferenceMode guard;
+          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), state).value;
+          final_value_v.select(1, t).copy_(fv.where(trunc_now.to(torch::kBool), torch::zeros_like(fv)));
+        }
+        // Recurrent state restarts with each new episode.
+        if (!state.empty()) {
+          auto fresh = policy_->initial_state(N);
+          for (std::size_t i = 0; i < state.size(); ++i) {
+            auto mask = ended.view({N}).to(torch::kBool);
+            std::vector<int64_t> shape(static_cast<std::size_t>(state[i].dim()), 1);
+            shape[0] = N;
+            state[i] = torch::where(mask.view(shape), fresh[i], state[i]);
+          }
+        }
+      }
+    }
+    {
+      torch::InferenceMode guard;
+      field("bootstrap_value").copy_(policy_->step(nn::flatten_obs(obs_now, 1), state).value);
+    }
+    field("version").fill_(version_);
+    stats_.env_steps += N * T;
+    ++stats_.unrolls;
+
+    for (int64_t b = 0; b < N; ++b) {
+      replay::Item item;
+      item.reserve(bufs.size());
+      for (std::size_t i = 0; i < bufs.size(); ++i) {
+        const Array& buf = bufs[i];
+        Shape s(buf.shape().begin() + 1, buf.shape().end());
+        std::size_t row = buf.nbytes() / static_cast<std::size_t>(N);
+        item.emplace_back(item_spec.fields[i].name,
+                          Array::wrap(buf.dtype(), s, static_cast<char*>(buf.raw()) + b * row, buf.owner()));
+      }
+      try {
+        replay.insert(item);
+      } catch (const Error& e) {
+        if (ctx_.stop != nullptr && ctx_.stop->load()) return;
+        throw;
+      }
+    }
+  }
+  MNEMO_INFO("actor ", ctx_.actor_id, " stopping after ", stats_.env_steps, " env steps, ", stats_.episodes,
+             " episodes");
+}
+
+}  // namespace mnemo::actors

@@ -1,0 +1,80 @@
+// The actor loop: step a vector env with batched CPU inference, cut fixed-length unrolls per env,
+// insert them into replay, and pick up newer parameters the learner publishes.
+//
+// In sync mode an actor waits before each unroll until the learner has trained on everything
+// produced so far, which makes a one-actor run exactly on-policy and reproducible from its seed.
+// In async mode it only polls for newer parameters between unrolls (IMPALA-style policy lag, kept
+// bounded by replay backpressure).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/params.h"
+#include "core/torch/models.h"
+#include "envs/vector_env.h"
+#include "replay/client.h"
+
+namespace mnemo::actors {
+
+struct ActorOptions {
+  std::int64_t num_actors = 1;
+  std::int64_t num_envs = 8;
+  std::int64_t unroll_length = 128;
+  bool sync = true;
+  std::int64_t param_timeout_ms = 60000;
+  template <class V>
+  void visit(V& v) {
+    v("num_actors", num_actors, "actor threads in the embedded mode (distributed: topology decides)");
+    v("num_envs", num_envs, "envs stepped together by one actor");
+    v("unroll_length", unroll_length, "steps per sequence (T)");
+    v("sync", sync, "wait for the learner's update before each unroll (on-policy, reproducible)");
+    v("param_timeout_ms", param_timeout_ms, "give up when the parameter server is silent this long");
+  }
+  void validate() const;
+};
+
+struct ActorContext {
+  ActorOptions options;
+  nn::ModelOptions model;
+  envs::EnvFactory env_factory;
+  int actor_id = 0;
+  int total_actors = 1;                 // actors in the whole run (sync-mode arithmetic)
+  std::int64_t sequences_per_update = 1;  // sequences all learners consume per update
+  std::uint64_t seed = 1;
+  std::string replay_endpoint;
+  replay::ClientOptions replay_client;
+  std::string params_endpoint;
+  const std::atomic<bool>* stop = nullptr;
+};
+
+struct ActorStats {
+  std::int64_t env_steps = 0;
+  std::int64_t unrolls = 0;
+  std::int64_t episodes = 0;
+  std::int64_t param_updates = 0;
+};
+
+class Actor {
+ public:
+  explicit Actor(ActorContext ctx);
+  // Runs until the stop flag is set or the parameter server says stop. Returns normally then.
+  void run();
+  const ActorStats& stats() const { return stats_; }
+
+ private:
+  // Fetches parameters until the version reaches `required`; false when told to stop.
+  bool sync_parameters(std::int64_t required);
+
+  ActorContext ctx_;
+  std::shared_ptr<nn::PolicyImpl> policy_;
+  std::unique_ptr<ParameterClient> params_;
+  std::int64_t version_ = -1;
+  std::int64_t base_version_ = 0;
+  ActorStats stats_;
+  bool stop_seen_ = false;
+};
+
+}  // namespace mnemo::actors

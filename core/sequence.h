@@ -1,0 +1,34 @@
+// Sequence: the fixed-length unroll an actor cuts and a learner trains on, as named fields.
+//
+// A Sequence of T steps is a struct of arrays. It travels as one replay item whose fields are:
+//   obs/<name>     [T, ...]  observation field (pixels stay uint8)
+//   action         [T, ...]  action taken
+//   reward         [T]       float32
+//   first          [T]       uint8, 1 where an episode starts (the state was reset)
+//   terminated     [T]       uint8, the step ended the episode in a terminal state
+//   truncated      [T]       uint8, the step ended the episode at a time limit
+//   logprob        [T]       float32, behaviour policy log-probability of the action
+//   value          [T]       float32, behaviour value of the observation
+//   final_value    [T]       float32, value of the last observation of a truncated episode
+//   bootstrap_value []       float32, value of the observation after the last step
+//   episode_return [T]       float32, return of the episode that ended at this step
+//   episode_length [T]       int64, length of the episode that ended at this step
+//   version        []        int64, policy version that acted
+//   state/<i>      [...]     recurrent state at the first step (none for memoryless policies)
+#pragma once
+
+#include <string>
+
+#include "core/array.h"
+
+namespace mnemo::seq {
+
+inline const std::string kObsPrefix = "obs/";
+inline const std::string kStatePrefix = "state/";
+
+// The replay signature of a sequence of `T` steps for the given observation and action specs
+// and per-env recurrent-state shapes.
+Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
+                   const std::vector<Shape>& state_shapes = {});
+
+}  // namespace mnemo::seq

@@ -1,0 +1,158 @@
+#include "core/torch/models.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/torch/tensor.h"
+
+namespace mnemo::nn {
+namespace {
+
+torch::nn::Sequential make_mlp(int64_t in, const std::vector<int64_t>& hidden, int64_t out, const std::string& act,
+                               double out_gain) {
+  torch::nn::Sequential seq;
+  int64_t prev = in;
+  for (auto h : hidden) {
+    auto lin = torch::nn::Linear(prev, h);
+    torch::nn::init::orthogonal_(lin->weight, std::sqrt(2.0));
+    torch::nn::init::zeros_(lin->bias);
+    seq->push_back(lin);
+    if (act == "tanh") seq->push_back(torch::nn::Tanh());
+    else seq->push_back(torch::nn::ReLU());
+    prev = h;
+  }
+  auto head = torch::nn::Linear(prev, out);
+  torch::nn::init::orthogonal_(head->weight, out_gain);
+  torch::nn::init::zeros_(head->bias);
+  seq->push_back(head);
+  return seq;
+}
+
+int64_t head_size(const ActionSpace& s) {
+  switch (s.kind) {
+    case ActionSpace::Kind::kDiscrete: return s.n;
+    case ActionSpace::Kind::kBox: return static_cast<int64_t>(s.low.size());
+    case ActionSpace::Kind::kMultiDiscrete: break;
+  }
+  throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
+}
+
+}  // namespace
+
+MlpPolicyImpl::MlpPolicyImpl(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {
+  if (o.activation != "tanh" && o.activation != "relu")
+    throw ConfigError("model.activation must be tanh or relu, got '" + o.activation + "'");
+  for (auto h : o.hidden)
+    if (h <= 0) throw ConfigError("model.hidden sizes must be positive");
+  actor_ = register_module("actor", make_mlp(obs_dim, o.hidden, head_size(space), o.activation, 0.01));
+  critic_ = register_module("critic", make_mlp(obs_dim, o.hidden, 1, o.activation, 1.0));
+  if (space.kind == ActionSpace::Kind::kBox)
+    log_std_ = register_parameter("log_std", torch::full({head_size(space)}, o.init_log_std));
+}
+
+PolicyOutput MlpPolicyImpl::step(const torch::Tensor& obs, const State& state) {
+  return {actor_->forward(obs), critic_->forward(obs).squeeze(-1), state};
+}
+
+PolicyOutput MlpPolicyImpl::unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) {
+  // Memoryless: the time and batch dimensions fold together.
+  return {actor_->forward(obs), critic_->forward(obs).squeeze(-1), state0};
+}
+
+std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {
+  if (o.type == "mlp") return std::make_shared<MlpPolicyImpl>(o, obs_dim, space);
+  throw ConfigError("model.type: unknown model '" + o.type + "' (valid: mlp)");
+}
+
+ActionDist::ActionDist(const ActionSpace& space, torch::Tensor params, torch::Tensor log_std)
+    : discrete_(space.kind == ActionSpace::Kind::kDiscrete), params_(std::move(params)) {
+  if (discrete_) {
+    params_ = params_ - params_.logsumexp(-1, true);  // normalised logits
+  } else {
+    MNEMO_CHECK(log_std.defined(), "Gaussian head without log_std");
+    log_std_ = log_std.expand_as(params_);
+  }
+}
+
+torch::Tensor ActionDist::sample(at::Generator& gen) const {
+  torch::NoGradGuard no_grad;
+  if (discrete_) {
+    auto probs = params_.exp().reshape({-1, params_.size(-1)});
+    auto idx = torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);
+    auto sizes = params_.sizes().vec();
+    sizes.pop_back();
+    return idx.reshape(sizes);
+  }
+  auto eps = at::normal(0.0, 1.0, params_.sizes(), gen);
+  return params_ + log_std_.exp() * eps;
+}
+
+torch::Tensor ActionDist::mode() const { return discrete_ ? params_.argmax(-1) : params_; }
+
+torch::Tensor ActionDist::log_prob(const torch::Tensor& actions) const {
+  if (discrete_) return params_.gather(-1, actions.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+  auto var = (2 * log_std_).exp();
+  auto lp = -((actions - params_).pow(2)) / (2 * var) - log_std_ - 0.5 * std::log(2 * M_PI);
+  return lp.sum(-1);
+}
+
+torch::Tensor ActionDist::entropy() const {
+  if (discrete_) return -(params_.exp() * params_).sum(-1);
+  return (log_std_ + 0.5 + 0.5 * std::log(2 * M_PI)).sum(-1);
+}
+
+int64_t count_parameters(torch::nn::Module& m) {
+  int64_t n = 0;
+  for (const auto& p : m.parameters()) n += p.numel();
+  return n;
+}
+
+Array flatten_parameters(torch::nn::Module& m) {
+  torch::NoGradGuard no_grad;
+  Array flat = Array::zeros(DType::kFloat32, {count_parameters(m)});
+  float* out = flat.data<float>();
+  for (const auto& p : m.parameters()) {
+    auto c = p.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+    std::memcpy(out, c.data_ptr<float>(), static_cast<std::size_t>(c.numel()) * sizeof(float));
+    out += c.numel();
+  }
+  return flat;
+}
+
+void load_flat_parameters(torch::nn::Module& m, const Array& flat) {
+  torch::NoGradGuard no_grad;
+  MNEMO_CHECK(flat.dtype() == DType::kFloat32 && flat.numel() == count_parameters(m),
+              "parameter vector of ", flat.numel(), " ", dtype_name(flat.dtype()), " values for a model of ",
+              count_parameters(m), " parameters");
+  auto src = to_tensor(flat);
+  int64_t off = 0;
+  for (auto& p : m.parameters()) {
+    p.copy_(src.narrow(0, off, p.numel()).view(p.sizes()));
+    off += p.numel();
+  }
+}
+
+at::Generator make_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
+
+int64_t obs_dim(const Spec& obs_spec) {
+  int64_t n = 0;
+  for (const auto& f : obs_spec.fields) n += shape_numel(f.shape);
+  MNEMO_CHECK(n > 0, "observation spec has no features: ", obs_spec.str());
+  return n;
+}
+
+torch::Tensor flatten_obs(const std::vector<torch::Tensor>& fields, int64_t lead_dims) {
+  MNEMO_CHECK(!fields.empty(), "no observation fields");
+  std::vector<torch::Tensor> parts;
+  for (const auto& f : fields) {
+    auto sizes = f.sizes().vec();
+    sizes.resize(static_cast<std::size_t>(lead_dims));
+    sizes.push_back(-1);
+    parts.push_back(f.reshape(sizes).to(torch::kFloat32));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, -1);
+}
+
+}  // namespace mnemo::nn

@@ -1,0 +1,149 @@
+#include "launch/cli.h"
+
+#include <mpi.h>
+
+#include <iostream>
+
+#include "core/log.h"
+#include "envs/registry.h"
+#include "launch/train.h"
+#include "replay/server.h"
+
+namespace mnemo::launch {
+namespace {
+
+constexpr const char* kUsage = R"(usage: mnemo <command> [options]
+
+commands:
+  train CONFIG [--set KEY=VALUE]... [--run-dir DIR]
+                       train in one process (all roles as threads), or under
+                       `mpirun -np N` with one role per rank (see topology)
+  train --resume RUN_DIR [--set KEY=VALUE]...
+                       continue a run from its latest checkpoint
+  config CONFIG [--set KEY=VALUE]...
+                       print the resolved configuration with comments
+  envs                 list the environments and their options
+  replay CONFIG [--set KEY=VALUE]...
+                       run a standalone replay server (the config's replay section)
+  help                 this text
+)";
+
+class UsageError : public ConfigError {
+ public:
+  using ConfigError::ConfigError;
+};
+
+struct Parsed {
+  std::vector<std::string> positional;
+  std::vector<std::string> sets;
+  std::string resume, run_dir;
+};
+
+Parsed parse(const std::vector<std::string>& args, std::size_t from, bool allow_train_flags) {
+  Parsed p;
+  for (std::size_t i = from; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const std::string& flag) -> std::string {
+      if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
+      return args[++i];
+    };
+    if (a == "--set") {
+      p.sets.push_back(value(a));
+    } else if (a.rfind("--set=", 0) == 0) {
+      p.sets.push_back(a.substr(6));
+    } else if (allow_train_flags && a == "--resume") {
+      p.resume = value(a);
+    } else if (allow_train_flags && a == "--run-dir") {
+      p.run_dir = value(a);
+    } else if (!a.empty() && a[0] == '-') {
+      throw UsageError("unknown option '" + a + "'");
+    } else {
+      p.positional.push_back(a);
+    }
+  }
+  return p;
+}
+
+std::string one_config(const Parsed& p, const std::string& command) {
+  if (p.positional.size() != 1) throw UsageError(command + ": expected exactly one CONFIG file");
+  return p.positional[0];
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  Parsed p = parse(args, 1, true);
+  TrainArgs t;
+  t.overrides = p.sets;
+  t.resume_dir = p.resume;
+  t.run_dir = p.run_dir;
+  if (p.resume.empty()) {
+    t.config_path = one_config(p, "train");
+  } else if (!p.positional.empty()) {
+    throw UsageError("train --resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
+  }
+  install_signal_handlers();
+  TrainResult r = train(t);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0)
+    std::cout << "run " << r.run_dir.string() << ": " << r.counters.env_steps << " env steps, " << r.counters.updates
+              << " updates, recent return " << r.recent_return << std::endl;
+  return 0;
+}
+
+int cmd_config(const std::vector<std::string>& args) {
+  Parsed p = parse(args, 1, false);
+  TrainConfig c = load_train_config(one_config(p, "config"), p.sets);
+  std::cout << resolved_yaml(c);
+  return 0;
+}
+
+int cmd_envs() {
+  for (const auto& e : envs::registered_envs()) {
+    std::cout << e.name << ": " << e.description << "\n";
+    auto env = envs::make_env(e.name);
+    std::cout << "  observation: " << env->observation_spec().str() << "\n";
+    std::cout << "  action: " << env->action_space().str() << "\n";
+    for (const auto& o : e.options)
+      std::cout << "  " << o.key << " (" << o.type << ", default " << o.default_value << "): " << o.help << "\n";
+  }
+  return 0;
+}
+
+int cmd_replay(const std::vector<std::string>& args) {
+  Parsed p = parse(args, 1, false);
+  TrainConfig c = load_train_config(one_config(p, "replay"), p.sets);
+  replay::Server server(c.replay.server);
+  std::cout << "replay server on " << server.endpoint() << std::endl;
+  server.run();
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string& cmd = args[0];
+  try {
+    if (cmd == "train") return cmd_train(args);
+    if (cmd == "config") return cmd_config(args);
+    if (cmd == "envs") return cmd_envs();
+    if (cmd == "replay") return cmd_replay(args);
+    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    std::cerr << "mnemo: unknown command '" << cmd << "'\n" << kUsage;
+    return 2;
+  } catch (const ConfigError& e) {
+    std::cerr << "mnemo: " << e.what() << std::endl;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo " << cmd << ": error: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace mnemo::launch

@@ -1,0 +1,331 @@
+#include "launch/train.h"
+
+#include <dlfcn.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "core/checkpoint.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/params.h"
+
+namespace mnemo::launch {
+namespace fs = std::filesystem;
+
+std::atomic<bool>& interrupt_flag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+
+extern "C" void on_signal(int) { interrupt_flag().store(true); }
+
+// Thread settings per process: torch intra-op threads and OpenBLAS threads multiply, so both
+// are set explicitly (see docs/configuration.md for the measured choice).
+void set_threads(const RunOptions& run) {
+  at::set_num_threads(static_cast<int>(run.torch_threads));
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(static_cast<int>(run.blas_threads));
+}
+
+TrainConfig load_for(const TrainArgs& args, fs::path* run_dir, bool* resume) {
+  if (!args.resume_dir.empty()) {
+    *run_dir = args.resume_dir;
+    *resume = true;
+    fs::path cfg = *run_dir / "config.yaml";
+    if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
+    return load_train_config(cfg.string(), args.overrides);
+  }
+  if (args.config_path.empty()) throw ConfigError("train: a CONFIG file (or --resume RUN_DIR) is required");
+  TrainConfig c = load_train_config(args.config_path, args.overrides);
+  *resume = false;
+  *run_dir = args.run_dir.empty() ? fs::path() : fs::path(args.run_dir);
+  return c;
+}
+
+void prepare_run_dir(const TrainConfig& c, const fs::path& dir, bool resume, int rank) {
+  fs::create_directories(dir / "logs");
+  log::set_rank(rank);
+  log::set_file((dir / "logs" / ("rank-" + std::to_string(rank) + ".log")).string());
+  if (rank == 0 && !resume) write_file_atomic(dir / "config.yaml", resolved_yaml(c));
+}
+
+void wait_for(const std::function<bool()>& done, std::int64_t timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+}
+
+learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& run_dir, bool resume) {
+  auto probe = env_factory(c)(0);
+  learners::TrainerContext t;
+  t.options = c.learner;
+  t.model = c.model;
+  t.obs_spec = probe->observation_spec();
+  t.action_space = probe->action_space();
+  t.unroll_length = c.actor.unroll_length;
+  t.seed = c.run.seed;
+  t.replay_client = c.replay.client;
+  t.run_dir = run_dir;
+  t.config_yaml = resolved_yaml(c);
+  t.resume = resume;
+  t.progress = c.run.progress;
+  t.interrupt = &interrupt_flag();
+  return t;
+}
+
+actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners) {
+  actors::ActorContext a;
+  a.options = c.actor;
+  a.model = c.model;
+  a.env_factory = env_factory(c);
+  a.actor_id = id;
+  a.total_actors = total_actors;
+  a.sequences_per_update = c.learner.batch_sequences * learners;
+  a.seed = c.run.seed;
+  a.replay_client = c.replay.client;
+  return a;
+}
+
+void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_t learners) {
+  // Sync-mode actors need room for everything they produce before the learner can update.
+  std::int64_t need = c.learner.batch_sequences * learners;
+  if (c.replay.server.table.max_size < need)
+    throw ConfigError("config: replay.table.max_size (" + std::to_string(c.replay.server.table.max_size) +
+                      ") must hold at least learner.batch_sequences x learners = " + std::to_string(need));
+  (void)actors;
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+fs::path new_run_dir(const RunOptions& run) {
+  fs::path base = fs::path(run.dir) / run.name;
+  if (!fs::exists(base)) return base;
+  for (int i = 2;; ++i) {
+    fs::path p = fs::path(run.dir) / (run.name + "-" + std::to_string(i));
+    if (!fs::exists(p)) return p;
+  }
+}
+
+TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool resume) {
+  set_threads(c.run);
+  log::set_level(log::parse_level(c.run.log_level));
+  prepare_run_dir(c, run_dir, resume, 0);
+  check_queue_capacity(c, c.actor.num_actors, 1);
+  MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "");
+
+  // Every role as threads over inproc:// endpoints: same code as the distributed run.
+  ReplaySection rs = c.replay;
+  rs.server.bind = "inproc://replay-" + std::to_string(::getpid()) + "-" + run_dir.filename().string();
+  replay::Server server(rs.server);
+  server.start();
+  ParameterServer params("inproc://params-" + std::to_string(::getpid()) + "-" + run_dir.filename().string());
+  MetricsWriter metrics(run_dir, resume);
+  SingleCommunicator comm;
+
+  learners::TrainerContext tc = trainer_context(c, run_dir, resume);
+  tc.comm = &comm;
+  tc.replay_endpoint = server.endpoint();
+  tc.params = &params;
+  tc.metrics = &metrics;
+  learners::Trainer trainer(std::move(tc));
+
+  std::atomic<bool> stop_actors{false};
+  std::vector<std::thread> actor_threads;
+  for (int i = 0; i < c.actor.num_actors; ++i) {
+    actors::ActorContext ac = actor_context(c, i, static_cast<int>(c.actor.num_actors), 1);
+    ac.replay_endpoint = server.endpoint();
+    ac.params_endpoint = params.endpoint();
+    ac.stop = &stop_actors;
+    if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
+    actor_threads.emplace_back([ac = std::move(ac)]() mutable {
+      log::set_thread_role("actor-" + std::to_string(ac.actor_id));
+      try {
+        actors::Actor actor(std::move(ac));
+        actor.run();
+      } catch (const std::exception& e) {
+        // A crashed actor must not take the run down: the others keep feeding the learner.
+        MNEMO_ERROR("actor failed: ", e.what());
+      }
+    });
+  }
+
+  std::exception_ptr failure;
+  try {
+    log::set_thread_role("learner");
+    trainer.run();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  log::set_thread_role("main");
+  params.set_stopping();
+  stop_actors = true;
+  for (auto& t : actor_threads) t.join();
+  server.stop();
+  if (failure) std::rethrow_exception(failure);
+
+  TrainResult r;
+  r.run_dir = run_dir;
+  r.counters = trainer.counters();
+  r.recent_return = trainer.recent_return();
+  MNEMO_INFO("done: ", r.counters.env_steps, " env steps, ", r.counters.updates, " updates, recent return ",
+             r.recent_return);
+  return r;
+}
+
+namespace {
+
+// Shares each rank's endpoint string with every rank (the control plane's endpoint discovery).
+std::vector<std::string> allgather_strings(const std::string& mine) {
+  constexpr int kLen = 512;
+  char buf[kLen] = {0};
+  MNEMO_CHECK(mine.size() < kLen, "endpoint too long: ", mine);
+  std::memcpy(buf, mine.data(), mine.size());
+  int size = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  std::vector<char> all(static_cast<std::size_t>(kLen) * size);
+  MPI_Allgather(buf, kLen, MPI_CHAR, all.data(), kLen, MPI_CHAR, MPI_COMM_WORLD);
+  std::vector<std::string> out;
+  for (int r = 0; r < size; ++r) out.emplace_back(all.data() + static_cast<std::size_t>(r) * kLen);
+  return out;
+}
+
+std::string bcast_string(std::string s) {
+  int n = static_cast<int>(s.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  s.resize(static_cast<std::size_t>(n));
+  MPI_Bcast(s.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
+  return s;
+}
+
+// An endpoint bound on a wildcard address is advertised with this host's name.
+std::string advertised(const std::string& endpoint) {
+  const std::string any = "tcp://0.0.0.0:";
+  if (endpoint.rfind(any, 0) != 0) return endpoint;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return "tcp://" + std::string(host) + ":" + endpoint.substr(any.size());
+}
+
+TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resume) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int L = static_cast<int>(c.topology.learners), R = static_cast<int>(c.topology.replay);
+  const int A = size - L - R;
+  if (A < 1)
+    throw ConfigError("topology: " + std::to_string(size) + " ranks leave no actor after " + std::to_string(L) +
+                      " learner(s) and " + std::to_string(R) + " replay shard(s); run with -np " +
+                      std::to_string(L + R + 1) + " or more");
+  if (R != 1) throw ConfigError("topology.replay: sharded replay (more than 1 shard) is not supported yet");
+  check_queue_capacity(c, A, L);
+  run_dir = bcast_string(run_dir.string());
+  set_threads(c.run);
+  log::set_level(log::parse_level(c.run.log_level));
+  if (rank == 0) prepare_run_dir(c, run_dir, resume, rank);
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank != 0) prepare_run_dir(c, run_dir, resume, rank);
+
+  const bool learner = rank < L, replay_rank = rank >= L && rank < L + R;
+  std::unique_ptr<replay::Server> server;
+  std::unique_ptr<ParameterServer> params;
+  std::string mine;
+  if (replay_rank) {
+    log::set_thread_role("replay");
+    server = std::make_unique<replay::Server>(c.replay.server);
+    mine = advertised(server->endpoint());
+  } else if (rank == 0) {
+    log::set_thread_role("learner");
+    params = std::make_unique<ParameterServer>(c.learner.param_bind);
+    mine = advertised(params->endpoint());
+  }
+  auto endpoints = allgather_strings(mine);
+  const std::string replay_ep = endpoints[static_cast<std::size_t>(L)];
+  const std::string params_ep = endpoints[0];
+  MPI_Comm learner_comm;
+  MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, rank, &learner_comm);
+  MNEMO_INFO("rank ", rank, "/", size, " role ", learner ? "learner" : replay_rank ? "replay" : "actor", "; replay ",
+             replay_ep, ", params ", params_ep);
+
+  TrainResult result;
+  result.run_dir = run_dir;
+  std::exception_ptr failure;
+  try {
+    if (replay_rank) {
+      server->run();  // until the chief learner asks it to shut down
+    } else if (learner) {
+      auto comm = make_mpi_communicator(&learner_comm);
+      std::unique_ptr<MetricsWriter> metrics;
+      if (rank == 0) metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+      learners::TrainerContext tc = trainer_context(c, run_dir, resume);
+      tc.comm = comm.get();
+      tc.replay_endpoint = replay_ep;
+      tc.params = params.get();
+      tc.metrics = metrics.get();
+      tc.progress = c.run.progress && rank == 0;
+      learners::Trainer trainer(std::move(tc));
+      trainer.run();
+      result.counters = trainer.counters();
+      result.recent_return = trainer.recent_return();
+      if (rank == 0) {
+        // Stop actors (through parameter fetches), release any blocked on a full replay table by
+        // shutting the server down, and keep answering until every actor has seen the stop.
+        params->set_stopping();
+        replay::Client(replay_ep, c.replay.client).shutdown_server();
+        wait_for([&] { return params->stop_replies() >= A; }, c.learner.stop_grace_ms);
+      }
+    } else {
+      log::set_thread_role("actor-" + std::to_string(rank - L - R));
+      actors::ActorContext ac = actor_context(c, rank - L - R, A, L);
+      ac.replay_endpoint = replay_ep;
+      ac.params_endpoint = params_ep;
+      ac.stop = &interrupt_flag();
+      if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
+      actors::Actor actor(std::move(ac));
+      actor.run();
+    }
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      MNEMO_ERROR("rank ", rank, " failed: ", e.what());
+    }
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  params.reset();
+  server.reset();
+  MPI_Comm_free(&learner_comm);
+  MPI_Barrier(MPI_COMM_WORLD);
+  return result;
+}
+
+}  // namespace
+
+TrainResult train(const TrainArgs& args) {
+  fs::path run_dir;
+  bool resume = false;
+  TrainConfig c = load_for(args, &run_dir, &resume);
+  int mpi_size = 1, initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &mpi_size);
+  if (run_dir.empty()) run_dir = new_run_dir(c.run);
+  if (mpi_size > 1) return train_distributed(c, run_dir, resume);
+  return train_embedded(c, run_dir, resume);
+}
+
+}  // namespace mnemo::launch

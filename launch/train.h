@@ -1,0 +1,40 @@
+// `mnemo train`: runs every role of a training job, as threads of one process (embedded mode)
+// or, under mpirun, one role per rank with endpoints exchanged through MPI.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "launch/train_config.h"
+
+namespace mnemo::launch {
+
+struct TrainArgs {
+  std::string config_path;            // CONFIG (ignored with resume: the run's config.yaml is used)
+  std::vector<std::string> overrides; // --set a.b=c
+  std::string resume_dir;             // --resume RUN_DIR
+  std::string run_dir;                // --run-dir DIR: exact run directory (new runs)
+};
+
+struct TrainResult {
+  std::filesystem::path run_dir;
+  learners::TrainCounters counters;
+  double recent_return = 0;           // mean return of recent episodes (learner chief)
+};
+
+// Set by SIGINT/SIGTERM: the learner writes a checkpoint and the run shuts down cleanly.
+std::atomic<bool>& interrupt_flag();
+void install_signal_handlers();
+
+// Runs in this process; uses MPI roles when launched by mpirun with more than one rank.
+TrainResult train(const TrainArgs& args);
+
+// The embedded mode on an already loaded config (tests call this directly).
+TrainResult train_embedded(const TrainConfig& config, const std::filesystem::path& run_dir, bool resume);
+
+// Picks <dir>/<name>, or <dir>/<name>-2, -3, ... when it already exists.
+std::filesystem::path new_run_dir(const RunOptions& run);
+
+}  // namespace mnemo::launch

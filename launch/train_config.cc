@@ -1,0 +1,86 @@
+#include "launch/train_config.h"
+
+#include <sstream>
+
+#include "core/log.h"
+
+namespace mnemo::launch {
+namespace {
+
+std::string env_name(const config::Node& env) {
+  const config::Node* n = env.find("name");
+  if (n == nullptr || n->kind != config::Node::Kind::kScalar)
+    throw ConfigError("config: 'env.name' is required (one of: " + envs::registered_env_names() + ")");
+  return n->scalar;
+}
+
+// Makes one env from the section, binding its typed options (unknown keys are errors).
+std::unique_ptr<envs::Env> make_env_from(const config::Node& env) {
+  return envs::make_env(env_name(env), [&](auto& options) { config::bind(env, "env", options, {"name"}); });
+}
+
+// The env section with every option of the named env resolved to its value.
+config::Node resolved_env(const config::Node& env) {
+  std::string name = env_name(env);
+  std::string yaml;
+  envs::make_env(name, [&](auto& options) {
+    config::bind(env, "env", options, {"name"});
+    yaml = config::to_yaml(options);
+  });
+  config::Node out = config::parse_yaml("name: \"" + name + "\"\n" + yaml, "resolved env");
+  return out;
+}
+
+void validate(TrainConfig& c) {
+  log::parse_level(c.run.log_level);
+  if (c.run.name.empty() || c.run.name.find('/') != std::string::npos)
+    throw ConfigError("config: run.name must be a non-empty name without '/'");
+  if (c.run.torch_threads < 1) throw ConfigError("config: run.torch_threads must be at least 1");
+  if (c.run.blas_threads < 1) throw ConfigError("config: run.blas_threads must be at least 1");
+  if (c.env.kind == config::Node::Kind::kNull) c.env = config::parse_yaml("name: cartpole", "default");
+  if (!c.env.is_map()) throw ConfigError("config: 'env' must be a mapping with a 'name'");
+  make_env_from(c.env);  // binds and validates the env's options
+  c.actor.validate();
+  c.learner.validate();
+  c.replay.server.validate();
+  c.replay.client.validate();
+  if (c.topology.learners < 1) throw ConfigError("config: topology.learners must be at least 1");
+  if (c.topology.replay < 1) throw ConfigError("config: topology.replay must be at least 1");
+}
+
+}  // namespace
+
+TrainConfig load_train_config_text(const std::string& yaml, const std::string& origin,
+                                   const std::vector<std::string>& overrides) {
+  config::Node root = config::parse_yaml(yaml, origin);
+  if (!root.is_map()) throw ConfigError("config: " + origin + " must be a YAML mapping");
+  for (const auto& o : overrides) config::apply_override(root, o);
+  TrainConfig c;
+  c.env = config::parse_yaml("name: cartpole", "default");
+  config::bind(root, "", c);
+  validate(c);
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  config::Node root = config::load_file(path);
+  for (const auto& o : overrides) config::apply_override(root, o);
+  TrainConfig c;
+  c.env = config::parse_yaml("name: cartpole", "default");
+  config::bind(root, "", c);
+  validate(c);
+  return c;
+}
+
+std::string resolved_yaml(const TrainConfig& c) {
+  TrainConfig copy = c;
+  copy.env = resolved_env(c.env);
+  return "# mnemo resolved training config\n" + config::to_yaml(copy);
+}
+
+envs::EnvFactory env_factory(const TrainConfig& c) {
+  config::Node env = c.env;
+  return [env](std::size_t) { return make_env_from(env); };
+}
+
+}  // namespace mnemo::launch

@@ -1,0 +1,272 @@
+#include "learners/trainer.h"
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+
+#include "core/checkpoint.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/params.h"
+#include "core/sequence.h"
+#include "core/torch/tensor.h"
+
+namespace mnemo::learners {
+namespace {
+
+// [B, T, ...] replay field -> [T, B, ...] tensor.
+torch::Tensor time_major(const replay::Batch& b, const std::string& name) {
+  return to_tensor(b.at(name)).transpose(0, 1);
+}
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
+}
+
+}  // namespace
+
+void LearnerOptions::validate() const {
+  if (algo != "ppo") throw ConfigError("learner.algo: unknown algorithm '" + algo + "' (valid: ppo)");
+  if (batch_sequences < 1) throw ConfigError("learner.batch_sequences must be at least 1");
+  if (total_env_steps < 1) throw ConfigError("learner.total_env_steps must be positive");
+  if (checkpoint_every < 0) throw ConfigError("learner.checkpoint_every must be >= 0");
+  if (keep_checkpoints < 1) throw ConfigError("learner.keep_checkpoints must be at least 1");
+  if (log_every < 1) throw ConfigError("learner.log_every must be at least 1");
+  ppo.validate();
+}
+
+Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_generator(ctx_.seed)) {
+  MNEMO_CHECK(ctx_.comm != nullptr, "trainer needs a communicator");
+  ctx_.options.validate();
+  // Each rank draws different minibatch orders; parameters start equal via broadcast.
+  gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
+  torch::manual_seed(ctx_.seed);
+  policy_ = nn::make_policy(ctx_.model, nn::obs_dim(ctx_.obs_spec), ctx_.action_space);
+  memoryless_ = policy_->initial_state(1).empty();
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
+  reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, policy_->parameters());
+  replay_ = std::make_unique<replay::Client>(ctx_.replay_endpoint, ctx_.replay_client);
+  if (ctx_.interrupt != nullptr) replay_->set_stop_flag(ctx_.interrupt);
+}
+
+Trainer::~Trainer() = default;
+
+SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
+  SequenceBatch s;
+  std::vector<torch::Tensor> obs;
+  for (const auto& f : ctx_.obs_spec.fields) obs.push_back(time_major(b, seq::kObsPrefix + f.name));
+  s.obs = nn::flatten_obs(obs, 2);
+  s.actions = time_major(b, "action");
+  s.rewards = time_major(b, "reward");
+  s.first = time_major(b, "first").to(torch::kBool);
+  s.terminated = time_major(b, "terminated").to(torch::kBool);
+  s.truncated = time_major(b, "truncated").to(torch::kBool);
+  s.logprob = time_major(b, "logprob");
+  s.value = time_major(b, "value");
+  s.final_value = time_major(b, "final_value");
+  s.bootstrap = to_tensor(b.at("bootstrap_value"));
+  s.version = to_tensor(b.at("version"));
+  for (std::size_t i = 0;; ++i) {
+    std::string name = seq::kStatePrefix + std::to_string(i);
+    if (!b.has(name)) break;
+    s.state0.push_back(to_tensor(b.at(name)));
+  }
+  return s;
+}
+
+std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
+  const auto& o = ctx_.options.ppo;
+  auto [adv, ret] = compute_gae(batch, o.gamma, o.gae_lambda);
+  // Memoryless policies learn from shuffled transitions; recurrent ones from whole sequences.
+  auto columns = [&](const torch::Tensor& t) {
+    if (!memoryless_) return t;
+    auto sizes = t.sizes().vec();
+    std::vector<int64_t> flat{1, sizes[0] * sizes[1]};
+    flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
+    return t.reshape(flat);
+  };
+  auto obs = columns(batch.obs), actions = columns(batch.actions), first = columns(batch.first);
+  auto old_logprob = columns(batch.logprob), old_value = columns(batch.value);
+  adv = columns(adv);
+  ret = columns(ret);
+  const int64_t n = obs.size(1);
+  const int64_t mb = std::max<int64_t>(1, n / o.minibatches);
+
+  std::map<std::string, double> sums;
+  int64_t steps = 0;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    auto perm = torch::randperm(n, gen_, torch::kLong);
+    for (int64_t start = 0; start + mb <= n; start += mb) {
+      auto idx = perm.narrow(0, start, mb);
+      nn::State state0;
+      for (const auto& s : batch.state0) state0.push_back(s.index_select(0, idx));
+      auto out = policy_->unroll(obs.index_select(1, idx), first.index_select(1, idx), state0);
+      auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), actions.index_select(1, idx),
+                           old_logprob.index_select(1, idx), old_value.index_select(1, idx),
+                           adv.index_select(1, idx), ret.index_select(1, idx));
+      optimizer_->zero_grad();
+      loss.total.backward();
+      reducer_->average_gradients();
+      auto norm = torch::nn::utils::clip_grad_norm_(policy_->parameters(), o.max_grad_norm);
+      optimizer_->step();
+      for (const auto& kv : loss.stats) sums[kv.first] += kv.second;
+      sums["grad_norm"] += static_cast<double>(norm);
+      ++steps;
+    }
+  }
+  for (auto& kv : sums) kv.second /= std::max<int64_t>(1, steps);
+  return sums;
+}
+
+void Trainer::save_checkpoint() {
+  if (ctx_.comm->rank() != 0) return;
+  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
+  auto pending = mgr.begin(counters_.updates);
+  {
+    torch::serialize::OutputArchive ar;
+    policy_->save(ar);
+    ar.save_to((pending.dir() / "model.pt").string());
+  }
+  {
+    torch::serialize::OutputArchive ar;
+    optimizer_->save(ar);
+    ar.save_to((pending.dir() / "optimizer.pt").string());
+  }
+  StateFile state;
+  state.set("updates", counters_.updates);
+  state.set("env_steps", counters_.env_steps);
+  state.set("learner_rng", tensor_bytes(gen_.get_state()));
+  state.save(pending.dir() / "state.bin");
+  write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
+  auto info = pending.commit();
+  MNEMO_INFO("checkpoint ", info.dir.string(), " (update ", counters_.updates, ", ", counters_.env_steps,
+             " env steps)");
+}
+
+void Trainer::restore() {
+  std::int64_t found = 0;
+  if (ctx_.comm->rank() == 0) {
+    CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
+    auto latest = mgr.latest();
+    if (!latest) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
+    {
+      torch::serialize::InputArchive ar;
+      ar.load_from((latest->dir / "model.pt").string());
+      policy_->load(ar);
+    }
+    {
+      torch::serialize::InputArchive ar;
+      ar.load_from((latest->dir / "optimizer.pt").string());
+      optimizer_->load(ar);
+    }
+    auto state = StateFile::load(latest->dir / "state.bin");
+    counters_.updates = state.get_int("updates");
+    counters_.env_steps = state.get_int("env_steps");
+    const std::string& rng = state.get_string("learner_rng");
+    auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr(), rng.data(), rng.size());
+    gen_.set_state(t);
+    found = 1;
+    MNEMO_INFO("resumed from ", latest->dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps,
+               " env steps");
+  }
+  // Other learner ranks take the chief's counters; parameters follow by broadcast in run().
+  auto c = torch::tensor({counters_.updates, counters_.env_steps, found}, torch::kLong);
+  ctx_.comm->broadcast(c, 0);
+  counters_.updates = c[0].item<int64_t>();
+  counters_.env_steps = c[1].item<int64_t>();
+}
+
+void Trainer::run() {
+  if (ctx_.resume) restore();
+  reducer_->broadcast_parameters(0);
+  const bool chief = ctx_.comm->rank() == 0;
+  auto publish = [&] {
+    if (ctx_.params != nullptr) ctx_.params->publish(nn::flatten_parameters(*policy_), counters_.updates);
+  };
+  publish();
+
+  ProgressLine progress(1.0);
+  auto session_start = std::chrono::steady_clock::now();
+  const std::int64_t start_steps = counters_.env_steps;
+  std::deque<std::pair<double, double>> returns;  // (sum, count) of the last updates
+  std::map<std::string, double> log_sums;
+  std::int64_t log_count = 0;
+  const auto& o = ctx_.options;
+
+  while (counters_.env_steps < o.total_env_steps) {
+    replay::Batch rb;
+    try {
+      rb = replay_->sample(o.batch_sequences);
+    } catch (const Error& e) {
+      if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) break;
+      throw;
+    }
+    SequenceBatch batch = to_batch(rb);
+    double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
+    double lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
+    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+    auto stats = update(batch);
+
+    // Counters every rank agrees on: steps, finished episodes, policy lag, interrupts.
+    auto ended = batch.terminated.logical_or(batch.truncated);
+    auto ep_ret = time_major(rb, "episode_return");
+    bool interrupted = ctx_.interrupt != nullptr && ctx_.interrupt->load();
+    auto g = torch::tensor({static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
+                            ended.sum().item<double>(),
+                            (counters_.updates - batch.version.to(torch::kFloat64)).sum().item<double>(),
+                            static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0},
+                           torch::kFloat64);
+    ctx_.comm->allreduce_sum(g);
+    auto gv = g.accessor<double, 1>();
+    counters_.env_steps += static_cast<std::int64_t>(gv[0]);
+    counters_.updates += 1;
+    publish();
+
+    returns.emplace_back(gv[1], gv[2]);
+    if (returns.size() > 10) returns.pop_front();
+    for (const auto& kv : stats) log_sums[kv.first] += kv.second;
+    log_sums["policy_lag"] += gv[3] / gv[4];
+    ++log_count;
+
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+    double sps = static_cast<double>(counters_.env_steps - start_steps) / std::max(secs, 1e-9);
+    double rsum = 0, rcount = 0;
+    for (const auto& r : returns) {
+      rsum += r.first;
+      rcount += r.second;
+    }
+    double mean_return = rcount > 0 ? rsum / rcount : std::nan("");
+    recent_return_ = mean_return;
+    if (chief && ctx_.progress && progress.due()) {
+      progress.update({{"step {}", static_cast<double>(counters_.env_steps), "count"},
+                       {"{} steps/s", sps, "count"},
+                       {"return", mean_return, "%.1f"},
+                       {"loss", stats["policy_loss"] + stats["value_loss"], "%.3g"},
+                       {"lag", log_sums["policy_lag"] / log_count, "%.2f"}});
+    }
+    if (chief && ctx_.metrics != nullptr && counters_.updates % o.log_every == 0) {
+      Scalars row{{"env_steps", static_cast<double>(counters_.env_steps)},
+                  {"updates", static_cast<double>(counters_.updates)},
+                  {"sps", sps},
+                  {"lr", lr}};
+      if (rcount > 0) row.emplace_back("episode_return", mean_return);
+      for (const auto& kv : log_sums) row.emplace_back(kv.first, kv.second / log_count);
+      ctx_.metrics->write(counters_.env_steps, row);
+      log_sums.clear();
+      log_count = 0;
+    }
+    if (chief && o.checkpoint_every > 0 && counters_.updates % o.checkpoint_every == 0) save_checkpoint();
+    if (gv[5] > 0) {
+      MNEMO_WARN("interrupted: writing a checkpoint and stopping");
+      break;
+    }
+  }
+  progress.finish();
+  if (ctx_.metrics != nullptr) ctx_.metrics->flush();
+  save_checkpoint();
+}
+
+}  // namespace mnemo::learners

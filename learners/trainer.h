@@ -1,0 +1,106 @@
+// The learner's runner loop: sample sequences from replay, compute PPO updates, average gradients
+// across learner ranks, publish parameters to actors, log metrics and write checkpoints.
+//
+// One Trainer runs per learner rank. Rank 0 (the chief) owns the parameter server, the metrics
+// and the checkpoints; every rank samples its own batch and joins the gradient all-reduce.
+#pragma once
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "core/array.h"
+#include "core/torch/communicator.h"
+#include "core/torch/models.h"
+#include "learners/ppo.h"
+#include "replay/client.h"
+
+namespace mnemo {
+class ParameterServer;
+class MetricsWriter;
+}  // namespace mnemo
+
+namespace mnemo::learners {
+
+struct LearnerOptions {
+  std::string algo = "ppo";
+  std::int64_t batch_sequences = 8;
+  std::int64_t total_env_steps = 500000;
+  std::int64_t checkpoint_every = 50;
+  std::int64_t keep_checkpoints = 3;
+  std::int64_t log_every = 5;
+  std::int64_t stop_grace_ms = 5000;
+  std::string param_bind = "tcp://127.0.0.1:*";
+  PPOOptions ppo;
+  template <class V>
+  void visit(V& v) {
+    v("algo", algo, "learning algorithm: ppo");
+    v("batch_sequences", batch_sequences, "sequences sampled from replay per update and learner rank");
+    v("total_env_steps", total_env_steps, "stop after this many environment steps have been trained on");
+    v("checkpoint_every", checkpoint_every, "write a checkpoint every N updates (0: only at the end)");
+    v("keep_checkpoints", keep_checkpoints, "how many checkpoints to keep");
+    v("log_every", log_every, "write metrics every N updates");
+    v("stop_grace_ms", stop_grace_ms, "how long to keep answering actors after the run ends");
+    v("param_bind", param_bind, "where the parameter server binds in distributed runs");
+    v("ppo", ppo, "PPO hyper-parameters");
+  }
+  void validate() const;
+};
+
+// Counters that survive a resume.
+struct TrainCounters {
+  std::int64_t updates = 0;
+  std::int64_t env_steps = 0;
+};
+
+struct TrainerContext {
+  LearnerOptions options;
+  nn::ModelOptions model;
+  Spec obs_spec;
+  ActionSpace action_space;
+  std::int64_t unroll_length = 0;
+  std::uint64_t seed = 1;
+  Communicator* comm = nullptr;           // gradient plane (single, MPI or NCCL)
+  std::string replay_endpoint;
+  replay::ClientOptions replay_client;
+  ParameterServer* params = nullptr;      // chief only
+  MetricsWriter* metrics = nullptr;       // chief only
+  std::filesystem::path run_dir;          // checkpoints go to run_dir/checkpoints (chief only)
+  std::string config_yaml;                // stored in every checkpoint
+  bool resume = false;                    // continue from the latest checkpoint in run_dir
+  bool progress = true;                   // print the console progress line (chief only)
+  const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT/SIGTERM: checkpoint and stop
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerContext ctx);
+  ~Trainer();
+  // Trains until total_env_steps (or an interrupt); the chief writes a final checkpoint.
+  void run();
+  const TrainCounters& counters() const { return counters_; }
+  // Mean return of the episodes that ended in the last 10 updates (NaN before any ended).
+  double recent_return() const { return recent_return_; }
+  nn::PolicyImpl& policy() { return *policy_; }
+  // Writes a checkpoint of the current state (chief only).
+  void save_checkpoint();
+
+ private:
+  SequenceBatch to_batch(const replay::Batch& b) const;
+  std::map<std::string, double> update(const SequenceBatch& batch);
+  void restore();
+
+  TrainerContext ctx_;
+  std::shared_ptr<nn::PolicyImpl> policy_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<replay::Client> replay_;
+  at::Generator gen_;
+  TrainCounters counters_;
+  bool memoryless_ = true;
+  double recent_return_ = std::nan("");
+};
+
+}  // namespace mnemo::learners
