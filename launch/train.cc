@@ -57,6 +57,11 @@ void prepare_run_dir(const TrainConfig& c, const fs::path& dir, bool resume, int
   if (rank == 0 && !resume) write_file_atomic(dir / "config.yaml", resolved_yaml(c));
 }
 
+// Where the run's services listen, for people and tools that want to connect to them.
+void write_endpoints(const fs::path& run_dir, const std::string& replay, const std::string& params) {
+  write_file_atomic(run_dir / "endpoints", "replay " + replay + "\nparams " + params + "\n");
+}
+
 void wait_for(const std::function<bool()>& done, std::int64_t timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (!done() && std::chrono::steady_clock::now() < deadline)
@@ -128,10 +133,16 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
 
   // Every role as threads over inproc:// endpoints: same code as the distributed run.
   ReplaySection rs = c.replay;
-  rs.server.bind = "inproc://replay-" + std::to_string(::getpid()) + "-" + run_dir.filename().string();
+  std::string params_bind = c.learner.param_bind;
+  if (c.run.transport == "inproc") {
+    std::string tag = std::to_string(::getpid()) + "-" + run_dir.filename().string();
+    rs.server.bind = "inproc://replay-" + tag;
+    params_bind = "inproc://params-" + tag;
+  }
   replay::Server server(rs.server);
   server.start();
-  ParameterServer params("inproc://params-" + std::to_string(::getpid()) + "-" + run_dir.filename().string());
+  ParameterServer params(params_bind);
+  write_endpoints(run_dir, server.endpoint(), params.endpoint());
   MetricsWriter metrics(run_dir, resume);
   SingleCommunicator comm;
 
@@ -254,6 +265,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   auto endpoints = allgather_strings(mine);
   const std::string replay_ep = endpoints[static_cast<std::size_t>(L)];
   const std::string params_ep = endpoints[0];
+  if (rank == 0) write_endpoints(run_dir, replay_ep, params_ep);
   MPI_Comm learner_comm;
   MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, rank, &learner_comm);
   MNEMO_INFO("rank ", rank, "/", size, " role ", learner ? "learner" : replay_rank ? "replay" : "actor", "; replay ",
@@ -293,8 +305,13 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       ac.params_endpoint = params_ep;
       ac.stop = &interrupt_flag();
       if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
-      actors::Actor actor(std::move(ac));
-      actor.run();
+      try {
+        actors::Actor actor(std::move(ac));
+        actor.run();
+      } catch (const std::exception& e) {
+        // A crashed actor must not take the run down: log it and wait at the final barrier.
+        MNEMO_ERROR("actor rank ", rank, " failed: ", e.what());
+      }
     }
   } catch (...) {
     failure = std::current_exception();

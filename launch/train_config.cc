@@ -36,6 +36,8 @@ void validate(TrainConfig& c) {
   if (c.run.name.empty() || c.run.name.find('/') != std::string::npos)
     throw ConfigError("config: run.name must be a non-empty name without '/'");
   if (c.run.torch_threads < 1) throw ConfigError("config: run.torch_threads must be at least 1");
+  if (c.run.transport != "inproc" && c.run.transport != "tcp")
+    throw ConfigError("config: run.transport must be inproc or tcp, got '" + c.run.transport + "'");
   if (c.run.blas_threads < 1) throw ConfigError("config: run.blas_threads must be at least 1");
   if (c.env.kind == config::Node::Kind::kNull) c.env = config::parse_yaml("name: cartpole", "default");
   if (!c.env.is_map()) throw ConfigError("config: 'env' must be a mapping with a 'name'");

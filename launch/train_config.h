@@ -23,6 +23,7 @@ struct RunOptions {
   std::int64_t torch_threads = 1;
   std::int64_t blas_threads = 1;
   bool progress = true;
+  std::string transport = "inproc";
   template <class V>
   void visit(V& v) {
     v("name", name, "run name: the run directory is <dir>/<name> (suffixed -2, -3, ... if taken)");
@@ -32,6 +33,7 @@ struct RunOptions {
     v("torch_threads", torch_threads, "torch intra-op threads per process");
     v("blas_threads", blas_threads, "OpenBLAS threads per process");
     v("progress", progress, "print the console progress line");
+    v("transport", transport, "embedded mode data plane: inproc, or tcp (loopback, as across processes)");
   }
 };
 

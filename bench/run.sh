@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every benchmark of a build directory and collects their JSON lines in bench/results.jsonl.
+set -uo pipefail
+BUILD=${1:-build}
+OUT=bench/results.jsonl
+: > "$OUT"
+export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
+for b in "$BUILD"/bench/bench_*; do
+  [[ -x "$b" ]] || continue
+  name=$(basename "$b")
+  echo "== $name"
+  if [[ "$name" == *allreduce* ]]; then
+    mpirun --allow-run-as-root --oversubscribe -np 2 "$b" | tee /dev/stderr | grep '^{' >> "$OUT"
+  else
+    "$b" | tee /dev/stderr | grep '^{' >> "$OUT"
+  fi
+done 2>&1
+echo "results in $OUT"
