@@ -9,6 +9,22 @@
 
 namespace mnemo::actors {
 
+namespace {
+
+// The per-env layout of the policy's recurrent state (without the batch dimension), stored with
+// every sequence so that the learner can replay it from the state the actor had.
+Spec state_spec(nn::PolicyImpl& policy) {
+  Spec spec;
+  nn::State s = policy.initial_state(1);
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    Shape shape(s[i].sizes().begin() + 1, s[i].sizes().end());
+    spec.fields.push_back({"state" + std::to_string(i), from_torch_dtype(s[i].scalar_type()), shape});
+  }
+  return spec;
+}
+
+}  // namespace
+
 void ActorOptions::validate() const {
   if (num_actors < 1) throw ConfigError("actor.num_actors must be at least 1");
   if (num_envs < 1) throw ConfigError("actor.num_envs must be at least 1");
@@ -70,7 +86,7 @@ void Actor::run() {
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
   nn::State state = policy_->initial_state(N);
-  const Spec item_spec = seq::sequence_spec(obs_spec, space, T);
+  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_));
 
   for (std::int64_t k = 0;; ++k) {
     std::int64_t required = 0;
@@ -105,6 +121,8 @@ void Actor::run() {
     auto& final_value_v = field("final_value");
     auto& ep_ret_v = field("episode_return");
     auto& ep_len_v = field("episode_length");
+    // The learner replays the sequence from the state the policy had at its first step.
+    for (std::size_t i = 0; i < state.size(); ++i) field(seq::kStatePrefix + std::to_string(i)).copy_(state[i]);
 
     for (std::int64_t t = 0; t < T; ++t) {
       torch::Tensor action;

@@ -3,7 +3,7 @@
 namespace mnemo::seq {
 
 Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
-                   const std::vector<Shape>& state_shapes) {
+                   const Spec& state_spec) {
   MNEMO_CHECK(T > 0, "sequence length must be positive, got ", T);
   auto with_time = [T](Shape s) {
     s.insert(s.begin(), T);
@@ -24,8 +24,8 @@ Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::i
   spec.fields.push_back({"episode_return", DType::kFloat32, {T}});
   spec.fields.push_back({"episode_length", DType::kInt64, {T}});
   spec.fields.push_back({"version", DType::kInt64, {}});
-  for (std::size_t i = 0; i < state_shapes.size(); ++i)
-    spec.fields.push_back({kStatePrefix + std::to_string(i), DType::kFloat32, state_shapes[i]});
+  for (std::size_t i = 0; i < state_spec.fields.size(); ++i)
+    spec.fields.push_back({kStatePrefix + std::to_string(i), state_spec.fields[i].dtype, state_spec.fields[i].shape});
   return spec;
 }
 

@@ -27,8 +27,9 @@ inline const std::string kObsPrefix = "obs/";
 inline const std::string kStatePrefix = "state/";
 
 // The replay signature of a sequence of `T` steps for the given observation and action specs
-// and per-env recurrent-state shapes.
+// and the policy's per-env recurrent state (one field per state tensor, in order, without the
+// batch dimension; names are ignored and become state/<i>).
 Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
-                   const std::vector<Shape>& state_shapes = {});
+                   const Spec& state_spec = {});
 
 }  // namespace mnemo::seq

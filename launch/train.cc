@@ -135,7 +135,10 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   ReplaySection rs = c.replay;
   std::string params_bind = c.learner.param_bind;
   if (c.run.transport == "inproc") {
-    std::string tag = std::to_string(::getpid()) + "-" + run_dir.filename().string();
+    // Unique per session: a resumed run in the same process must not race the release of the
+    // previous session's inproc names.
+    static std::atomic<int> session{0};
+    std::string tag = std::to_string(::getpid()) + "-" + std::to_string(session++);
     rs.server.bind = "inproc://replay-" + tag;
     params_bind = "inproc://params-" + tag;
   }

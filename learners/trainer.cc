@@ -33,6 +33,7 @@ void LearnerOptions::validate() const {
   if (checkpoint_every < 0) throw ConfigError("learner.checkpoint_every must be >= 0");
   if (keep_checkpoints < 1) throw ConfigError("learner.keep_checkpoints must be at least 1");
   if (log_every < 1) throw ConfigError("learner.log_every must be at least 1");
+  if (burn_in < 0) throw ConfigError("learner.burn_in must be >= 0");
   ppo.validate();
 }
 
@@ -91,6 +92,11 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
   auto old_logprob = columns(batch.logprob), old_value = columns(batch.value);
   adv = columns(adv);
   ret = columns(ret);
+  // Burn-in: the first steps of each sequence only rebuild the recurrent state from the stored
+  // one (which is stale by the policy lag); losses start after them.
+  const int64_t burn = memoryless_ ? 0 : ctx_.options.burn_in;
+  MNEMO_CHECK(burn < batch.T(), "learner.burn_in (", burn, ") must be shorter than the sequence (", batch.T(), ")");
+  auto train_part = [burn](const torch::Tensor& t) { return burn > 0 ? t.narrow(0, burn, t.size(0) - burn) : t; };
   const int64_t n = obs.size(1);
   const int64_t mb = std::max<int64_t>(1, n / o.minibatches);
 
@@ -102,11 +108,16 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
       auto idx = perm.narrow(0, start, mb);
       nn::State state0;
       for (const auto& s : batch.state0) state0.push_back(s.index_select(0, idx));
-      auto out = policy_->unroll(obs.index_select(1, idx), first.index_select(1, idx), state0);
-      auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), actions.index_select(1, idx),
-                           old_logprob.index_select(1, idx), old_value.index_select(1, idx),
-                           adv.index_select(1, idx), ret.index_select(1, idx));
-      optimizer_->zero_grad();
+      auto mb_obs = obs.index_select(1, idx), mb_first = first.index_select(1, idx);
+      if (burn > 0) {
+        torch::NoGradGuard no_grad;
+        state0 = policy_->unroll(mb_obs.narrow(0, 0, burn), mb_first.narrow(0, 0, burn), state0).state;
+      }
+      auto out = policy_->unroll(train_part(mb_obs), train_part(mb_first), state0);
+      auto sel = [&](const torch::Tensor& t) { return train_part(t.index_select(1, idx)); };
+      auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), sel(actions), sel(old_logprob),
+                           sel(old_value), sel(adv), sel(ret));
+      reducer_->zero_grad();
       loss.total.backward();
       reducer_->average_gradients();
       auto norm = torch::nn::utils::clip_grad_norm_(policy_->parameters(), o.max_grad_norm);

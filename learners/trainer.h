@@ -32,6 +32,7 @@ struct LearnerOptions {
   std::int64_t keep_checkpoints = 3;
   std::int64_t log_every = 5;
   std::int64_t stop_grace_ms = 5000;
+  std::int64_t burn_in = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
   PPOOptions ppo;
   template <class V>
@@ -43,6 +44,7 @@ struct LearnerOptions {
     v("keep_checkpoints", keep_checkpoints, "how many checkpoints to keep");
     v("log_every", log_every, "write metrics every N updates");
     v("stop_grace_ms", stop_grace_ms, "how long to keep answering actors after the run ends");
+    v("burn_in", burn_in, "recurrent policies: leading steps of each sequence that only rebuild the state (no gradient)");
     v("param_bind", param_bind, "where the parameter server binds in distributed runs");
     v("ppo", ppo, "PPO hyper-parameters");
   }

@@ -68,54 +68,66 @@ bool nccl_available() { return false; }
 
 GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, std::size_t bucket_bytes)
     : comm_(comm), params_(std::move(params)) {
+  std::size_t used = 0;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const auto& p = params_[i];
     std::size_t bytes = static_cast<std::size_t>(p.numel()) * p.element_size();
     bool fits = false;
     if (!buckets_.empty()) {
-      auto& b = buckets_.back();
-      const auto& first = params_[b.members.front()];
-      std::size_t used = 0;
-      for (auto m : b.members) used += static_cast<std::size_t>(params_[m].numel()) * params_[m].element_size();
+      const auto& first = params_[buckets_.back().members.front()];
       fits = first.scalar_type() == p.scalar_type() && first.device() == p.device() && used + bytes <= bucket_bytes;
     }
-    if (!fits) buckets_.push_back(Bucket{});
+    if (!fits) {
+      buckets_.push_back(Bucket{});
+      used = 0;
+    }
     buckets_.back().members.push_back(i);
+    used += bytes;
   }
+  torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
     int64_t n = 0;
-    for (auto m : b.members) n += params_[m].numel();
-    const auto& first = params_[b.members.front()];
-    b.flat = torch::zeros({n}, first.options());
+    for (auto m : b.members) {
+      b.offsets.push_back(n);
+      n += params_[m].numel();
+    }
+    b.flat = torch::zeros({n}, params_[b.members.front()].options());
+    for (std::size_t k = 0; k < b.members.size(); ++k) attach(b, k);
+  }
+}
+
+void GradientReducer::attach(Bucket& b, std::size_t k) {
+  auto& p = params_[b.members[k]];
+  auto view = b.flat.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
+  if (p.grad().defined()) {
+    if (p.grad().data_ptr() == view.data_ptr()) return;
+    view.copy_(p.grad());
+  } else {
+    view.zero_();
+  }
+  p.mutable_grad() = view;
+}
+
+void GradientReducer::zero_grad() {
+  torch::NoGradGuard no_grad;
+  for (auto& b : buckets_) {
+    for (std::size_t k = 0; k < b.members.size(); ++k) attach(b, k);
+    b.flat.zero_();
   }
 }
 
 void GradientReducer::average_gradients() {
-  if (comm_.size() == 1) return;
   torch::NoGradGuard no_grad;
-  const double scale = 1.0 / comm_.size();
   for (auto& b : buckets_) {
-    int64_t off = 0;
-    for (auto m : b.members) {
-      auto& p = params_[m];
-      auto view = b.flat.narrow(0, off, p.numel());
-      if (p.grad().defined()) view.copy_(p.grad().reshape({-1}));
-      else view.zero_();
-      off += p.numel();
-    }
+    for (std::size_t k = 0; k < b.members.size(); ++k) attach(b, k);
+    if (comm_.size() == 1) continue;
     comm_.allreduce_sum(b.flat);
-    b.flat.mul_(scale);
-    off = 0;
-    for (auto m : b.members) {
-      auto& p = params_[m];
-      auto view = b.flat.narrow(0, off, p.numel()).view(p.sizes());
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().copy_(view);
-      off += p.numel();
-    }
+    b.flat.mul_(1.0 / comm_.size());
   }
 }
 
+// Parameters travel through the bucket buffers, which hold the gradients: call it between
+// updates (at start-up, after a restore), not between backward and step.
 void GradientReducer::broadcast_parameters(int root) {
   if (comm_.size() == 1) return;
   torch::NoGradGuard no_grad;
@@ -131,6 +143,7 @@ void GradientReducer::broadcast_parameters(int root) {
       params_[m].copy_(b.flat.narrow(0, off, params_[m].numel()).view(params_[m].sizes()));
       off += params_[m].numel();
     }
+    b.flat.zero_();  // the bucket is also the gradients' storage: leave them zeroed
   }
 }
 

@@ -49,9 +49,16 @@ bool nccl_available();
 
 // Averages the gradients of `params` across ranks through fused buckets of at most
 // `bucket_bytes` (parameters of one dtype and device per bucket, in registration order).
+//
+// Each parameter's .grad() is made a view into its bucket (as PyTorch DDP's
+// gradient_as_bucket_view), so backward accumulates straight into the flat buffers and the
+// all-reduce needs no gather or scatter copies. Use zero_grad() here rather than the
+// optimizer's, which may replace the views (LibTorch 2.x sets gradients to none); a replaced
+// gradient is detected, copied in and re-attached.
 class GradientReducer {
  public:
   GradientReducer(Communicator& comm, std::vector<torch::Tensor> params, std::size_t bucket_bytes = 4 << 20);
+  void zero_grad();
   void average_gradients();
   // Makes every rank hold root's parameter values (at start-up and after restore).
   void broadcast_parameters(int root = 0);
@@ -60,8 +67,11 @@ class GradientReducer {
  private:
   struct Bucket {
     std::vector<std::size_t> members;  // indices into params_
+    std::vector<int64_t> offsets;      // of each member in flat
     torch::Tensor flat;
   };
+  // Makes params_[m].grad() the view of its slot in `b` again, keeping its current values.
+  void attach(Bucket& b, std::size_t k);
   Communicator& comm_;
   std::vector<torch::Tensor> params_;
   std::vector<Bucket> buckets_;

@@ -71,3 +71,36 @@ TEST(TensorAdapterTest, NonContiguousTensorIsCopiedContiguously) {
 
 }  // namespace
 }  // namespace mnemo
+
+namespace mnemo {
+namespace {
+
+TEST(GradientReducerTest, BackwardAccumulatesIntoTheBucketsAndZeroGradClearsThem) {
+  auto a = torch::ones({3}, torch::requires_grad());
+  auto b = torch::ones({2}, torch::requires_grad());
+  SingleCommunicator comm;
+  GradientReducer r(comm, {a, b});
+  (a * 2).sum().backward();
+  (b * 3).sum().backward();
+  r.average_gradients();
+  EXPECT_TRUE(torch::equal(a.grad(), torch::full({3}, 2.0f)));
+  EXPECT_TRUE(torch::equal(b.grad(), torch::full({2}, 3.0f)));
+  (a * 2).sum().backward();  // accumulates, as autograd always does
+  EXPECT_TRUE(torch::equal(a.grad(), torch::full({3}, 4.0f)));
+  r.zero_grad();
+  EXPECT_TRUE(torch::equal(a.grad(), torch::zeros({3})));
+}
+
+TEST(GradientReducerTest, ReplacedGradientIsCopiedBackIntoItsBucket) {
+  auto a = torch::ones({3}, torch::requires_grad());
+  SingleCommunicator comm;
+  GradientReducer r(comm, {a});
+  a.mutable_grad() = torch::full({3}, 5.0f);  // e.g. an optimizer that set gradients to none
+  r.average_gradients();
+  EXPECT_TRUE(torch::equal(a.grad(), torch::full({3}, 5.0f)));
+  (a * 1).sum().backward();
+  EXPECT_TRUE(torch::equal(a.grad(), torch::full({3}, 6.0f)));
+}
+
+}  // namespace
+}  // namespace mnemo
