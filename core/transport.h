@@ -75,4 +75,36 @@ std::string bind_any(zmq::socket_t& socket, const std::string& endpoint);
 // peer that sends a larger frame), a bounded receive queue per peer, and no linger on close.
 void configure_server_socket(zmq::socket_t& socket, const wire::Limits& limits);
 
+// ---------------------------------------------------------------------------------------------
+// CURVE encryption and authentication (libzmq built with libsodium).
+//
+// Keys are ZeroMQ's Z85 text (40 characters for 32 bytes). A key file is a small text file in the
+// spirit of CZMQ's zcert: `public-key = "..."` and, in the secret file only, `secret-key = "..."`;
+// lines starting with '#' are comments. `mnemo keygen` writes PREFIX.key (both keys, mode 0600)
+// and PREFIX.pub (public key only, to hand to peers).
+
+struct CurveKeyPair {
+  std::string public_key;  // Z85
+  std::string secret_key;  // Z85; empty when read from a public key file
+};
+
+// Whether this libzmq supports CURVE.
+bool curve_available();
+// A fresh key pair. Throws mnemo::Error when CURVE is unavailable.
+CurveKeyPair curve_keypair();
+// Whether `key` is 40 characters of valid Z85.
+bool curve_key_valid(const std::string& key);
+// Reads a key file; throws mnemo::Error naming the path and the problem (missing, malformed key).
+CurveKeyPair read_curve_key_file(const std::string& path);
+// Writes PREFIX.key (mode 0600) and PREFIX.pub atomically; throws mnemo::Error naming the path.
+void write_curve_key_files(const std::string& prefix, const CurveKeyPair& keys);
+
+// Makes `socket` a CURVE server with `server` keys. With a non-empty `authorized_public_keys`, only
+// clients presenting one of them complete the handshake (a ZAP handler in this process checks);
+// otherwise any client that knows the server's public key may connect (encryption only).
+void configure_curve_server(zmq::socket_t& socket, const CurveKeyPair& server,
+                            const std::vector<std::string>& authorized_public_keys);
+// Makes `socket` a CURVE client of the server with `server_public_key`, using `client` keys.
+void configure_curve_client(zmq::socket_t& socket, const std::string& server_public_key, const CurveKeyPair& client);
+
 }  // namespace mnemo::transport

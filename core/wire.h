@@ -41,6 +41,9 @@ enum class MsgType : std::uint16_t {
   kShutdown = 6,   // ask a service process to exit
   kGetParams = 7,  // parameter server: ask for the latest parameters
   kParams = 8,     // parameter server: a model's flat parameters
+  kUpdatePriorities = 9,  // replay: set the priorities of items by key
+  kCheckpoint = 10,       // replay: write a checkpoint of every table
+  kConfigure = 11,        // replay: runtime switches (rate limiting on/off)
 };
 bool msg_type_valid(std::uint16_t raw);
 const char* msg_type_name(MsgType type);
@@ -104,6 +107,10 @@ const char* code_name(WireError::Code code);
 // Frames for one multipart message: the header, then one frame per field pointing at the field's
 // memory (no payload copy). Throws mnemo::Error for an Array without memory.
 std::vector<Frame> encode(const Message& message);
+
+// CRC32C of a payload, bit-identical to crc32c(data, n) but faster for large buffers (three
+// interleaved streams). Encode and decode use it for field checksums.
+std::uint32_t payload_crc32c(const void* data, std::size_t n);
 
 // The inverse of encode. Throws WireError on anything inconsistent; never trusts a size from the
 // input before checking it. Decoded Arrays share the frames' memory when it is aligned for the

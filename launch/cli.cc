@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "envs/registry.h"
+#include "launch/keygen.h"
 #include "launch/train.h"
 #include "replay/server.h"
 
@@ -25,6 +26,8 @@ commands:
   envs                 list the environments and their options
   replay CONFIG [--set KEY=VALUE]...
                        run a standalone replay server (the config's replay section)
+  keygen PREFIX [--force]
+                       write a CURVE key pair PREFIX.key / PREFIX.pub for replay security
   help                 this text
 )";
 
@@ -131,6 +134,7 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "config") return cmd_config(args);
     if (cmd == "envs") return cmd_envs();
     if (cmd == "replay") return cmd_replay(args);
+    if (cmd == "keygen") return keygen_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
       std::cout << kUsage;
       return 0;

@@ -1,16 +1,22 @@
-// Replay client: request/reply over a DEALER socket with request ids, timeouts and a stop flag.
-// See client.h.
+// Replay client: request/reply over DEALER sockets with request ids, pipelined inserts, sample
+// prefetch, reconnects and shards. See client.h.
 #include "replay/client.h"
 
 #include <zmq.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <thread>
 
 #include "core/log.h"
 #include "core/transport.h"
 #include "core/wire.h"
-#include "replay/server.h"
+#include "replay/protocol.h"
 
 namespace mnemo::replay {
 namespace {
@@ -23,98 +29,499 @@ constexpr long kSliceMs = 50;
 // Extra wait beyond the timeout sent to the server, so that the server's own timeout reply usually
 // arrives and the caller sees the server's account of what it was waiting for.
 constexpr std::int64_t kGraceMs = 250;
+// Sharded keys carry the shard index in their top byte.
+constexpr int kShardShift = 56;
 
-std::int64_t int_scalar(const Message& m, const char* name) {
-  const Array& a = m.at(name);
-  if (a.numel() != 1 || (a.dtype() != DType::kInt64 && a.dtype() != DType::kInt32))
-    throw Error(std::string("replay reply field '") + name + "' is not an integer scalar");
-  return a.item<std::int64_t>();
+// A private copy of `a` for a request that outlives the caller's buffer. Allocated without the
+// zero fill of Array::zeros: for 64 KiB items the memset cost as much as the copy.
+Array private_copy(const Array& a) {
+  const std::size_t n = a.nbytes();
+  std::shared_ptr<char[]> buf(new char[n > 0 ? n : 1]);
+  if (n > 0) std::memcpy(buf.get(), a.raw(), n);
+  return Array::wrap(a.dtype(), a.shape(), buf.get(), std::shared_ptr<void>(buf, buf.get()));
+}
+
+std::vector<std::string> split_endpoints(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string part;
+  while (std::getline(ss, part, ','))
+    if (!part.empty()) out.push_back(part);
+  return out;
 }
 
 }  // namespace
 
 void ClientOptions::validate() const {
-  if (timeout_ms < 0) throw ConfigError("replay client option 'timeout_ms' must not be negative, got " +
-                                        std::to_string(timeout_ms));
+  if (timeout_ms < 0)
+    throw ConfigError("replay client option 'timeout_ms' must not be negative, got " + std::to_string(timeout_ms));
   if (max_message_mb < 1 || max_message_mb > (std::int64_t{1} << 20))
     throw ConfigError("replay client option 'max_message_mb' must be in [1, 1048576], got " +
                       std::to_string(max_message_mb));
+  if (max_in_flight_inserts < 1 || max_in_flight_inserts > 65536)
+    throw ConfigError("replay client option 'max_in_flight_inserts' must be in [1, 65536], got " +
+                      std::to_string(max_in_flight_inserts));
+  if (prefetch < 0 || prefetch > 1024)
+    throw ConfigError("replay client option 'prefetch' must be in [0, 1024], got " + std::to_string(prefetch));
+  if (!codec_from_name(compression))
+    throw ConfigError("replay client option 'compression' must be none, lz4 or zstd, got '" + compression + "'");
+  if (compression_level < 1 || compression_level > 65537)
+    throw ConfigError("replay client option 'compression_level' must be >= 1, got " + std::to_string(compression_level));
+  if (compress_min_bytes < 0)
+    throw ConfigError("replay client option 'compress_min_bytes' must be >= 0, got " + std::to_string(compress_min_bytes));
+  if (heartbeat_ms < 0)
+    throw ConfigError("replay client option 'heartbeat_ms' must be >= 0, got " + std::to_string(heartbeat_ms));
+  if (curve_server_key_file.empty() && !curve_key_file.empty())
+    throw ConfigError("replay client option 'curve_key_file' needs 'curve_server_key_file'");
 }
 
 struct Client::Impl {
-  Impl(std::string ep, ClientOptions o)
-      : endpoint(std::move(ep)), options(std::move(o)), socket(transport::context(), zmq::socket_type::dealer) {
+  // A request sent and not answered yet. Its frames are kept for a resend after a reconnect; they
+  // hold the payload Arrays alive (copies for pipelined inserts, the caller's memory otherwise).
+  struct Outstanding {
+    MsgType type;
+    std::vector<wire::Frame> frames;
+    Clock::time_point deadline;
+  };
+  // One server (shard).
+  struct Conn {
+    std::string endpoint;
+    std::unique_ptr<zmq::socket_t> socket;
+    std::unique_ptr<zmq::socket_t> monitor;
+    std::map<std::uint64_t, Outstanding> outstanding;
+    std::map<std::uint64_t, Message> replies;  // arrived, not yet consumed
+  };
+  // A sample split over shards: one request id per shard asked.
+  struct SampleCall {
+    std::int64_t n = 0;
+    std::string table;
+    std::vector<std::pair<std::size_t, std::uint64_t>> parts;  // (conn, id)
+  };
+
+  Impl(std::string ep, ClientOptions o) : endpoint(std::move(ep)), options(std::move(o)) {
     options.validate();
+    codec = *codec_from_name(options.compression);
     limits.max_message_bytes = static_cast<std::size_t>(options.max_message_mb) << 20;
     recv_limits = transport::RecvLimits::for_wire(limits, /*extra_frames=*/0);
-    socket.set(zmq::sockopt::linger, 0);
-    try {
-      socket.connect(endpoint);
-    } catch (const zmq::error_t& e) {
-      throw Error("replay client cannot connect to '" + endpoint + "': " + e.what());
+    if (!options.curve_server_key_file.empty()) {
+      curve_server_key = transport::read_curve_key_file(options.curve_server_key_file).public_key;
+      curve_keys = options.curve_key_file.empty() ? transport::curve_keypair()
+                                                  : transport::read_curve_key_file(options.curve_key_file);
+      if (curve_keys.secret_key.empty())
+        throw ConfigError("replay client option 'curve_key_file': " + options.curve_key_file +
+                          " has no secret-key (use the .key file)");
     }
+    const auto eps = split_endpoints(endpoint);
+    if (eps.empty()) throw Error("replay client: empty endpoint '" + endpoint + "'");
+    if (eps.size() > 255) throw Error("replay client: at most 255 shards");
+    conns.resize(eps.size());
+    for (std::size_t i = 0; i < eps.size(); ++i) {
+      conns[i].endpoint = eps[i];
+      open(conns[i]);
+    }
+  }
+
+  ~Impl() {
+    for (auto& c : conns) close(c);
+  }
+
+  bool sharded() const { return conns.size() > 1; }
+  static bool in_process(const std::string& ep) { return ep.rfind("inproc://", 0) == 0; }
+
+  void open(Conn& c) {
+    c.socket = std::make_unique<zmq::socket_t>(transport::context(), zmq::socket_type::dealer);
+    zmq::socket_t& s = *c.socket;
+    s.set(zmq::sockopt::linger, 0);
+    if (options.heartbeat_ms > 0 && !in_process(c.endpoint)) {
+      s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options.heartbeat_ms));
+      s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(3 * options.heartbeat_ms));
+    }
+    if (!curve_server_key.empty()) transport::configure_curve_client(s, curve_server_key, curve_keys);
+    if (options.reconnect && !in_process(c.endpoint)) {
+      static std::atomic<std::uint64_t> counter{0};
+      const std::string mon = "inproc://mnemo-replay-client-monitor-" + std::to_string(counter++);
+      if (zmq_socket_monitor(s.handle(), mon.c_str(), ZMQ_EVENT_DISCONNECTED) == 0) {
+        c.monitor = std::make_unique<zmq::socket_t>(transport::context(), zmq::socket_type::pair);
+        c.monitor->set(zmq::sockopt::linger, 0);
+        c.monitor->connect(mon);
+      }
+    }
+    try {
+      s.connect(c.endpoint);
+    } catch (const zmq::error_t& e) {
+      throw Error("replay client cannot connect to '" + c.endpoint + "': " + e.what());
+    }
+  }
+
+  void close(Conn& c) {
+    if (c.monitor) {
+      zmq_socket_monitor(c.socket->handle(), nullptr, 0);
+      c.monitor.reset();
+    }
+    c.socket.reset();
+  }
+
+  // The connection dropped: a new socket (the old one's queue is discarded with it, so nothing is
+  // delivered twice from there) and every unanswered request sent again.
+  void rebuild(Conn& c) {
+    ++reconnect_count;
+    MNEMO_WARN("replay client: connection to ", c.endpoint, " dropped; reconnecting and resending ",
+               c.outstanding.size(), " request(s)");
+    close(c);
+    open(c);
+    for (auto& [id, o] : c.outstanding) transport::send_frames(*c.socket, o.frames, /*wait=*/false);
   }
 
   void check_stop() const {
     if (stop_flag != nullptr && stop_flag->load()) throw StoppedError();
   }
 
-  long slice(Clock::time_point deadline) const {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    return static_cast<long>(std::clamp<std::int64_t>(left, 0, kSliceMs));
+  Clock::time_point deadline_from_now() const {
+    return Clock::now() + std::chrono::milliseconds(options.timeout_ms + kGraceMs);
   }
 
-  // Sends `req` and returns its kOk reply. With server_timeout, the request tells the server how
-  // long it may park it.
-  Message call(Message req, bool server_timeout) {
-    const char* what = wire::msg_type_name(req.type);
+  // Sends `req` on connection `ci` and returns its id. With server_timeout the request tells the
+  // server how long it may park it.
+  std::uint64_t send(std::size_t ci, Message req, bool server_timeout) {
+    Conn& c = conns[ci];
     const std::uint64_t id = next_id++;
     req.request_id = id;
     if (server_timeout) req.add(kTimeoutField, Array::scalar<std::int64_t>(options.timeout_ms));
-    const auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms + kGraceMs);
-    const std::vector<wire::Frame> frames = wire::encode(req);
+    Outstanding o{req.type, wire::encode(req), deadline_from_now()};
+    while (true) {
+      check_stop();
+      if (transport::send_frames(*c.socket, o.frames, /*wait=*/false)) break;
+      if (Clock::now() >= o.deadline)
+        throw DeadlineExceededError("replay client: could not send the " + std::string(wire::msg_type_name(req.type)) +
+                                    " request to " + c.endpoint + " within " + std::to_string(options.timeout_ms) +
+                                    " ms");
+      zmq_pollitem_t item{c.socket->handle(), 0, ZMQ_POLLOUT, 0};
+      zmq_poll(&item, 1, kSliceMs);
+    }
+    c.outstanding.emplace(id, std::move(o));
+    return id;
+  }
 
-    auto timeout = [&](const std::string& doing) {
-      return TimeoutError("replay client: " + doing + " " + what + " request to " + endpoint + " within " +
-                          std::to_string(options.timeout_ms) + " ms");
+  // Receives whatever arrives within `ms` on any connection (replies and monitor events).
+  void pump(long ms) {
+    std::vector<zmq_pollitem_t> items;
+    for (auto& c : conns) {
+      items.push_back({c.socket->handle(), 0, ZMQ_POLLIN, 0});
+      // A null socket with no events keeps the indexing uniform for connections without a monitor.
+      items.push_back({c.monitor ? c.monitor->handle() : nullptr, 0, static_cast<short>(c.monitor ? ZMQ_POLLIN : 0), 0});
+    }
+    const int rc = zmq_poll(items.data(), static_cast<int>(items.size()), ms);
+    if (rc <= 0) return;
+    for (std::size_t i = 0; i < conns.size(); ++i) {
+      Conn& c = conns[i];
+      if (items[2 * i + 1].revents & ZMQ_POLLIN) {
+        bool dropped = false;
+        while (true) {
+          zmq::message_t ev;
+          if (!c.monitor->recv(ev, zmq::recv_flags::dontwait)) break;
+          if (ev.size() >= 2) {
+            std::uint16_t event = 0;
+            std::memcpy(&event, ev.data(), 2);
+            if (event == ZMQ_EVENT_DISCONNECTED) dropped = true;
+          }
+          while (ev.more()) {
+            zmq::message_t rest;
+            if (!c.monitor->recv(rest, zmq::recv_flags::dontwait)) break;
+            ev = std::move(rest);
+          }
+        }
+        if (dropped) {
+          rebuild(c);
+          continue;
+        }
+      }
+      if (!(items[2 * i].revents & ZMQ_POLLIN)) continue;
+      for (int k = 0; k < 1024; ++k) {
+        std::optional<std::vector<wire::Frame>> got;
+        try {
+          got = transport::recv_frames(*c.socket, recv_limits, 0);
+        } catch (const wire::WireError& e) {
+          MNEMO_WARN("replay client: dropped a reply from ", c.endpoint, ": ", e.what());
+          continue;
+        }
+        if (!got) break;
+        Message rep;
+        try {
+          rep = wire::decode(std::move(*got), limits);
+        } catch (const wire::WireError& e) {
+          MNEMO_WARN("replay client: dropped a malformed reply from ", c.endpoint, ": ", e.what());
+          continue;
+        }
+        std::uint64_t id = rep.request_id;
+        // Request id 0 answers a request the server could not decode: attribute it to the oldest.
+        if (id == 0 && rep.type == MsgType::kError && !c.outstanding.empty()) id = c.outstanding.begin()->first;
+        auto it = c.outstanding.find(id);
+        if (it == c.outstanding.end()) {
+          MNEMO_DEBUG("replay client: discarding a late reply to request ", rep.request_id);
+          continue;
+        }
+        c.outstanding.erase(it);
+        c.replies.emplace(id, std::move(rep));
+      }
+    }
+  }
+
+  // Waits for the reply to request `id` on connection `ci`; returns it if kOk, throws otherwise.
+  Message wait(std::size_t ci, std::uint64_t id) {
+    Conn& c = conns[ci];
+    while (true) {
+      auto r = c.replies.find(id);
+      if (r != c.replies.end()) {
+        Message rep = std::move(r->second);
+        c.replies.erase(r);
+        return check_reply(c, std::move(rep));
+      }
+      auto o = c.outstanding.find(id);
+      if (o == c.outstanding.end()) throw Error("replay client: request " + std::to_string(id) + " is not pending");
+      try {
+        check_stop();
+      } catch (...) {
+        c.outstanding.erase(o);  // abandoned: a late reply is discarded
+        throw;
+      }
+      const auto now = Clock::now();
+      if (now >= o->second.deadline) {
+        const std::string what = wire::msg_type_name(o->second.type);
+        c.outstanding.erase(o);
+        throw DeadlineExceededError("replay client: no reply to the " + what + " request to " + c.endpoint +
+                                    " within " + std::to_string(options.timeout_ms) + " ms");
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(o->second.deadline - now).count();
+      pump(static_cast<long>(std::clamp<std::int64_t>(left, 1, kSliceMs)));
+    }
+  }
+
+  Message check_reply(const Conn& c, Message rep) const {
+    if (rep.type == MsgType::kError) {
+      const std::string text = rep.has(kMessageField) ? wire::array_text(rep.at(kMessageField)) : "unknown error";
+      ErrorCode code = ErrorCode::kUnknown;
+      if (rep.has(kCodeField)) {
+        const Array& a = rep.at(kCodeField);
+        if (a.numel() == 1 && a.dtype() == DType::kInt32) code = static_cast<ErrorCode>(a.item<std::int32_t>());
+      }
+      if (rep.has(kTimedOutField) && code != ErrorCode::kRateLimiterTimeout) code = ErrorCode::kRateLimiterTimeout;
+      throw_error(code, "replay server at " + c.endpoint + ": " + text);
+    }
+    if (rep.type != MsgType::kOk)
+      throw Error(std::string("replay client: unexpected '") + wire::msg_type_name(rep.type) + "' reply from " + c.endpoint);
+    return rep;
+  }
+
+  Message call(std::size_t ci, Message req, bool server_timeout) {
+    const std::uint64_t id = send(ci, std::move(req), server_timeout);
+    return wait(ci, id);
+  }
+
+  void add_table(Message& m, const std::string& table) const {
+    const std::string& t = table.empty() ? options.table : table;
+    if (!t.empty()) m.add(kTableField, wire::text_array(t));
+  }
+
+  // --- inserts ---------------------------------------------------------------------------
+
+  void insert(const Item& item, const double* priority, const std::string& table) {
+    collect_inserts(/*keep=*/options.max_in_flight_inserts - 1);
+    const std::size_t ci = sharded() ? next_shard++ % conns.size() : 0;
+    // Over inproc:// ZeroMQ hands our buffers to the server, which keeps them; a pipelined insert
+    // returns before the item is sent. Either way the caller may reuse its buffers after insert()
+    // returns, so the item is copied then (compression makes its own copy).
+    const bool copy = in_process(conns[ci].endpoint) || options.max_in_flight_inserts > 1;
+    Message req(MsgType::kInsert);
+    for (const auto& [name, array] : item) {
+      if (is_reserved_field(name))
+        throw ReplayError(ErrorCode::kInvalidArgument,
+                          "replay client: item field name '" + name + "' is reserved by the replay protocol");
+      const bool compressible = codec != Codec::kNone && array.nbytes() >= static_cast<std::size_t>(options.compress_min_bytes);
+      add_item_field(req, name, copy && !compressible ? private_copy(array) : array, codec,
+                     static_cast<int>(options.compression_level), static_cast<std::size_t>(options.compress_min_bytes));
+    }
+    if (priority != nullptr) req.add(kPriorityField, Array::scalar<double>(*priority));
+    add_table(req, table);
+    const std::uint64_t id = send(ci, std::move(req), /*server_timeout=*/true);
+    in_flight.push_back({ci, id});
+    if (options.max_in_flight_inserts == 1) collect_inserts(0);
+  }
+
+  // Waits until at most `keep` inserts are in flight; throws the first failure among those collected.
+  void collect_inserts(std::int64_t keep) {
+    while (static_cast<std::int64_t>(in_flight.size()) > keep) {
+      const auto [ci, id] = in_flight.front();
+      try {
+        wait(ci, id);
+      } catch (const StoppedError&) {
+        throw;  // keep the others in flight; the stopped one was abandoned
+      } catch (...) {
+        in_flight.pop_front();
+        throw;
+      }
+      in_flight.pop_front();
+    }
+  }
+
+  // --- samples ---------------------------------------------------------------------------
+
+  SampleCall send_sample(std::int64_t n, const std::string& table) {
+    SampleCall call;
+    call.n = n;
+    call.table = table;
+    const std::size_t k = conns.size();
+    // Split n over the shards, starting at a rotating shard so that remainders spread evenly.
+    const std::size_t first = k > 1 ? next_sample_shard++ % k : 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      const std::size_t ci = (first + j) % k;
+      const std::int64_t part = n / static_cast<std::int64_t>(k) + (static_cast<std::int64_t>(j) < n % static_cast<std::int64_t>(k) ? 1 : 0);
+      if (part == 0) continue;
+      Message req(MsgType::kSample);
+      req.add(kCountField, Array::scalar<std::int64_t>(part));
+      add_table(req, table);
+      call.parts.emplace_back(ci, send(ci, std::move(req), /*server_timeout=*/true));
+    }
+    return call;
+  }
+
+  Batch receive_sample(const SampleCall& call) {
+    std::vector<std::pair<std::size_t, Message>> replies;
+    try {
+      for (const auto& [ci, id] : call.parts) replies.emplace_back(ci, wait(ci, id));
+    } catch (...) {
+      for (const auto& [ci, id] : call.parts) {  // abandon the other shards' parts
+        conns[ci].outstanding.erase(id);
+        conns[ci].replies.erase(id);
+      }
+      throw;
+    }
+    std::vector<Batch> parts;
+    for (auto& [ci, rep] : replies) parts.push_back(batch_of(ci, std::move(rep)));
+    Batch out = parts.size() == 1 ? std::move(parts[0]) : concat(parts);
+    out.table = call.table.empty() ? options.table : call.table;
+    return out;
+  }
+
+  Batch batch_of(std::size_t ci, Message rep) const {
+    Batch b;
+    std::int64_t n = -1;
+    auto vec = [&](const Array& a, const char* name) {
+      if (a.dtype() != DType::kFloat64 || a.shape().size() != 1)
+        throw Error(std::string("replay client: reply field '") + name + "' is not float64[n]");
+      const double* d = a.data<double>();
+      return std::vector<double>(d, d + a.numel());
     };
-    while (true) {
-      check_stop();
-      if (transport::send_frames(socket, frames, /*wait=*/false)) break;
-      if (Clock::now() >= deadline) throw timeout("could not send the");
-      zmq_pollitem_t item{socket.handle(), 0, ZMQ_POLLOUT, 0};
-      zmq_poll(&item, 1, slice(deadline));
-    }
-    while (true) {
-      check_stop();
-      if (Clock::now() >= deadline) throw timeout("no reply to the");
-      auto got = transport::recv_frames(socket, recv_limits, std::max(1L, slice(deadline)));
-      if (!got) continue;
-      Message rep = wire::decode(std::move(*got), limits);
-      // Request id 0 answers a request the server could not decode, which can only be ours.
-      const bool ours = rep.request_id == id || (rep.request_id == 0 && rep.type == MsgType::kError);
-      if (!ours) {
-        MNEMO_DEBUG("replay client: discarding a late reply to request ", rep.request_id);
-        continue;
+    for (auto& [name, array] : rep.fields) {
+      if (name == kKeysField) {
+        if (array.dtype() != DType::kInt64 || array.shape().size() != 1)
+          throw Error("replay client: reply field 'keys' is " + std::string(dtype_name(array.dtype())) +
+                      shape_str(array.shape()) + ", expected int64[n]");
+        const std::int64_t* k = array.data<std::int64_t>();
+        n = array.numel();
+        for (std::int64_t i = 0; i < n; ++i) {
+          std::uint64_t key = static_cast<std::uint64_t>(k[i]);
+          if (sharded()) key |= static_cast<std::uint64_t>(ci) << kShardShift;
+          b.keys.push_back(key);
+        }
+      } else if (name == kProbabilitiesField) {
+        b.probabilities = vec(array, kProbabilitiesField);
+      } else if (name == kWeightsField) {
+        b.weights = vec(array, kWeightsField);
+      } else if (name == kPrioritiesField) {
+        b.priorities = vec(array, kPrioritiesField);
+      } else {
+        b.fields.emplace_back(name, array);
       }
-      if (rep.type == MsgType::kError) {
-        const std::string text = rep.has(kMessageField) ? wire::array_text(rep.at(kMessageField)) : "unknown error";
-        if (rep.has(kTimedOutField)) throw TimeoutError("replay server at " + endpoint + ": " + text);
-        throw Error("replay server at " + endpoint + ": " + text);
-      }
-      if (rep.type != MsgType::kOk)
-        throw Error(std::string("replay client: unexpected '") + wire::msg_type_name(rep.type) + "' reply from " +
-                    endpoint);
-      return rep;
     }
+    if (n < 0) throw Error("replay client: sample reply from " + conns[ci].endpoint + " has no keys");
+    for (const auto& f : b.fields)
+      if (f.second.shape().empty() || f.second.shape()[0] != n)
+        throw Error("replay client: reply field '" + f.first + "' does not have " + std::to_string(n) + " rows");
+    if (b.probabilities.size() != static_cast<std::size_t>(n)) b.probabilities.assign(static_cast<std::size_t>(n), 1.0);
+    if (b.weights.size() != static_cast<std::size_t>(n)) b.weights.assign(static_cast<std::size_t>(n), 1.0);
+    if (b.priorities.size() != static_cast<std::size_t>(n)) b.priorities.assign(static_cast<std::size_t>(n), 0.0);
+    return b;
+  }
+
+  // Stacks per-shard batches into one. Probabilities become those of the whole draw (each shard
+  // contributes its share of the batch), and weights are renormalised over the whole batch.
+  static Batch concat(std::vector<Batch>& parts) {
+    Batch out;
+    std::int64_t n = 0;
+    for (const auto& p : parts) n += p.size();
+    for (std::size_t f = 0; f < parts[0].fields.size(); ++f) {
+      const Array& a0 = parts[0].fields[f].second;
+      Shape shape = a0.shape();
+      shape[0] = n;
+      Array stacked = Array::zeros(a0.dtype(), shape);
+      auto* dst = static_cast<unsigned char*>(stacked.raw());
+      for (const auto& p : parts) {
+        const Array& a = p.at(parts[0].fields[f].first);
+        if (a.dtype() != a0.dtype() || !std::equal(a.shape().begin() + 1, a.shape().end(), a0.shape().begin() + 1,
+                                                     a0.shape().end()))
+          throw Error("replay client: shards disagree on field '" + parts[0].fields[f].first + "'");
+        std::memcpy(dst, a.raw(), a.nbytes());
+        dst += a.nbytes();
+      }
+      out.fields.emplace_back(parts[0].fields[f].first, std::move(stacked));
+    }
+    double max_w = 0;
+    for (const auto& p : parts) {
+      const double share = static_cast<double>(p.size()) / static_cast<double>(n);
+      out.keys.insert(out.keys.end(), p.keys.begin(), p.keys.end());
+      for (double q : p.probabilities) out.probabilities.push_back(q * share);
+      out.weights.insert(out.weights.end(), p.weights.begin(), p.weights.end());
+      out.priorities.insert(out.priorities.end(), p.priorities.begin(), p.priorities.end());
+    }
+    for (double w : out.weights) max_w = std::max(max_w, w);
+    if (max_w > 0)
+      for (double& w : out.weights) w /= max_w;
+    return out;
+  }
+
+  Batch sample(std::int64_t n, const std::string& table) {
+    if (n < 1) throw ReplayError(ErrorCode::kInvalidArgument, "replay client: cannot sample " + std::to_string(n) + " items");
+    if (options.prefetch == 0) return receive_sample(send_sample(n, table));
+    if (!prefetched.empty() && (prefetched.front().n != n || prefetched.front().table != table)) {
+      MNEMO_WARN("replay client: sample size or table changed; discarding ", prefetched.size(), " prefetched batch(es)");
+      for (const auto& call : prefetched) {
+        try {
+          receive_sample(call);
+        } catch (const StoppedError&) {
+          throw;
+        } catch (const std::exception&) {
+        }
+      }
+      prefetched.clear();
+    }
+    while (static_cast<std::int64_t>(prefetched.size()) < options.prefetch + 1) prefetched.push_back(send_sample(n, table));
+    SampleCall call = std::move(prefetched.front());
+    prefetched.pop_front();
+    return receive_sample(call);
+  }
+
+  std::vector<Message> call_all(const std::function<Message()>& make, bool server_timeout) {
+    std::vector<std::uint64_t> ids;
+    for (std::size_t ci = 0; ci < conns.size(); ++ci) ids.push_back(send(ci, make(), server_timeout));
+    std::vector<Message> out;
+    for (std::size_t ci = 0; ci < conns.size(); ++ci) out.push_back(wait(ci, ids[ci]));
+    return out;
   }
 
   std::string endpoint;
   ClientOptions options;
+  Codec codec = Codec::kNone;
+  std::string curve_server_key;
+  transport::CurveKeyPair curve_keys;
   wire::Limits limits;
   transport::RecvLimits recv_limits;
-  zmq::socket_t socket;
+  std::vector<Conn> conns;
   std::uint64_t next_id = 1;
+  std::size_t next_shard = 0;
+  std::size_t next_sample_shard = 0;
+  std::deque<std::pair<std::size_t, std::uint64_t>> in_flight;  // inserts: (conn, id), oldest first
+  std::deque<SampleCall> prefetched;
+  std::int64_t reconnect_count = 0;
   const std::atomic<bool>* stop_flag = nullptr;
 };
 
@@ -124,56 +531,109 @@ Client::~Client() = default;
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 
-void Client::insert(const Item& item) {
-  // Over inproc:// ZeroMQ hands our buffers to the server thread as they are, and the table would
-  // keep them: copy, so that callers may reuse their buffers as soon as insert() returns, as they
-  // may over tcp://.
-  const bool in_process = impl_->endpoint.rfind("inproc://", 0) == 0;
-  Message req(MsgType::kInsert);
-  for (const auto& [name, array] : item) {
-    if (is_reserved_field(name))
-      throw Error("replay client: item field name '" + name + "' is reserved by the replay protocol");
-    req.add(name, in_process ? array.clone() : array);
-  }
-  impl_->call(std::move(req), /*server_timeout=*/true);
+void Client::insert(const Item& item) { impl_->insert(item, nullptr, ""); }
+
+void Client::insert(const Item& item, double priority, const std::string& table) {
+  impl_->insert(item, &priority, table);
 }
 
-Batch Client::sample(std::int64_t n) {
-  if (n < 1) throw Error("replay client: cannot sample " + std::to_string(n) + " items");
-  Message req(MsgType::kSample);
-  req.add(kCountField, Array::scalar<std::int64_t>(n));
-  Message rep = impl_->call(std::move(req), /*server_timeout=*/true);
-  Batch batch;
-  for (auto& [name, array] : rep.fields) {
-    if (name == kKeysField) {
-      if (array.dtype() != DType::kInt64 || array.numel() != n)
-        throw Error("replay client: reply field 'keys' is " + std::string(dtype_name(array.dtype())) +
-                    shape_str(array.shape()) + ", expected int64[" + std::to_string(n) + "]");
-      const std::int64_t* k = array.data<std::int64_t>();
-      batch.keys.assign(k, k + n);
-    } else {
-      batch.fields.emplace_back(name, array);
+void Client::flush() { impl_->collect_inserts(0); }
+
+Batch Client::sample(std::int64_t n) { return impl_->sample(n, ""); }
+
+Batch Client::sample(std::int64_t n, const std::string& table) { return impl_->sample(n, table); }
+
+std::int64_t Client::update_priorities(const std::vector<std::uint64_t>& keys, const std::vector<double>& priorities,
+                                       const std::string& table) {
+  if (keys.size() != priorities.size())
+    throw ReplayError(ErrorCode::kInvalidArgument, "replay client: " + std::to_string(keys.size()) + " keys but " +
+                                                        std::to_string(priorities.size()) + " priorities");
+  const std::size_t k = impl_->conns.size();
+  std::vector<std::vector<std::int64_t>> shard_keys(k);
+  std::vector<std::vector<double>> shard_prios(k);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    std::size_t ci = 0;
+    std::uint64_t key = keys[i];
+    if (impl_->sharded()) {
+      ci = static_cast<std::size_t>(key >> kShardShift);
+      key &= (std::uint64_t{1} << kShardShift) - 1;
+      if (ci >= k) throw ReplayError(ErrorCode::kInvalidArgument, "replay client: key " + std::to_string(keys[i]) + " names no shard");
+    }
+    shard_keys[ci].push_back(static_cast<std::int64_t>(key));
+    shard_prios[ci].push_back(priorities[i]);
+  }
+  std::int64_t updated = 0;
+  for (std::size_t ci = 0; ci < k; ++ci) {
+    if (shard_keys[ci].empty()) continue;
+    const auto m = static_cast<std::int64_t>(shard_keys[ci].size());
+    Message req(MsgType::kUpdatePriorities);
+    req.add(kKeysField, Array::from_vector(shard_keys[ci], {m}));
+    req.add(kPrioritiesField, Array::from_vector(shard_prios[ci], {m}));
+    impl_->add_table(req, table);
+    updated += int_field(impl_->call(ci, std::move(req), /*server_timeout=*/false), "updated");
+  }
+  return updated;
+}
+
+void Client::set_rate_limited(bool on, const std::string& table) {
+  impl_->collect_inserts(0);
+  impl_->call_all(
+      [&] {
+        Message req(MsgType::kConfigure);
+        req.add(kRateLimitedField, Array::scalar<bool>(on));
+        impl_->add_table(req, table);
+        return req;
+      },
+      /*server_timeout=*/false);
+}
+
+Info Client::info(const std::string& table) {
+  impl_->collect_inserts(0);
+  auto replies = impl_->call_all(
+      [&] {
+        Message req(MsgType::kInfo);
+        impl_->add_table(req, table);
+        return req;
+      },
+      /*server_timeout=*/false);
+  Info info;
+  for (std::size_t i = 0; i < replies.size(); ++i) {
+    const Message& rep = replies[i];
+    info.size += int_field(rep, "size");
+    info.max_size += int_field(rep, "max_size");
+    info.inserts += int_field(rep, "inserts");
+    info.samples += int_field(rep, "samples");
+    info.pending += int_field(rep, "pending");
+    if (rep.has("bytes")) info.bytes += int_field(rep, "bytes");
+    if (rep.has("evicted")) info.evicted += int_field(rep, "evicted");
+    if (rep.has(kRateLimitedField)) info.rate_limited = info.rate_limited && rep.at(kRateLimitedField).item<bool>();
+    if (i == 0 && rep.has("tables")) {
+      std::stringstream ss(wire::array_text(rep.at("tables")));
+      std::string name;
+      while (std::getline(ss, name)) info.tables.push_back(name);
     }
   }
-  if (batch.size() != n) throw Error("replay client: sample reply from " + impl_->endpoint + " has no keys");
-  return batch;
-}
-
-Info Client::info() {
-  Message rep = impl_->call(Message(MsgType::kInfo), /*server_timeout=*/false);
-  Info info;
-  info.size = int_scalar(rep, "size");
-  info.max_size = int_scalar(rep, "max_size");
-  info.inserts = int_scalar(rep, "inserts");
-  info.samples = int_scalar(rep, "samples");
-  info.pending = int_scalar(rep, "pending");
   return info;
 }
 
-void Client::shutdown_server() { impl_->call(Message(MsgType::kShutdown), /*server_timeout=*/false); }
+std::vector<std::string> Client::checkpoint() {
+  impl_->collect_inserts(0);
+  auto replies = impl_->call_all([] { return Message(MsgType::kCheckpoint); }, /*server_timeout=*/false);
+  std::vector<std::string> paths;
+  for (const auto& r : replies) paths.push_back(wire::array_text(r.at(kPathField)));
+  return paths;
+}
+
+void Client::shutdown_server() {
+  impl_->call_all([] { return Message(MsgType::kShutdown); }, /*server_timeout=*/false);
+}
 
 void Client::set_stop_flag(const std::atomic<bool>* flag) { impl_->stop_flag = flag; }
 
 const std::string& Client::endpoint() const { return impl_->endpoint; }
+
+std::int64_t Client::in_flight_inserts() const { return static_cast<std::int64_t>(impl_->in_flight.size()); }
+
+std::int64_t Client::reconnects() const { return impl_->reconnect_count; }
 
 }  // namespace mnemo::replay

@@ -1,15 +1,22 @@
-// Replay server loop: one thread, one ROUTER socket, parked requests with deadlines. See server.h.
+// Replay server loop: one thread, one ROUTER socket, tables with parked requests and deadlines,
+// asynchronous checkpoints. See server.h.
 #include "replay/server.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "core/log.h"
 #include "core/transport.h"
 #include "core/wire.h"
+#include "replay/checkpointer.h"
 
 namespace mnemo::replay {
 namespace {
@@ -18,27 +25,12 @@ using Clock = std::chrono::steady_clock;
 using wire::Message;
 using wire::MsgType;
 
-// The loop wakes at least this often to notice stop() and passed deadlines.
+// The loop wakes at least this often to notice stop(), passed deadlines and finished checkpoints.
 constexpr long kSliceMs = 50;
 // Messages handled before parked requests and deadlines are looked at again.
 constexpr int kBurst = 256;
 // A deadline further away than this is treated as this (keeps time arithmetic far from overflow).
 constexpr std::int64_t kMaxTimeoutMs = 24LL * 3600 * 1000;
-
-std::int64_t int_scalar(const Message& m, const char* name) {
-  const Array& a = m.at(name);
-  if (a.numel() != 1 || !a.shape().empty() || (a.dtype() != DType::kInt64 && a.dtype() != DType::kInt32))
-    throw Error(std::string("field '") + name + "' must be an int64 scalar, got " + dtype_name(a.dtype()) +
-                shape_str(a.shape()));
-  return a.item<std::int64_t>();
-}
-
-Message error_reply(std::uint64_t request_id, const std::string& text, bool timed_out) {
-  Message m(MsgType::kError, request_id);
-  m.add(kMessageField, wire::text_array(text));
-  if (timed_out) m.add(kTimedOutField, Array::scalar<bool>(true));
-  return m;
-}
 
 const ServerOptions& validated(const ServerOptions& o) {
   o.validate();
@@ -51,12 +43,26 @@ wire::Limits limits_of(const ServerOptions& o) {
   return l;
 }
 
-}  // namespace
-
-bool is_reserved_field(const std::string& name) {
-  return name == kTimeoutField || name == kCountField || name == kKeysField || name == kMessageField ||
-         name == kTimedOutField;
+std::string table_name_of(const Message& m) {
+  return m.has(kTableField) ? wire::array_text(m.at(kTableField)) : std::string();
 }
+
+std::vector<std::string> authorized_keys(const std::vector<std::string>& paths) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> keys;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (fs::is_directory(p, ec)) {
+      for (const auto& e : fs::directory_iterator(p, ec))
+        if (e.path().extension() == ".pub") keys.push_back(transport::read_curve_key_file(e.path().string()).public_key);
+    } else {
+      keys.push_back(transport::read_curve_key_file(p).public_key);
+    }
+  }
+  return keys;
+}
+
+}  // namespace
 
 void ServerOptions::validate() const {
   if (bind.empty()) throw ConfigError("replay server option 'bind' must not be empty");
@@ -65,56 +71,151 @@ void ServerOptions::validate() const {
                       std::to_string(max_message_mb));
   if (max_pending < 1)
     throw ConfigError("replay server option 'max_pending' must be at least 1, got " + std::to_string(max_pending));
-  table.validate();
+  if (max_pending_per_client < 1)
+    throw ConfigError("replay server option 'max_pending_per_client' must be at least 1, got " +
+                      std::to_string(max_pending_per_client));
+  if (checkpoint_every_s < 0)
+    throw ConfigError("replay server option 'checkpoint_every_s' must be >= 0, got " + std::to_string(checkpoint_every_s));
+  if (checkpoint_keep < 1)
+    throw ConfigError("replay server option 'checkpoint_keep' must be at least 1, got " + std::to_string(checkpoint_keep));
+  if (resume && checkpoint_dir.empty())
+    throw ConfigError("replay server option 'resume' needs 'checkpoint_dir'");
+  if (curve_secret_key_file.empty() && !curve_authorized_keys.empty())
+    throw ConfigError("replay server option 'curve_authorized_keys' needs 'curve_secret_key_file'");
+  table_options();
+}
+
+std::vector<TableOptions> ServerOptions::table_options() const {
+  std::vector<TableOptions> out{table};
+  if (tables.kind != config::Node::Kind::kNull) {
+    if (!tables.is_map())
+      throw ConfigError("replay option 'tables' must be a mapping from table name to options" +
+                        (tables.origin.empty() ? std::string() : " (" + tables.origin + ")"));
+    for (const auto& [name, node] : tables.map) {
+      TableOptions t;
+      config::bind(node, "replay.tables." + name, t);
+      if (t.name != "default" && t.name != name)
+        throw ConfigError("replay.tables." + name + ".name is '" + t.name + "'; leave it out or make it '" + name + "'");
+      t.name = name;
+      out.push_back(std::move(t));
+    }
+  }
+  std::map<std::string, int> seen;
+  for (const auto& t : out) {
+    t.validate();
+    if (seen[t.name]++) throw ConfigError("replay: two tables are named '" + t.name + "'");
+  }
+  return out;
 }
 
 struct Server::Impl {
+  enum class Kind { kInsert, kSample };
   // A request that cannot be answered yet.
   struct Parked {
+    Kind kind = Kind::kInsert;
     std::string routing_id;
     std::string peer;
     std::uint64_t request_id = 0;
     std::int64_t timeout_ms = 0;
     Clock::time_point deadline;
-    Item item;           // inserts
-    std::int64_t n = 0;  // samples
+    EncodedItem item;      // inserts
+    double priority = 0;   // inserts
+    std::int64_t n = 0;    // samples
+  };
+  struct TableState {
+    std::unique_ptr<Table> table;
+    std::deque<Parked> inserts;
+    std::deque<Parked> samples;
+  };
+  struct Waiter {
+    std::string routing_id;
+    std::uint64_t request_id;
   };
 
   Impl(ServerOptions o, std::optional<Spec> signature)
       : options(validated(o)),
         limits(limits_of(options)),
         recv_limits(transport::RecvLimits::for_wire(limits, /*extra_frames=*/1)),
-        table(options.table, std::move(signature)),
         socket(transport::context(), zmq::socket_type::router) {
+    const auto all = options.table_options();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      TableState t;
+      t.table = std::make_unique<Table>(all[i], i == 0 ? signature : std::nullopt);
+      by_name[all[i].name] = tables.size();
+      tables.push_back(std::move(t));
+    }
+    if (!options.checkpoint_dir.empty()) {
+      checkpointer = std::make_unique<DirectoryCheckpointer>(options.checkpoint_dir,
+                                                             static_cast<int>(options.checkpoint_keep));
+      if (options.resume) restore();
+    }
     transport::configure_server_socket(socket, limits);
+    socket.set(zmq::sockopt::router_mandatory, 1);
+    if (!options.curve_secret_key_file.empty()) {
+      const auto keys = transport::read_curve_key_file(options.curve_secret_key_file);
+      if (keys.secret_key.empty())
+        throw ConfigError("replay option 'curve_secret_key_file': " + options.curve_secret_key_file +
+                          " has no secret-key (use the .key file, not the .pub)");
+      transport::configure_curve_server(socket, keys, authorized_keys(options.curve_authorized_keys));
+    }
     endpoint = transport::bind_any(socket, options.bind);
   }
 
+  void restore() {
+    auto snaps = checkpointer->load_latest();
+    if (!snaps) {
+      MNEMO_INFO("replay: no checkpoint in ", options.checkpoint_dir, ", starting empty");
+      return;
+    }
+    for (const auto& s : *snaps) {
+      auto it = by_name.find(s.name);
+      if (it == by_name.end()) {
+        MNEMO_WARN("replay: checkpoint has table '", s.name, "' that is not configured; skipped");
+        continue;
+      }
+      tables[it->second].table->restore(s);
+      MNEMO_INFO("replay: restored table '", s.name, "' with ", s.items.size(), " items");
+    }
+  }
+
   void serve() {
-    MNEMO_INFO("replay server for table '", table.name(), "' serving at ", endpoint);
+    MNEMO_INFO("replay server with ", tables.size(), " table(s) serving at ", endpoint);
     bool shutdown = false;
+    auto next_checkpoint = Clock::now() + every();
     while (!stop_requested.load() && !shutdown) {
       auto in = transport::recv(socket, recv_limits, wait_ms());
       for (int handled = 0; in && !shutdown;) {
         handle(*in, shutdown);
-        progress();
         if (++handled >= kBurst) break;
         in = transport::recv(socket, recv_limits, 0);
       }
-      expire(Clock::now());
+      const auto now = Clock::now();
+      expire(now);
+      if (checkpointer && options.checkpoint_every_s > 0 && now >= next_checkpoint) {
+        start_checkpoint();
+        next_checkpoint = now + every();
+      }
+      finish_checkpoint(/*wait=*/false);
     }
     fail_all_parked("replay server at " + endpoint + " is shutting down");
+    if (checkpointer && options.checkpoint_on_stop) start_checkpoint();
+    finish_checkpoint(/*wait=*/true);
     MNEMO_INFO("replay server at ", endpoint, " stopped");
+  }
+
+  Clock::duration every() const {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.checkpoint_every_s));
   }
 
   long wait_ms() const {
     long wait = kSliceMs;
     const auto now = Clock::now();
-    for (const auto* queue : {&parked_inserts, &parked_samples})
-      for (const Parked& p : *queue) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count() + 1;
-        wait = std::max(0L, std::min(wait, static_cast<long>(left)));
-      }
+    for (const auto& t : tables)
+      for (const auto* queue : {&t.inserts, &t.samples})
+        for (const Parked& p : *queue) {
+          auto left = std::chrono::duration_cast<std::chrono::milliseconds>(p.deadline - now).count() + 1;
+          wait = std::max(0L, std::min(wait, static_cast<long>(left)));
+        }
     return wait;
   }
 
@@ -128,7 +229,7 @@ struct Server::Impl {
     }
     const std::string routing_id(static_cast<const char*>(in.frames[0].data), in.frames[0].size);
     const std::string who = transport::peer_name(in.peer);
-    if (in.rejected) return reject(routing_id, who, 0, in.reason);
+    if (in.rejected) return reject(routing_id, who, 0, ErrorCode::kResourceExhausted, in.reason);
     std::vector<wire::Frame> frames(std::make_move_iterator(in.frames.begin() + 1),
                                     std::make_move_iterator(in.frames.end()));
     in.frames.clear();
@@ -136,115 +237,198 @@ struct Server::Impl {
     try {
       request = wire::decode(std::move(frames), limits);
     } catch (const wire::WireError& e) {
-      return reject(routing_id, who, 0, e.what());
+      const auto code = e.code() == wire::WireError::Code::kTooLarge ? ErrorCode::kResourceExhausted
+                                                                      : ErrorCode::kInvalidArgument;
+      return reject(routing_id, who, 0, code, e.what());
     }
     try {
       dispatch(routing_id, who, request, shutdown);
     } catch (const std::exception& e) {
-      reject(routing_id, who, request.request_id, e.what());
+      ErrorCode code = code_of(e);
+      if (code == ErrorCode::kUnknown) code = ErrorCode::kInvalidArgument;
+      reject(routing_id, who, request.request_id, code, e.what());
     }
+  }
+
+  TableState& table_of(const Message& req) {
+    const std::string name = table_name_of(req);
+    if (name.empty()) return tables.front();
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      std::string known;
+      for (const auto& t : tables) known += (known.empty() ? "" : ", ") + t.table->name();
+      throw ReplayError(ErrorCode::kNotFound, "no replay table named '" + name + "' (tables: " + known + ")");
+    }
+    return tables[it->second];
   }
 
   void dispatch(const std::string& routing_id, const std::string& who, const Message& req, bool& shutdown) {
     switch (req.type) {
       case MsgType::kInsert: {
-        Parked p = make_parked(routing_id, who, req);
-        for (const auto& [name, array] : req.fields) {
-          if (name == kTimeoutField) continue;
-          if (is_reserved_field(name)) throw Error("item field name '" + name + "' is reserved by the replay protocol");
-          p.item.emplace_back(name, array);
+        TableState& t = table_of(req);
+        Parked p = make_parked(Kind::kInsert, routing_id, who, req);
+        p.item = item_from_request(req, limits.max_message_bytes);
+        p.priority = t.table->options().default_priority;
+        if (req.has(kPriorityField)) {
+          const Array& a = req.at(kPriorityField);
+          if (a.numel() != 1 || (a.dtype() != DType::kFloat64 && a.dtype() != DType::kFloat32))
+            throw ReplayError(ErrorCode::kInvalidArgument, "field 'priority' must be a float64 scalar");
+          p.priority = a.item<double>();
         }
-        table.check(p.item);
-        if (parked_inserts.empty() && table.try_insert(p.item)) {
+        t.table->check(p.item);
+        if (t.inserts.empty() && t.table->try_insert(p.item, p.priority)) {
           reply(routing_id, Message(MsgType::kOk, req.request_id));
+          progress(t);
         } else {
-          park(parked_inserts, std::move(p));
+          park(t, std::move(p));
         }
         return;
       }
       case MsgType::kSample: {
-        Parked p = make_parked(routing_id, who, req);
-        p.n = int_scalar(req, kCountField);
-        if (p.n < 1 || p.n > table.max_size())
-          throw Error("cannot sample " + std::to_string(p.n) + " items from table '" + table.name() +
-                      "', which holds at most " + std::to_string(table.max_size()));
-        if (parked_samples.empty()) {
-          if (auto batch = table.try_sample(p.n)) {
+        TableState& t = table_of(req);
+        Parked p = make_parked(Kind::kSample, routing_id, who, req);
+        p.n = int_field(req, kCountField);
+        t.table->check_sample_size(p.n);
+        if (t.samples.empty()) {
+          if (auto batch = t.table->try_sample(p.n)) {
             reply_batch(routing_id, req.request_id, *batch);
+            progress(t);
             return;
           }
         }
-        park(parked_samples, std::move(p));
+        park(t, std::move(p));
         return;
       }
-      case MsgType::kInfo: {
-        const TableCounters c = table.counters();
+      case MsgType::kUpdatePriorities: {
+        TableState& t = table_of(req);
+        const Array& keys = req.at(kKeysField);
+        const Array& prios = req.at(kPrioritiesField);
+        if (keys.dtype() != DType::kInt64 || prios.dtype() != DType::kFloat64 || keys.shape().size() != 1 ||
+            prios.shape() != keys.shape())
+          throw ReplayError(ErrorCode::kInvalidArgument, "update_priorities needs 'keys' int64[k] and 'priorities' float64[k]");
+        const std::int64_t* k = keys.data<std::int64_t>();
+        const double* pr = prios.data<double>();
+        const std::int64_t updated = t.table->update_priorities(std::vector<Key>(k, k + keys.numel()),
+                                                                std::vector<double>(pr, pr + prios.numel()));
         Message m(MsgType::kOk, req.request_id);
-        m.add("size", Array::scalar<std::int64_t>(c.size));
-        m.add("max_size", Array::scalar<std::int64_t>(table.max_size()));
-        m.add("inserts", Array::scalar<std::int64_t>(c.inserts));
-        m.add("samples", Array::scalar<std::int64_t>(c.samples));
-        m.add("pending", Array::scalar<std::int64_t>(pending.load()));
+        m.add("updated", Array::scalar<std::int64_t>(updated));
         reply(routing_id, m);
         return;
       }
+      case MsgType::kInfo: {
+        TableState& t = table_of(req);
+        const TableCounters c = t.table->counters();
+        Message m(MsgType::kOk, req.request_id);
+        m.add("size", Array::scalar<std::int64_t>(c.size));
+        m.add("max_size", Array::scalar<std::int64_t>(t.table->max_size()));
+        m.add("inserts", Array::scalar<std::int64_t>(c.inserts));
+        m.add("samples", Array::scalar<std::int64_t>(c.samples));
+        m.add("pending", Array::scalar<std::int64_t>(pending.load()));
+        m.add("bytes", Array::scalar<std::int64_t>(c.bytes));
+        m.add("evicted", Array::scalar<std::int64_t>(c.evicted));
+        m.add(kRateLimitedField, Array::scalar<bool>(c.rate_limited));
+        std::string names;
+        for (const auto& s : tables) names += (names.empty() ? "" : "\n") + s.table->name();
+        m.add("tables", wire::text_array(names));
+        reply(routing_id, m);
+        return;
+      }
+      case MsgType::kConfigure: {
+        TableState& t = table_of(req);
+        const Array& a = req.at(kRateLimitedField);
+        if (a.numel() != 1 || a.dtype() != DType::kBool)
+          throw ReplayError(ErrorCode::kInvalidArgument, "field 'rate_limited' must be a bool scalar");
+        t.table->set_rate_limited(a.item<bool>());
+        MNEMO_INFO("replay table '", t.table->name(), "': rate limiting ", a.item<bool>() ? "on" : "off", " (", who, ")");
+        reply(routing_id, Message(MsgType::kOk, req.request_id));
+        progress(t);
+        return;
+      }
+      case MsgType::kCheckpoint:
+        if (!checkpointer)
+          throw ReplayError(ErrorCode::kInvalidArgument, "replay server at " + endpoint + " has no checkpoint_dir");
+        checkpoint_waiters.push_back({routing_id, req.request_id});
+        if (!saving.valid()) start_checkpoint();
+        return;
       case MsgType::kShutdown:
         MNEMO_INFO("replay server at ", endpoint, ": shutdown requested by ", who);
         reply(routing_id, Message(MsgType::kOk, req.request_id));
         shutdown = true;
         return;
       default:
-        throw Error(std::string("replay server does not handle '") + wire::msg_type_name(req.type) + "' requests");
+        throw ReplayError(ErrorCode::kInvalidArgument, std::string("replay server does not handle '") +
+                                                            wire::msg_type_name(req.type) + "' requests");
     }
   }
 
-  Parked make_parked(const std::string& routing_id, const std::string& who, const Message& req) const {
+  Parked make_parked(Kind kind, const std::string& routing_id, const std::string& who, const Message& req) const {
     Parked p;
+    p.kind = kind;
     p.routing_id = routing_id;
     p.peer = who;
     p.request_id = req.request_id;
     if (req.has(kTimeoutField)) {
-      p.timeout_ms = int_scalar(req, kTimeoutField);
-      if (p.timeout_ms < 0) throw Error("field 'timeout_ms' must not be negative, got " + std::to_string(p.timeout_ms));
+      p.timeout_ms = int_field(req, kTimeoutField);
+      if (p.timeout_ms < 0)
+        throw ReplayError(ErrorCode::kInvalidArgument,
+                          "field 'timeout_ms' must not be negative, got " + std::to_string(p.timeout_ms));
     }
     p.deadline = Clock::now() + std::chrono::milliseconds(std::min(p.timeout_ms, kMaxTimeoutMs));
     return p;
   }
 
-  void park(std::deque<Parked>& queue, Parked p) {
-    if (p.timeout_ms == 0) return reply(p.routing_id, timeout_reply(p));
-    if (static_cast<std::int64_t>(parked_inserts.size() + parked_samples.size()) >= options.max_pending)
-      return reply(p.routing_id, error_reply(p.request_id,
-                                             "replay server at " + endpoint + " is busy: " +
-                                                 std::to_string(options.max_pending) + " requests are already waiting",
-                                             /*timed_out=*/false));
-    queue.push_back(std::move(p));
-    update_pending();
+  void park(TableState& t, Parked p) {
+    if (p.timeout_ms == 0) return reply(p.routing_id, timeout_reply(t, p));
+    std::int64_t& mine = per_client[p.routing_id];
+    if (pending.load() >= options.max_pending || mine >= options.max_pending_per_client) {
+      ++refused;
+      const bool total = pending.load() >= options.max_pending;
+      if (mine == 0) per_client.erase(p.routing_id);
+      return reply(p.routing_id,
+                   error_reply(p.request_id, ErrorCode::kResourceExhausted,
+                               "replay server at " + endpoint + " is busy: " +
+                                   (total ? std::to_string(options.max_pending) + " requests are already waiting"
+                                          : "this client already has " + std::to_string(options.max_pending_per_client) +
+                                                " waiting requests")));
+    }
+    ++mine;
+    (p.kind == Kind::kInsert ? t.inserts : t.samples).push_back(std::move(p));
+    ++pending;
   }
 
   // Answers parked requests the table can now satisfy, oldest first, until nothing changes. State
   // and counters are updated before each reply, so a client that got its answer sees them.
-  void progress() {
+  void progress(TableState& t) {
     bool changed = true;
     while (changed) {
       changed = false;
-      while (!parked_samples.empty()) {
-        auto batch = table.try_sample(parked_samples.front().n);
-        if (!batch) break;
-        Parked p = take(parked_samples);
-        reply_batch(p.routing_id, p.request_id, *batch);
-        changed = true;
-      }
-      while (!parked_inserts.empty()) {
+      while (!t.samples.empty()) {
+        std::optional<Batch> batch;
         std::optional<std::string> error;
         try {
-          if (!table.try_insert(parked_inserts.front().item)) break;
+          batch = t.table->try_sample(t.samples.front().n);
+          if (!batch) break;
         } catch (const std::exception& e) {
           error = e.what();
         }
-        Parked p = take(parked_inserts);
+        Parked p = take(t.samples);
         if (error) {
-          reject(p.routing_id, p.peer, p.request_id, *error);
+          reject(p.routing_id, p.peer, p.request_id, ErrorCode::kDataLoss, *error);
+        } else {
+          reply_batch(p.routing_id, p.request_id, *batch);
+        }
+        changed = true;
+      }
+      while (!t.inserts.empty()) {
+        std::optional<std::string> error;
+        try {
+          if (!t.table->try_insert(t.inserts.front().item, t.inserts.front().priority)) break;
+        } catch (const std::exception& e) {
+          error = e.what();
+        }
+        Parked p = take(t.inserts);
+        if (error) {
+          reject(p.routing_id, p.peer, p.request_id, ErrorCode::kInvalidArgument, *error);
         } else {
           reply(p.routing_id, Message(MsgType::kOk, p.request_id));
         }
@@ -256,71 +440,131 @@ struct Server::Impl {
   Parked take(std::deque<Parked>& queue) {
     Parked p = std::move(queue.front());
     queue.pop_front();
-    update_pending();
+    unpark(p);
     return p;
   }
 
-  void update_pending() { pending = static_cast<std::int64_t>(parked_inserts.size() + parked_samples.size()); }
-
-  void expire(Clock::time_point now) {
-    std::vector<Parked> late;
-    for (auto* queue : {&parked_inserts, &parked_samples}) {
-      for (auto it = queue->begin(); it != queue->end();) {
-        if (it->deadline > now) {
-          ++it;
-          continue;
-        }
-        late.push_back(std::move(*it));
-        it = queue->erase(it);
-      }
-    }
-    if (late.empty()) return;
-    update_pending();
-    expired += static_cast<std::int64_t>(late.size());
-    for (const Parked& p : late) reply(p.routing_id, timeout_reply(p));
-    // A sample that blocked the head of the queue may have gone, letting later ones through.
-    progress();
+  void unpark(const Parked& p) {
+    --pending;
+    auto it = per_client.find(p.routing_id);
+    if (it != per_client.end() && --it->second <= 0) per_client.erase(it);
   }
 
-  Message timeout_reply(const Parked& p) const {
+  void expire(Clock::time_point now) {
+    for (auto& t : tables) {
+      bool any = false;
+      for (auto* queue : {&t.inserts, &t.samples}) {
+        for (auto it = queue->begin(); it != queue->end();) {
+          if (it->deadline > now) {
+            ++it;
+            continue;
+          }
+          Parked p = std::move(*it);
+          it = queue->erase(it);
+          unpark(p);
+          ++expired;
+          reply(p.routing_id, timeout_reply(t, p));
+          any = true;
+        }
+      }
+      // A request that blocked the head of a queue may have gone, letting later ones through.
+      if (any) progress(t);
+    }
+  }
+
+  Message timeout_reply(const TableState& t, const Parked& p) const {
+    const Table& table = *t.table;
     const std::string what =
-        p.n > 0 ? "sample of " + std::to_string(p.n) + " items from table '" + table.name() + "' (holding " +
-                      std::to_string(table.size()) + ")"
-                : "insert into table '" + table.name() + "' (full at " + std::to_string(table.max_size()) + " items)";
-    return error_reply(p.request_id, what + " timed out after " + std::to_string(p.timeout_ms) + " ms",
+        p.kind == Kind::kSample
+            ? "sample of " + std::to_string(p.n) + " items from table '" + table.name() + "' (holding " +
+                  std::to_string(table.size()) + ")"
+            : "insert into table '" + table.name() + "' (holding " + std::to_string(table.size()) + " of " +
+                  std::to_string(table.max_size()) + ")";
+    return error_reply(p.request_id, ErrorCode::kRateLimiterTimeout,
+                       what + " timed out after " + std::to_string(p.timeout_ms) + " ms; rate limiter: " +
+                           table.describe_limits(),
                        /*timed_out=*/true);
   }
 
   void fail_all_parked(const std::string& text) {
-    std::deque<Parked> inserts = std::move(parked_inserts);
-    std::deque<Parked> samples = std::move(parked_samples);
-    parked_inserts.clear();
-    parked_samples.clear();
-    update_pending();
-    for (const auto* queue : {&inserts, &samples})
-      for (const Parked& p : *queue) reply(p.routing_id, error_reply(p.request_id, text, /*timed_out=*/false));
+    for (auto& t : tables) {
+      std::deque<Parked> inserts = std::move(t.inserts);
+      std::deque<Parked> samples = std::move(t.samples);
+      t.inserts.clear();
+      t.samples.clear();
+      for (const auto* queue : {&inserts, &samples})
+        for (const Parked& p : *queue) reply(p.routing_id, error_reply(p.request_id, ErrorCode::kUnavailable, text));
+    }
+    pending = 0;
+    per_client.clear();
   }
 
-  void reject(const std::string& routing_id, const std::string& who, std::uint64_t request_id,
+  // --- checkpoints -------------------------------------------------------------------------
+
+  void start_checkpoint() {
+    if (!checkpointer || saving.valid()) return;
+    std::vector<TableSnapshot> snaps;
+    snaps.reserve(tables.size());
+    for (const auto& t : tables) snaps.push_back(t.table->snapshot());  // index copies only
+    saving = std::async(std::launch::async, [this, snaps = std::move(snaps)] {
+      std::lock_guard<std::mutex> lock(save_mu);
+      return checkpointer->save(snaps);
+    });
+  }
+
+  void finish_checkpoint(bool wait) {
+    if (!saving.valid()) return;
+    if (!wait && saving.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    std::vector<Waiter> waiters = std::move(checkpoint_waiters);
+    checkpoint_waiters.clear();
+    try {
+      const std::string path = saving.get();
+      ++checkpoints;
+      MNEMO_INFO("replay: checkpoint written to ", path);
+      for (const auto& w : waiters) {
+        Message m(MsgType::kOk, w.request_id);
+        m.add(kPathField, wire::text_array(path));
+        reply(w.routing_id, m);
+      }
+    } catch (const std::exception& e) {
+      MNEMO_ERROR("replay: checkpoint failed: ", e.what());
+      for (const auto& w : waiters)
+        reply(w.routing_id, error_reply(w.request_id, ErrorCode::kUnknown, std::string("checkpoint failed: ") + e.what()));
+    }
+  }
+
+  // --- replies -----------------------------------------------------------------------------
+
+  void reject(const std::string& routing_id, const std::string& who, std::uint64_t request_id, ErrorCode code,
               const std::string& text) {
     ++bad_requests;
     MNEMO_WARN("replay server at ", endpoint, ": rejected a request from ", who, ": ", text);
-    reply(routing_id, error_reply(request_id, text, /*timed_out=*/false));
+    reply(routing_id, error_reply(request_id, code, text));
   }
 
   void reply_batch(const std::string& routing_id, std::uint64_t request_id, const Batch& batch) {
     Message m(MsgType::kOk, request_id);
     for (const auto& [name, array] : batch.fields) m.add(name, array);
-    Array keys = Array::zeros(DType::kInt64, {batch.size()});
+    const std::int64_t n = batch.size();
+    Array keys = Array::zeros(DType::kInt64, {n});
     std::int64_t* k = keys.data<std::int64_t>();
-    for (std::size_t i = 0; i < batch.keys.size(); ++i) k[i] = static_cast<std::int64_t>(batch.keys[i]);
+    for (std::int64_t i = 0; i < n; ++i) k[i] = static_cast<std::int64_t>(batch.keys[i]);
     m.add(kKeysField, std::move(keys));
+    m.add(kProbabilitiesField, Array::from_vector(batch.probabilities, {n}));
+    m.add(kWeightsField, Array::from_vector(batch.weights, {n}));
+    m.add(kPrioritiesField, Array::from_vector(batch.priorities, {n}));
     reply(routing_id, m);
   }
 
   void reply(const std::string& routing_id, const Message& m) {
     try {
-      transport::send_routed(socket, routing_id, m);
+      if (!transport::send_routed(socket, routing_id, m)) {
+        ++lost_replies;
+        MNEMO_DEBUG("replay server at ", endpoint, ": a reply was dropped (peer not reading)");
+      }
+    } catch (const zmq::error_t& e) {
+      ++lost_replies;  // EHOSTUNREACH under ROUTER_MANDATORY: the peer has gone
+      MNEMO_DEBUG("replay server at ", endpoint, ": could not reply to a peer that has gone: ", e.what());
     } catch (const std::exception& e) {
       MNEMO_WARN("replay server at ", endpoint, ": could not send a reply: ", e.what());
     }
@@ -329,12 +573,16 @@ struct Server::Impl {
   const ServerOptions options;
   const wire::Limits limits;
   const transport::RecvLimits recv_limits;
-  Table table;
+  std::vector<TableState> tables;
+  std::map<std::string, std::size_t> by_name;
   zmq::socket_t socket;
   std::string endpoint;
+  std::unordered_map<std::string, std::int64_t> per_client;
 
-  std::deque<Parked> parked_inserts;
-  std::deque<Parked> parked_samples;
+  std::unique_ptr<Checkpointer> checkpointer;
+  std::mutex save_mu;
+  std::future<std::string> saving;
+  std::vector<Waiter> checkpoint_waiters;
 
   std::thread thread;
   std::atomic<bool> stop_requested{false};
@@ -343,6 +591,9 @@ struct Server::Impl {
   std::atomic<std::int64_t> bad_requests{0};
   std::atomic<std::int64_t> pending{0};
   std::atomic<std::int64_t> expired{0};
+  std::atomic<std::int64_t> refused{0};
+  std::atomic<std::int64_t> lost_replies{0};
+  std::atomic<std::int64_t> checkpoints{0};
 };
 
 Server::Server(ServerOptions options, std::optional<Spec> signature)
@@ -380,17 +631,37 @@ void Server::stop() {
 }
 
 ServerStats Server::stats() const {
-  const TableCounters c = impl_->table.counters();
+  const Table& t = *impl_->tables.front().table;
+  const TableCounters c = t.counters();
   ServerStats s;
   s.size = c.size;
-  s.max_size = impl_->table.max_size();
+  s.max_size = t.max_size();
   s.inserts = c.inserts;
   s.samples = c.samples;
   s.requests = impl_->requests.load();
   s.bad_requests = impl_->bad_requests.load();
   s.pending = impl_->pending.load();
   s.expired = impl_->expired.load();
+  s.refused = impl_->refused.load();
+  s.lost_replies = impl_->lost_replies.load();
+  s.checkpoints = impl_->checkpoints.load();
   return s;
+}
+
+std::string Server::checkpoint() {
+  if (!impl_->checkpointer) throw Error("replay server at " + impl_->endpoint + " has no checkpoint_dir");
+  std::vector<TableSnapshot> snaps;
+  for (const auto& t : impl_->tables) snaps.push_back(t.table->snapshot());
+  std::lock_guard<std::mutex> lock(impl_->save_mu);
+  std::string path = impl_->checkpointer->save(snaps);
+  ++impl_->checkpoints;
+  return path;
+}
+
+TableCounters Server::table_counters(const std::string& table) const {
+  auto it = impl_->by_name.find(table);
+  if (it == impl_->by_name.end()) throw ReplayError(ErrorCode::kNotFound, "no replay table named '" + table + "'");
+  return impl_->tables[it->second].table->counters();
 }
 
 }  // namespace mnemo::replay

@@ -10,6 +10,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libzmq3-dev cppzmq-dev  # data plane (libzmq is built with libsodium: CURVE available)
   libcereal-dev           # wire-format header and checkpoint state
+  liblz4-dev libzstd-dev  # replay field compression
   libyaml-cpp-dev         # configuration files
   libboost-dev
   libgtest-dev libgmock-dev googletest

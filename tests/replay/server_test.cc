@@ -330,7 +330,7 @@ TEST(ServerTest, EndpointHasTheBoundPort) {
 
 TEST(ServerTest, BadOptionsAreConfigErrors) {
   ServerOptions o = options_for("inproc");
-  o.table.sampler = "prioritized";
+  o.table.sampler = "bogus";
   EXPECT_THROW(Server server(o), ConfigError);
   o = options_for("inproc");
   o.max_message_mb = 0;
