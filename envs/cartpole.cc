@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "envs/draw.h"
+
 namespace mnemo::envs {
 
 void CartPoleOptions::validate() const {
@@ -66,6 +68,46 @@ void CartPole::set_state(const std::array<double, 4>& state) {
 void CartPole::write_obs(const ObsSlot& out) const {
   float* obs = out.as<float>(0);
   for (int i = 0; i < 4; ++i) obs[i] = static_cast<float>(state_[i]);
+}
+
+void CartPole::render(Frame& frame) const {
+  // Gym's layout (600x400, world 4.8 m wide) at half size.
+  constexpr int kW = 300, kH = 200;
+  constexpr double kScale = kW / (2 * kXThreshold);
+  constexpr double kTrackY = 140;
+  frame.resize(kH, kW);
+  Canvas c(frame);
+  c.fill(colors::kWhite);
+  c.rect(0, static_cast<int>(kTrackY), kW, static_cast<int>(kTrackY) + 1, colors::kBlack);
+  const double cart_x = state_[0] * kScale + kW / 2.0;
+  constexpr double kCartW = 25, kCartH = 15;
+  c.rect(static_cast<int>(cart_x - kCartW / 2), static_cast<int>(kTrackY - kCartH / 2),
+         static_cast<int>(cart_x + kCartW / 2), static_cast<int>(kTrackY + kCartH / 2), colors::kBlack);
+  const double pole_len = kScale * 2 * kLength;
+  const double top_x = cart_x + pole_len * std::sin(state_[2]);
+  const double top_y = kTrackY - pole_len * std::cos(state_[2]);
+  c.line(cart_x, kTrackY, top_x, top_y, 5, Rgb{202, 152, 101});
+  c.disc(cart_x, kTrackY, 2.5, Rgb{129, 132, 203});
+}
+
+MaskedCartPole::MaskedCartPole(CartPoleOptions options)
+    : inner_(options), spec_{{{"obs", DType::kFloat32, {2}}}}, full_slot_({full_.data()}) {}
+
+void MaskedCartPole::reset(std::uint64_t seed, const ObsSlot& out) {
+  inner_.reset(seed, full_slot_);
+  write_obs(out);
+}
+
+StepResult MaskedCartPole::step(const void* action, const ObsSlot& out) {
+  const StepResult r = inner_.step(action, full_slot_);
+  write_obs(out);
+  return r;
+}
+
+void MaskedCartPole::write_obs(const ObsSlot& out) const {
+  float* obs = out.as<float>(0);
+  obs[0] = full_[0];  // cart position
+  obs[1] = full_[2];  // pole angle
 }
 
 }  // namespace mnemo::envs

@@ -51,6 +51,8 @@ class CartPole : public Env {
   const ActionSpace& action_space() const override { return space_; }
   void reset(std::uint64_t seed, const ObsSlot& out) override;
   StepResult step(const void* action, const ObsSlot& out) override;
+  // Gym's picture at half size: the track, the cart and the pole, 300x200.
+  void render(Frame& frame) const override;
 
   // For tests and tools: puts the env mid-episode in a chosen state, (x, x_dot, theta,
   // theta_dot), as if reset had produced it; the step counter is kept, so truncation still
@@ -71,6 +73,40 @@ class CartPole : public Env {
   std::array<double, 4> state_{};
   std::int64_t steps_ = 0;
   bool running_ = false;
+};
+
+// CartPole with the velocities hidden (POPGym's StatelessCartPole, SB3-contrib's CartPoleNoVel):
+// observation "obs" float32[2] = (cart position, pole angle). The dynamics, rewards and limits
+// are CartPole's; a memoryless policy can no longer tell which way the pole is falling, so the
+// velocities must be inferred from consecutive observations.
+class MaskedCartPole : public Env {
+ public:
+  static constexpr const char* kName = "masked_cartpole";
+  static constexpr const char* kDescription =
+      "cartpole with velocities hidden (needs memory); obs float32[2] = (x, theta), discrete(2)";
+  using Options = CartPoleOptions;
+
+  explicit MaskedCartPole(CartPoleOptions options = {});
+  // The internal slot points into this object, so copies would write into the original.
+  MaskedCartPole(const MaskedCartPole&) = delete;
+  MaskedCartPole& operator=(const MaskedCartPole&) = delete;
+
+  const Spec& observation_spec() const override { return spec_; }
+  const ActionSpace& action_space() const override { return inner_.action_space(); }
+  void reset(std::uint64_t seed, const ObsSlot& out) override;
+  StepResult step(const void* action, const ObsSlot& out) override;
+  void render(Frame& frame) const override { inner_.render(frame); }
+
+  // The full env underneath, for tests (set_state, state).
+  CartPole& inner() { return inner_; }
+
+ private:
+  void write_obs(const ObsSlot& out) const;
+
+  CartPole inner_;
+  Spec spec_;
+  std::array<float, 4> full_{};
+  ObsSlot full_slot_;
 };
 
 }  // namespace mnemo::envs

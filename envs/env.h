@@ -47,6 +47,26 @@ struct StepResult {
   bool truncated = false;
 };
 
+// One RGB image for people to look at (render, GIFs): row-major, height x width x 3 bytes.
+struct Frame {
+  int height = 0;
+  int width = 0;
+  std::vector<std::uint8_t> rgb;
+
+  // Sets the size and paints every pixel black; keeps the capacity so that re-rendering into the
+  // same Frame does not allocate.
+  void resize(int h, int w) {
+    MNEMO_CHECK(h > 0 && w > 0, "frame size ", h, "x", w);
+    height = h;
+    width = w;
+    rgb.assign(static_cast<std::size_t>(h) * static_cast<std::size_t>(w) * 3, 0);
+  }
+  std::uint8_t* pixel(int y, int x) { return rgb.data() + (static_cast<std::size_t>(y) * width + x) * 3; }
+  const std::uint8_t* pixel(int y, int x) const {
+    return rgb.data() + (static_cast<std::size_t>(y) * width + x) * 3;
+  }
+};
+
 // An environment. Not thread-safe: one thread drives one env at a time; a pool gets its
 // parallelism from many envs, never from sharing one.
 //
@@ -60,6 +80,11 @@ struct StepResult {
 //  - info_names() names the scalar infos (for example "success") an env reports; infos(out)
 //    writes info_names().size() floats describing the last reset or step. Infos are meant for
 //    metrics, so they are floats whatever they measure.
+//  - render(frame) draws the state after the last reset or step as an RGB image for people
+//    (`mnemo render`, GIFs of episodes). It is a view, not the observation: pixel envs may draw
+//    more than the agent sees (the whole maze next to the agent's view), vector envs draw a
+//    picture of their state. It never changes the env, so rendering does not alter an episode.
+//    Every registered env renders; the default throws mnemo::Error for envs that do not.
 //
 // A complete env, small enough to read in one go (one observation field, two actions, the
 // episode ends when the counter reaches zero):
@@ -98,6 +123,12 @@ class Env {
   // Scalar infos; most envs have none.
   virtual std::vector<std::string> info_names() const { return {}; }
   virtual void infos(float* out) const { (void)out; }
+
+  // Draws the current state into `frame` (resizing it). See the contract above.
+  virtual void render(Frame& frame) const {
+    (void)frame;
+    throw Error("this env does not implement render()");
+  }
 };
 
 // Reads one discrete action and checks it against the space, so every env reports a bad action

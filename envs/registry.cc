@@ -37,6 +37,11 @@ struct Describe<std::int64_t> {
   static std::string value(std::int64_t v) { return std::to_string(v); }
 };
 template <>
+struct Describe<std::uint64_t> {
+  static std::string type() { return "uint64"; }
+  static std::string value(std::uint64_t v) { return std::to_string(v); }
+};
+template <>
 struct Describe<double> {
   static std::string type() { return "double"; }
   static std::string value(double v) {

@@ -17,15 +17,23 @@
 
 #include "core/check.h"
 #include "envs/cartpole.h"
+#include "envs/catch.h"
 #include "envs/env.h"
+#include "envs/key_to_door.h"
+#include "envs/memory_maze.h"
+#include "envs/mystery_path.h"
+#include "envs/pendulum.h"
+#include "envs/tmaze.h"
 
 namespace mnemo::envs {
 
 template <class... E>
 struct EnvList {};
 
-// Every env `make_env` knows, in the order `registered_envs()` lists them.
-using RegisteredEnvs = EnvList<CartPole>;
+// Every env `make_env` knows, in the order `registered_envs()` lists them: the classic control
+// tasks next to their masked (memory-requiring) versions, then the memory suite, then pixels.
+using RegisteredEnvs =
+    EnvList<CartPole, MaskedCartPole, Pendulum, MaskedPendulum, TMaze, KeyToDoor, MysteryPath, MemoryMaze, Catch>;
 
 // One option of an env, for `mnemo envs` style listings and docs.
 struct OptionDoc {

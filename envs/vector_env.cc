@@ -6,58 +6,13 @@
 #include <sstream>
 
 namespace mnemo::envs {
-namespace {
 
-constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
-
-bool same_action_space(const ActionSpace& a, const ActionSpace& b) {
-  return a.kind == b.kind && a.n == b.n && a.low == b.low && a.high == b.high && a.nvec == b.nvec;
-}
-
-Shape batched(std::size_t n, const Shape& item) {
-  Shape s{static_cast<std::int64_t>(n)};
-  s.insert(s.end(), item.begin(), item.end());
-  return s;
-}
-
-}  // namespace
-
-VectorEnv::VectorEnv(std::size_t num_envs, const EnvFactory& factory) {
-  if (num_envs == 0) throw ConfigError("a vector env needs at least one env (num_envs = 0)");
-  MNEMO_CHECK(factory != nullptr, "vector env needs an env factory");
-  envs_.reserve(num_envs);
-  for (std::size_t i = 0; i < num_envs; ++i) {
-    envs_.push_back(factory(i));
-    MNEMO_CHECK(envs_.back() != nullptr, "env factory returned null for env ", i);
-  }
-  const Spec& spec = envs_.front()->observation_spec();
-  const ActionSpace& space = envs_.front()->action_space();
-  info_names_ = envs_.front()->info_names();
-  for (std::size_t i = 1; i < num_envs; ++i) {
-    MNEMO_CHECK(envs_[i]->observation_spec() == spec, "env ", i, " observes ", envs_[i]->observation_spec().str(),
-                " but env 0 observes ", spec.str());
-    MNEMO_CHECK(same_action_space(envs_[i]->action_space(), space), "env ", i, " has action space ",
-                envs_[i]->action_space().str(), " but env 0 has ", space.str());
-    MNEMO_CHECK(envs_[i]->info_names() == info_names_, "env ", i, " reports different infos than env 0");
-  }
-
+VectorEnv::VectorEnv(std::size_t num_envs, const EnvFactory& factory)
+    : envs_(detail::make_envs(num_envs, factory)) {
   const std::size_t n = num_envs;
-  batch_.env_id = Array::zeros(DType::kInt64, {static_cast<std::int64_t>(n)});
-  for (std::size_t i = 0; i < n; ++i) batch_.env_id.data<std::int64_t>()[i] = static_cast<std::int64_t>(i);
-  for (const auto& f : spec.fields) {
-    batch_.obs.push_back(Array::zeros(f.dtype, batched(n, f.shape)));
-    batch_.final_obs.push_back(Array::zeros(f.dtype, batched(n, f.shape)));
-    obs_row_bytes_.push_back(static_cast<std::size_t>(shape_numel(f.shape)) * dtype_size(f.dtype));
-  }
-  batch_.reward = Array::zeros(DType::kFloat32, {static_cast<std::int64_t>(n)});
-  batch_.terminated = Array::zeros(DType::kUInt8, {static_cast<std::int64_t>(n)});
-  batch_.truncated = Array::zeros(DType::kUInt8, {static_cast<std::int64_t>(n)});
-  batch_.first = Array::zeros(DType::kUInt8, {static_cast<std::int64_t>(n)});
-  batch_.episode_return = Array::zeros(DType::kFloat32, {static_cast<std::int64_t>(n)});
-  batch_.episode_length = Array::zeros(DType::kInt64, {static_cast<std::int64_t>(n)});
-  batch_.infos = Array::zeros(DType::kFloat32,
-                              {static_cast<std::int64_t>(n), static_cast<std::int64_t>(info_names_.size())});
-
+  info_names_ = envs_.front()->info_names();
+  batch_ = detail::make_step_batch(n, *envs_.front());
+  obs_row_bytes_ = detail::obs_row_bytes(envs_.front()->observation_spec());
   slots_.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     std::vector<void*> ptrs;
@@ -65,22 +20,17 @@ VectorEnv::VectorEnv(std::size_t num_envs, const EnvFactory& factory) {
       ptrs.push_back(static_cast<char*>(batch_.obs[f].raw()) + i * obs_row_bytes_[f]);
     slots_[i] = ObsSlot(std::move(ptrs));
   }
-  const FieldSpec action_field = space.field();
-  action_row_bytes_ = static_cast<std::size_t>(shape_numel(action_field.shape)) * dtype_size(action_field.dtype);
-  seed_state_.assign(n, 0);
+  action_row_bytes_ = detail::action_bytes(action_space());
+  seeds_.assign(n, SeedStream());
   running_return_.assign(n, 0.0);
   running_length_.assign(n, 0);
 }
 
 const StepBatch& VectorEnv::reset(std::uint64_t base_seed) {
-  const std::uint64_t base = splitmix64(base_seed);
   const std::size_t num_infos = info_names_.size();
   for (std::size_t i = 0; i < envs_.size(); ++i) {
-    seed_state_[i] = splitmix64(base + i);
-    // splitmix64(x) mixes x + kGolden, so stepping the state by kGolden walks a splitmix stream.
-    const std::uint64_t seed = splitmix64(seed_state_[i]);
-    seed_state_[i] += kGolden;
-    envs_[i]->reset(seed, slots_[i]);
+    seeds_[i] = SeedStream(base_seed, i);
+    envs_[i]->reset(seeds_[i].next(), slots_[i]);
     if (num_infos > 0) envs_[i]->infos(batch_.infos.data<float>() + i * num_infos);
     running_return_[i] = 0.0;
     running_length_[i] = 0;
@@ -95,7 +45,7 @@ const StepBatch& VectorEnv::reset(std::uint64_t base_seed) {
 
 void VectorEnv::check_actions(const Array& actions) const {
   const FieldSpec field = action_space().field();
-  const Shape expected = batched(envs_.size(), field.shape);
+  const Shape expected = detail::batched(envs_.size(), field.shape);
   if (actions.dtype() != field.dtype || actions.shape() != expected) {
     std::ostringstream os;
     os << "actions must be " << dtype_name(field.dtype) << shape_str(expected) << " for " << envs_.size()
@@ -150,9 +100,7 @@ const StepBatch& VectorEnv::step(const Array& actions) {
       running_return_[i] = 0.0;
       running_length_[i] = 0;
       copy_obs_row(i, batch_.final_obs);
-      const std::uint64_t seed = splitmix64(seed_state_[i]);
-      seed_state_[i] += kGolden;
-      envs_[i]->reset(seed, slots_[i]);
+      envs_[i]->reset(seeds_[i].next(), slots_[i]);
       first[i] = 1;
     } else {
       first[i] = 0;

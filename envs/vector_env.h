@@ -15,35 +15,9 @@
 
 #include "core/array.h"
 #include "envs/env.h"
+#include "envs/step_batch.h"
 
 namespace mnemo::envs {
-
-// The buffers of one batch of B rows. All arrays are allocated once by the pool and overwritten
-// by every reset/step; copy (clone) what must outlive the next step.
-//
-// Row semantics after a step, gym auto-reset style: reward, terminated and truncated describe the
-// transition the action just caused; obs is what the policy sees next. When that transition ended
-// the episode, the env was reset within the same step, so obs is the first observation of the new
-// episode, first == 1, final_obs holds the last observation of the ended episode (to bootstrap a
-// truncated one), and episode_return / episode_length describe the ended episode. Rows where
-// the episode did not end leave final_obs, episode_return and episode_length unspecified.
-struct StepBatch {
-  Array env_id;                   // int64 [B]: which env each row belongs to
-  std::vector<Array> obs;         // per observation field, [B, ...field shape]
-  Array reward;                   // float32 [B]
-  Array terminated;               // uint8 [B]
-  Array truncated;                // uint8 [B]
-  Array first;                    // uint8 [B]: obs is the first observation of an episode
-  Array episode_return;           // float32 [B], valid where terminated | truncated
-  Array episode_length;           // int64 [B], valid where terminated | truncated
-  std::vector<Array> final_obs;   // per observation field, [B, ...], valid where terminated | truncated
-  Array infos;                    // float32 [B, num infos], in info_names() order, of the step's transition
-
-  std::int64_t size() const { return env_id.numel(); }
-};
-
-// Builds env number `index` of a pool; the index lets a factory vary envs (for example levels).
-using EnvFactory = std::function<std::unique_ptr<Env>(std::size_t index)>;
 
 // A synchronous vector env. Not thread-safe; one actor thread owns it.
 class VectorEnv {
@@ -57,10 +31,10 @@ class VectorEnv {
   const ActionSpace& action_space() const { return envs_.front()->action_space(); }
   const std::vector<std::string>& info_names() const { return info_names_; }
 
-  // Resets every env. Env i draws its episode seeds from its own stream, started from
-  // splitmix64(splitmix64(base_seed) + i): a run is reproducible from base_seed, envs of one pool
-  // get different episodes, and pools with nearby base seeds (actor 0, actor 1, ...) do not share
-  // envs' streams. Sets first = 1 and zeroes reward, terminated and truncated.
+  // Resets every env. Env i draws its episode seeds from its own SeedStream(base_seed, i): a run
+  // is reproducible from base_seed, envs of one pool get different episodes, and pools with nearby
+  // base seeds (actor 0, actor 1, ...) do not share envs' streams. Sets first = 1 and zeroes
+  // reward, terminated and truncated.
   const StepBatch& reset(std::uint64_t base_seed);
 
   // Steps every env with its row of `actions` (int64 [N] for discrete, float32 [N, dim] for a box,
@@ -83,7 +57,7 @@ class VectorEnv {
   std::vector<ObsSlot> slots_;              // env i writes into row i of batch_.obs
   std::vector<std::size_t> obs_row_bytes_;  // per field
   std::size_t action_row_bytes_ = 0;
-  std::vector<std::uint64_t> seed_state_;   // per env: splitmix64 stream state
+  std::vector<SeedStream> seeds_;            // per env
   std::vector<double> running_return_;      // per env, summed in double so long episodes stay exact
   std::vector<std::int64_t> running_length_;
   bool started_ = false;
