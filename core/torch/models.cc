@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/torch/agalite.h"
+#include "core/torch/encoders.h"
+#include "core/torch/gtrxl.h"
+#include "core/torch/lstm.h"
 #include "core/torch/tensor.h"
 
 namespace mnemo::nn {
@@ -62,8 +66,25 @@ PolicyOutput MlpPolicyImpl::unroll(const torch::Tensor& obs, const torch::Tensor
 }
 
 std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {
-  if (o.type == "mlp") return std::make_shared<MlpPolicyImpl>(o, obs_dim, space);
-  throw ConfigError("model.type: unknown model '" + o.type + "' (valid: mlp)");
+  MNEMO_CHECK(obs_dim > 0, "observation size must be positive, got ", obs_dim);
+  return make_policy(o, Spec{{FieldSpec{"obs", DType::kFloat32, {obs_dim}}}}, space);
+}
+
+std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& o, const Spec& obs_spec, const ActionSpace& space) {
+  if (o.type == "mlp") {
+    // Feature vectors keep the MLP torsos; images need an encoder in front of the heads.
+    const bool image = image_shape(obs_spec).has_value();
+    if (o.encoder == "nature" || o.encoder == "impala" || (o.encoder == "auto" && image))
+      return std::make_shared<EncoderPolicyImpl>(o, obs_spec, space);
+    if (o.encoder != "auto" && o.encoder != "mlp")
+      throw ConfigError("model.encoder: unknown encoder '" + o.encoder + "' (valid: auto, mlp, nature, impala)");
+    return std::make_shared<MlpPolicyImpl>(o, obs_dim(obs_spec), space);
+  }
+  if (o.type == "lstm") return std::make_shared<LstmPolicyImpl>(o, obs_spec, space);
+  if (o.type == "gtrxl") return std::make_shared<GTrXLPolicyImpl>(o, obs_spec, space);
+  if (o.type == "agalite") return std::make_shared<GaLiTePolicyImpl>(o, obs_spec, space, /*approximate=*/true);
+  if (o.type == "galite") return std::make_shared<GaLiTePolicyImpl>(o, obs_spec, space, /*approximate=*/false);
+  throw ConfigError("model.type: unknown model '" + o.type + "' (valid: mlp, lstm, gtrxl, agalite, galite)");
 }
 
 ActionDist::ActionDist(const ActionSpace& space, torch::Tensor params, torch::Tensor log_std)

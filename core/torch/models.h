@@ -16,18 +16,45 @@
 
 namespace mnemo::nn {
 
-// Options of the `model:` config section.
+// Options of the `model:` config section. The memory models (lstm, gtrxl, agalite, galite) are
+// described, with their state layouts and deviations from the papers, in docs/models.md.
 struct ModelOptions {
   std::string type = "mlp";
   std::vector<std::int64_t> hidden = {64, 64};
   std::string activation = "tanh";
   double init_log_std = 0.0;
+  std::int64_t layers = 2;
+  std::int64_t d_model = 64;
+  std::int64_t heads = 2;
+  std::int64_t d_head = 0;
+  std::int64_t d_ff = 0;
+  std::int64_t eta = 4;
+  std::int64_t r = 2;
+  std::int64_t memory = 64;
+  double gate_bias = 2.0;
+  std::string encoder = "auto";
+  std::vector<std::int64_t> encoder_hidden = {64};
+  std::int64_t cnn_features = 256;
+  std::vector<std::int64_t> impala_channels = {16, 32, 32};
   template <class V>
   void visit(V& v) {
-    v("type", type, "policy model: mlp");
-    v("hidden", hidden, "hidden layer sizes of the MLP torsos");
-    v("activation", activation, "tanh or relu");
+    v("type", type, "policy model: mlp, lstm, gtrxl, agalite or galite");
+    v("hidden", hidden, "hidden layer sizes of the MLP torsos (type mlp, vector observations)");
+    v("activation", activation, "tanh or relu (MLP torsos and the MLP encoder)");
     v("init_log_std", init_log_std, "initial log std of Gaussian heads (continuous actions)");
+    v("layers", layers, "number of LSTM or transformer layers");
+    v("d_model", d_model, "width of the memory core: LSTM hidden size or transformer model dimension");
+    v("heads", heads, "attention heads (gtrxl, agalite, galite)");
+    v("d_head", d_head, "dimension per attention head (0: d_model / heads)");
+    v("d_ff", d_ff, "hidden width of the transformer feed-forward blocks (0: d_model)");
+    v("eta", eta, "feature-map expansion eta of agalite/galite: keys and queries get eta * d_head features");
+    v("r", r, "oscillators of the agalite approximation (state grows linearly in r)");
+    v("memory", memory, "gtrxl memory length M: past layer inputs each step attends to");
+    v("gate_bias", gate_bias, "GRU-gate bias b_g of gtrxl/agalite/galite (> 0 starts near the identity map)");
+    v("encoder", encoder, "auto (mlp for vectors, nature for uint8 HWC images), mlp, nature or impala");
+    v("encoder_hidden", encoder_hidden, "layer sizes of the MLP encoder in front of memory models (empty: raw obs)");
+    v("cnn_features", cnn_features, "output size of the fully connected layer after the nature/impala convolutions");
+    v("impala_channels", impala_channels, "channels of the IMPALA CNN stacks (conv, pool, 2 residual blocks each)");
   }
 };
 
@@ -66,8 +93,14 @@ class MlpPolicyImpl : public PolicyImpl {
   torch::Tensor log_std_;
 };
 
-// Builds the policy the options name; throws ConfigError on unknown types.
+// Builds the policy the options name; throws ConfigError on unknown types and bad options. The
+// obs_spec overload picks the encoder from the spec: a single uint8 field of rank 3 is an HWC
+// image (the policy still receives it flattened to floats 0..255 by flatten_obs and reshapes it
+// inside its encoder); anything else is a feature vector of obs_dim(spec) values. The obs_dim
+// overload means a vector observation of that size.
 std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& options, int64_t obs_dim, const ActionSpace& action_space);
+std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& options, const Spec& obs_spec,
+                                        const ActionSpace& action_space);
 
 // The action distribution of a policy head: categorical for discrete spaces, diagonal Gaussian
 // for boxes. Sampling takes an explicit generator so that concurrent actor and learner threads
