@@ -1,0 +1,849 @@
+// Tests of learning-curve plots: reading metrics files written by MetricsWriter, averaging over
+// seeds, the command line, the SVG document and the PNG image. The PNG is decoded by an inflater
+// and unfilterer written here (stored and fixed-Huffman deflate blocks, all five PNG filters), so
+// the image is checked byte for byte against the rasteriser's pixels without zlib.
+#include "core/plot.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include "core/check.h"
+#include "core/metrics.h"
+
+namespace mnemo::plot {
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// An independent PNG decoder (truecolour 8-bit only, which is what encode_png writes).
+
+std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t p) {
+  return (std::uint32_t{b[p]} << 24) | (std::uint32_t{b[p + 1]} << 16) | (std::uint32_t{b[p + 2]} << 8) | b[p + 3];
+}
+
+// CRC-32 (ISO-HDLC), bit by bit.
+std::uint32_t reference_crc32(const std::uint8_t* p, std::size_t n) {
+  std::uint32_t crc = 0xffffffffu;
+  for (std::size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+class BitReader {
+ public:
+  explicit BitReader(const std::vector<std::uint8_t>& b, std::size_t start) : b_(b), pos_(start) {}
+  int bit() {
+    if (pos_ >= b_.size()) throw std::runtime_error("deflate stream runs past its data");
+    const int v = (b_[pos_] >> nbit_) & 1;
+    if (++nbit_ == 8) {
+      nbit_ = 0;
+      ++pos_;
+    }
+    return v;
+  }
+  // n bits, least significant first (deflate's extra bits and header fields).
+  std::uint32_t bits(int n) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<std::uint32_t>(bit()) << i;
+    return v;
+  }
+  // n bits, most significant first (Huffman codes).
+  std::uint32_t code(int n) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < n; ++i) v = (v << 1) | static_cast<std::uint32_t>(bit());
+    return v;
+  }
+  void align() {
+    if (nbit_ != 0) {
+      nbit_ = 0;
+      ++pos_;
+    }
+  }
+  void skip_bytes(std::size_t n) { pos_ += n; }  // only when aligned
+  std::size_t byte_pos() const { return pos_; }
+
+ private:
+  const std::vector<std::uint8_t>& b_;
+  std::size_t pos_;
+  int nbit_ = 0;
+};
+
+// Inflates a zlib stream (RFC 1950/1951) with stored and fixed-Huffman blocks; checks Adler-32.
+std::vector<std::uint8_t> inflate_zlib(const std::vector<std::uint8_t>& z) {
+  if (z.size() < 6) throw std::runtime_error("zlib stream too short");
+  if ((z[0] & 0x0f) != 8 || ((z[0] << 8) | z[1]) % 31 != 0 || (z[1] & 0x20))
+    throw std::runtime_error("bad zlib header");
+  static const int len_base[] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+  static const int len_extra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                  2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+  static const int dist_base[] = {1,    2,    3,    4,    5,    7,    9,    13,    17,    25,
+                                  33,   49,   65,   97,   129,  193,  257,  385,   513,   769,
+                                  1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+  static const int dist_extra[] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                   6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+  std::vector<std::uint8_t> out;
+  BitReader br(z, 2);
+  for (bool last = false; !last;) {
+    last = br.bits(1) != 0;
+    const std::uint32_t type = br.bits(2);
+    if (type == 0) {
+      br.align();
+      const std::size_t p = br.byte_pos();
+      const std::uint32_t len = z.at(p) | (z.at(p + 1) << 8), nlen = z.at(p + 2) | (z.at(p + 3) << 8);
+      if ((len ^ 0xffffu) != nlen) throw std::runtime_error("stored block LEN/NLEN mismatch");
+      for (std::uint32_t i = 0; i < len; ++i) out.push_back(z.at(p + 4 + i));
+      br.skip_bytes(4 + len);
+    } else if (type == 1) {
+      while (true) {
+        int sym;
+        std::uint32_t c = br.code(7);
+        if (c <= 0x17) {
+          sym = 256 + static_cast<int>(c);
+        } else {
+          c = (c << 1) | static_cast<std::uint32_t>(br.bit());
+          if (c >= 0x30 && c <= 0xbf) {
+            sym = static_cast<int>(c - 0x30);
+          } else if (c >= 0xc0 && c <= 0xc7) {
+            sym = 280 + static_cast<int>(c - 0xc0);
+          } else {
+            c = (c << 1) | static_cast<std::uint32_t>(br.bit());
+            if (c < 0x190) throw std::runtime_error("bad fixed Huffman code");
+            sym = 144 + static_cast<int>(c - 0x190);
+          }
+        }
+        if (sym < 256) {
+          out.push_back(static_cast<std::uint8_t>(sym));
+        } else if (sym == 256) {
+          break;
+        } else {
+          if (sym > 285) throw std::runtime_error("bad length symbol");
+          const int len = len_base[sym - 257] + static_cast<int>(br.bits(len_extra[sym - 257]));
+          const auto dc = static_cast<int>(br.code(5));
+          if (dc > 29) throw std::runtime_error("bad distance code");
+          const int dist = dist_base[dc] + static_cast<int>(br.bits(dist_extra[dc]));
+          if (static_cast<std::size_t>(dist) > out.size()) throw std::runtime_error("distance before the start");
+          for (int k = 0; k < len; ++k) out.push_back(out[out.size() - dist]);
+        }
+      }
+    } else {
+      throw std::runtime_error("block type " + std::to_string(type) + " not expected from encode_png");
+    }
+  }
+  br.align();
+  const std::size_t p = br.byte_pos();
+  std::uint32_t a = 1, b = 0;
+  for (std::uint8_t byte : out) {
+    a = (a + byte) % 65521;
+    b = (b + a) % 65521;
+  }
+  if (p + 4 > z.size() || be32(z, p) != ((b << 16) | a)) throw std::runtime_error("Adler-32 mismatch");
+  return out;
+}
+
+struct DecodedPng {
+  int width = 0, height = 0, bit_depth = 0, color_type = 0;
+  std::vector<std::uint8_t> rgb;
+};
+
+DecodedPng decode_png(const std::vector<std::uint8_t>& png) {
+  static const std::uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (png.size() < 8 || !std::equal(sig, sig + 8, png.begin())) throw std::runtime_error("bad PNG signature");
+  DecodedPng d;
+  std::vector<std::uint8_t> idat;
+  bool seen_end = false;
+  for (std::size_t p = 8; p < png.size();) {
+    if (p + 12 > png.size()) throw std::runtime_error("truncated chunk");
+    const std::uint32_t len = be32(png, p);
+    const std::string type(png.begin() + p + 4, png.begin() + p + 8);
+    if (p + 12 + len > png.size()) throw std::runtime_error("chunk overruns the file");
+    if (reference_crc32(&png[p + 4], len + 4) != be32(png, p + 8 + len))
+      throw std::runtime_error(type + " CRC mismatch");
+    if (type == "IHDR") {
+      d.width = static_cast<int>(be32(png, p + 8));
+      d.height = static_cast<int>(be32(png, p + 12));
+      d.bit_depth = png[p + 16];
+      d.color_type = png[p + 17];
+      if (png[p + 18] != 0 || png[p + 19] != 0 || png[p + 20] != 0) throw std::runtime_error("unexpected IHDR methods");
+    } else if (type == "IDAT") {
+      idat.insert(idat.end(), png.begin() + p + 8, png.begin() + p + 8 + len);
+    } else if (type == "IEND") {
+      seen_end = true;
+    }
+    p += 12 + len;
+  }
+  if (!seen_end) throw std::runtime_error("no IEND");
+  if (d.bit_depth != 8 || d.color_type != 2) throw std::runtime_error("decoder handles 8-bit RGB only");
+  const std::vector<std::uint8_t> raw = inflate_zlib(idat);
+  const std::size_t stride = static_cast<std::size_t>(d.width) * 3;
+  if (raw.size() != (stride + 1) * d.height) throw std::runtime_error("IDAT has the wrong size");
+  d.rgb.resize(stride * d.height);
+  for (int y = 0; y < d.height; ++y) {
+    const int filter = raw[y * (stride + 1)];
+    const std::uint8_t* in = &raw[y * (stride + 1) + 1];
+    std::uint8_t* row = &d.rgb[y * stride];
+    for (std::size_t i = 0; i < stride; ++i) {
+      const int a = i >= 3 ? row[i - 3] : 0;
+      const int b = y > 0 ? d.rgb[(y - 1) * stride + i] : 0;
+      const int c = (y > 0 && i >= 3) ? d.rgb[(y - 1) * stride + i - 3] : 0;
+      int pred;
+      switch (filter) {
+        case 0:
+          pred = 0;
+          break;
+        case 1:
+          pred = a;
+          break;
+        case 2:
+          pred = b;
+          break;
+        case 3:
+          pred = (a + b) / 2;
+          break;
+        case 4: {
+          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+          pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+          break;
+        }
+        default:
+          throw std::runtime_error("bad filter type " + std::to_string(filter));
+      }
+      row[i] = static_cast<std::uint8_t>(in[i] + pred);
+    }
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+class PlotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ =
+        fs::path(::testing::TempDir()) / ("mnemo_plot_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A run directory written by the real MetricsWriter: episode_return = f(step) every 1000 steps.
+  fs::path write_run(const std::string& name, double (*f)(double), int rows = 50) {
+    const fs::path run = dir_ / name;
+    MetricsWriter w(run);
+    for (int i = 1; i <= rows; ++i) {
+      const double step = i * 1000.0;
+      w.write(static_cast<std::int64_t>(step),
+              {{"env_steps", step * 4}, {"episode_return", f(step)}, {"loss", 1.0 / i}});
+    }
+    return run;
+  }
+
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+
+  fs::path dir_;
+};
+
+Chart two_curve_chart() {
+  Chart c;
+  c.title = "returns";
+  c.x_label = "step";
+  c.y_label = "episode_return";
+  c.curves.push_back({"ppo_seed0", palette(0), {0, 100, 200, 300}, {0, 50, 80, 95}, {}, {}});
+  c.curves.push_back(
+      {"dt <offline> & co", palette(1), {0, 100, 200, 300}, {10, 20, 30, 40}, {5, 15, 25, 35}, {15, 25, 35, 45}});
+  return c;
+}
+
+std::size_t count(const std::string& haystack, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// The value of attribute `name` of the element in which the first `marker` ends, or "". A plain
+// search: std::regex recurses per character and overflows the stack on long point lists.
+std::string attribute(const std::string& svg, const std::string& marker, const std::string& name) {
+  auto at = svg.find(marker);
+  if (at == std::string::npos) return "";
+  at += marker.size() - 1;  // inside the element the marker ends in
+  const auto end = svg.find('>', at);
+  const auto a = svg.find(" " + name + "=\"", at);
+  if (a == std::string::npos || a > end) return "";
+  const auto start = a + name.size() + 3;
+  return svg.substr(start, svg.find('"', start) - start);
+}
+
+std::string hex_color(Rgb c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+  return buf;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PNG
+
+TEST(PlotPngTest, DecoderSelfCheckCrc32OfTheStandardString) {
+  const std::string s = "123456789";
+  EXPECT_EQ(reference_crc32(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()), 0xcbf43926u);
+}
+
+TEST(PlotPngTest, ChartPngHasSignatureSizeAndDecodesToTheRenderedPixels) {
+  Chart chart = two_curve_chart();
+  chart.width = 640;
+  chart.height = 360;
+  const Image im = render_image(chart);
+  ASSERT_EQ(im.width, 640);
+  ASSERT_EQ(im.height, 360);
+  const auto png = encode_png(im);
+  ASSERT_GE(png.size(), 33u);
+  EXPECT_EQ(std::string(png.begin() + 1, png.begin() + 4), "PNG");
+  EXPECT_EQ(std::string(png.begin() + 12, png.begin() + 16), "IHDR");
+  EXPECT_EQ(be32(png, 16), 640u);
+  EXPECT_EQ(be32(png, 20), 360u);
+
+  const DecodedPng d = decode_png(png);
+  EXPECT_EQ(d.width, 640);
+  EXPECT_EQ(d.height, 360);
+  EXPECT_EQ(d.rgb, im.rgb);
+}
+
+TEST(PlotPngTest, ChartIsNotBlankAndShowsEachCurveColourAndTheBand) {
+  const Image im = render_image(two_curve_chart());
+  const DecodedPng d = decode_png(encode_png(im));
+  std::size_t non_white = 0, first = 0, second = 0, band = 0;
+  const Rgb c0 = palette(0), c1 = palette(1);
+  for (std::size_t i = 0; i < d.rgb.size(); i += 3) {
+    const std::uint8_t r = d.rgb[i], g = d.rgb[i + 1], b = d.rgb[i + 2];
+    if (r != 255 || g != 255 || b != 255) ++non_white;
+    if (r == c0.r && g == c0.g && b == c0.b) ++first;
+    if (r == c1.r && g == c1.g && b == c1.b) ++second;
+    // The translucent orange band over white: a light orange.
+    if (r == 255 && g > 200 && g < 245 && b > 160 && b < 230) ++band;
+  }
+  EXPECT_GT(non_white, d.rgb.size() / 3 / 50) << "less than 2% of the pixels are drawn";
+  EXPECT_GT(first, 200u) << "first curve's colour barely present";
+  EXPECT_GT(second, 200u) << "second curve's colour barely present";
+  EXPECT_GT(band, 2000u) << "band not visible";
+}
+
+TEST(PlotPngTest, FlatImagesCompressManyTimesAndNoiseStillRoundTrips) {
+  Image flat;
+  flat.width = 500;
+  flat.height = 400;
+  flat.rgb.assign(500 * 400 * 3, 255);
+  const auto flat_png = encode_png(flat);
+  EXPECT_LT(flat_png.size(), flat.rgb.size() / 50);
+  EXPECT_EQ(decode_png(flat_png).rgb, flat.rgb);
+
+  Image noise;
+  noise.width = 97;  // odd sizes: rows do not line up with anything
+  noise.height = 31;
+  std::mt19937 rng(/*seed=*/7);
+  noise.rgb.resize(97 * 31 * 3);
+  for (auto& v : noise.rgb) v = static_cast<std::uint8_t>(rng());
+  EXPECT_EQ(decode_png(encode_png(noise)).rgb, noise.rgb);
+
+  // Repeats at every distance and length deflate can express.
+  Image rep;
+  rep.width = 300;
+  rep.height = 200;
+  rep.rgb.resize(300 * 200 * 3);
+  for (std::size_t i = 0; i < rep.rgb.size(); ++i) rep.rgb[i] = static_cast<std::uint8_t>((i * 7919) % 251 ^ (i / 997));
+  EXPECT_EQ(decode_png(encode_png(rep)).rgb, rep.rgb);
+}
+
+TEST(PlotPngTest, DecoderNoticesACorruptedByte) {
+  // Guards the checks above: a decoder that accepted anything would make them vacuous.
+  auto png = encode_png(render_image(two_curve_chart()));
+  ASSERT_NO_THROW(decode_png(png));
+  png[png.size() / 2] ^= 0x10;  // inside IDAT
+  EXPECT_THROW(decode_png(png), std::runtime_error);
+}
+
+TEST(PlotPngTest, RejectsImagesWhoseBufferDoesNotMatchTheirSize) {
+  Image bad;
+  bad.width = 10;
+  bad.height = 10;
+  bad.rgb.resize(10);
+  EXPECT_THROW(encode_png(bad), Error);
+}
+
+TEST(PlotPngTest, ManyThousandPointsRenderAndCompressWell) {
+  Chart c;
+  c.x_label = "step";
+  c.y_label = "episode_return";
+  Curve curve{"long run", palette(0), {}, {}, {}, {}};
+  for (int i = 0; i < 200000; ++i) {
+    curve.x.push_back(i);
+    curve.y.push_back(std::sin(i * 0.001) * 100 + (i % 7));
+  }
+  c.curves.push_back(curve);
+  const Image im = render_image(c);
+  const auto png = encode_png(im);
+  EXPECT_LT(png.size(), 150000u);
+  EXPECT_EQ(decode_png(png).rgb, im.rgb);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SVG
+
+TEST(PlotSvgTest, ContainsEachSeriesAsAPolylineTheBandAndTheLegend) {
+  const Chart chart = two_curve_chart();
+  const std::string svg = render_svg(chart);
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"500\""), std::string::npos);
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+  EXPECT_EQ(count(svg, "<polyline class=\"series\""), 2u);
+  EXPECT_NE(svg.find("stroke=\"" + hex_color(palette(0)) + "\""), std::string::npos);
+  EXPECT_NE(svg.find("stroke=\"" + hex_color(palette(1)) + "\""), std::string::npos);
+  EXPECT_EQ(count(svg, "<path class=\"band\""), 1u);  // only the second curve has lo/hi
+
+  const auto legend = svg.find("<g class=\"legend\">");
+  ASSERT_NE(legend, std::string::npos);
+  const std::string legend_part = svg.substr(legend, svg.find("</g>", legend) - legend);
+  EXPECT_EQ(count(legend_part, "class=\"swatch\""), 2u);
+  EXPECT_NE(legend_part.find(">ppo_seed0</text>"), std::string::npos);
+  EXPECT_NE(legend_part.find(">dt &lt;offline&gt; &amp; co</text>"), std::string::npos) << "labels are XML-escaped";
+  EXPECT_NE(legend_part.find("fill=\"" + hex_color(palette(1)) + "\""), std::string::npos);
+  EXPECT_NE(svg.find(">episode_return</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">returns</text>"), std::string::npos);
+}
+
+TEST(PlotSvgTest, PolylineHasOnePointPerDataPointWhenSparse) {
+  Chart c;
+  c.curves.push_back({"a", palette(0), {1, 2, 3, 4, 5}, {5, 3, 4, 1, 2}, {}, {}});
+  const std::string points = attribute(render_svg(c), "class=\"series\"", "points");
+  EXPECT_EQ(count(points, ","), 5u);
+}
+
+TEST(PlotSvgTest, DenseSeriesAreThinnedToAFewPointsPerPixelColumn) {
+  Chart c;
+  Curve curve{"dense", palette(0), {}, {}, {}, {}};
+  for (int i = 0; i < 100000; ++i) {
+    curve.x.push_back(i);
+    curve.y.push_back(i % 2 ? 1.0 : -1.0);
+  }
+  c.curves.push_back(curve);
+  const std::string svg = render_svg(c);
+  EXPECT_LT(svg.size(), 200000u);
+  const std::string points = attribute(svg, "class=\"series\"", "points");
+  EXPECT_GT(count(points, ","), 100u);
+  EXPECT_LE(count(points, ","), 4u * 800);
+  // Both extremes survive the thinning: the line still spans nearly the whole plot height.
+  double lo = 1e9, hi = -1e9;
+  std::istringstream in(points);
+  for (std::string xy; in >> xy;) {
+    const double y = std::stod(xy.substr(xy.find(',') + 1));
+    lo = std::min(lo, y);
+    hi = std::max(hi, y);
+  }
+  EXPECT_GT(hi - lo, 300);
+}
+
+TEST(PlotSvgTest, StepAxesUseThousandsSuffixes) {
+  Chart c;
+  c.curves.push_back({"a", palette(0), {0, 400000}, {0, 500}, {}, {}});
+  const std::string svg = render_svg(c);
+  EXPECT_NE(svg.find(">100k</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">400k</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">500</text>"), std::string::npos);
+}
+
+TEST(PlotSvgTest, LegendGoesToACornerTheCurvesLeaveFree) {
+  auto legend_x = [](const Chart& c) {
+    const std::string svg = render_svg(c);
+    const std::string x = attribute(svg, "<g class=\"legend\">\n<rect", "x");
+    const std::string y = attribute(svg, "<g class=\"legend\">\n<rect", "y");
+    return std::make_pair(x.empty() ? -1 : std::stoi(x), y.empty() ? -1 : std::stoi(y));
+  };
+  Chart rising;
+  rising.curves.push_back({"rising", palette(0), {0, 1, 2, 3}, {0, 1, 2, 3}, {}, {}});
+  const auto [rx, ry] = legend_x(rising);
+  EXPECT_GE(rx, 0);
+  EXPECT_LT(rx, 400);  // top left
+  EXPECT_GE(ry, 0);
+  EXPECT_LT(ry, 250);
+  Chart falling;  // a loss: top left is taken, and so is bottom right
+  falling.curves.push_back({"falling", palette(0), {0, 1, 2, 3}, {3, 2, 1, 0}, {}, {}});
+  const auto [fx, fy] = legend_x(falling);
+  EXPECT_GT(fx, 400);  // top right
+  EXPECT_LT(fy, 250);
+}
+
+TEST(PlotSvgTest, LongLabelsAreShortenedKeepingTheEndOfRunNames) {
+  Chart c;
+  const std::string name = std::string(60, 'x') + "_seed12";
+  c.curves.push_back({name, palette(0), {0, 1}, {0, 1}, {}, {}});
+  const std::string svg = render_svg(c);
+  EXPECT_EQ(svg.find(name), svg.find("<title>") + 7) << "the full name stays in the tooltip";
+  EXPECT_NE(svg.find(">..." + std::string(30, 'x') + "_seed12</text>"), std::string::npos);
+}
+
+TEST(PlotChartTest, NothingFiniteToPlotIsABadInput) {
+  Chart c;
+  c.curves.push_back({"a", palette(0), {1, 2}, {std::nan(""), std::nan("")}, {}, {}});
+  EXPECT_THROW(render_svg(c), ConfigError);
+  EXPECT_THROW(render_image(c), ConfigError);
+}
+
+TEST(PlotChartTest, ConstantAndSinglePointCurvesStillDraw) {
+  Chart c;
+  c.curves.push_back({"flat", palette(0), {0, 10, 20}, {5, 5, 5}, {}, {}});
+  c.curves.push_back({"dot", palette(1), {10}, {5}, {}, {}});
+  const Image im = render_image(c);
+  std::size_t orange = 0;
+  for (std::size_t i = 0; i < im.rgb.size(); i += 3) {
+    if (im.rgb[i] == palette(1).r && im.rgb[i + 1] == palette(1).g && im.rgb[i + 2] == palette(1).b) ++orange;
+  }
+  EXPECT_GT(orange, 50u);  // the legend swatch and the dot
+  EXPECT_EQ(count(render_svg(c), "<polyline class=\"series\""), 2u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading metrics files
+
+double linear(double s) { return s / 100.0; }
+
+TEST_F(PlotTest, ReadsTheMetricAgainstStepFromMetricsCsvWrittenByMetricsWriter) {
+  const fs::path run = write_run("ppo", linear, /*rows=*/20);
+  const Series s = read_series(run, "episode_return");
+  EXPECT_EQ(s.label, "ppo");
+  ASSERT_EQ(s.x.size(), 20u);
+  for (std::size_t i = 0; i < 20; ++i) {
+    EXPECT_DOUBLE_EQ(s.x[i], (i + 1) * 1000.0);
+    EXPECT_DOUBLE_EQ(s.y[i], (i + 1) * 10.0);
+  }
+}
+
+TEST_F(PlotTest, ReadsMetricsJsonlWhenThereIsNoCsvAndGivesTheSameSeries) {
+  const fs::path run = write_run("ppo", linear, /*rows=*/20);
+  const Series from_csv = read_series(run, "episode_return", "env_steps");
+  const Series direct_jsonl = read_series(run / "metrics.jsonl", "episode_return", "env_steps");
+  fs::remove(run / "metrics.csv");
+  const Series from_jsonl = read_series(run, "episode_return", "env_steps");
+  EXPECT_EQ(from_jsonl.x, from_csv.x);
+  EXPECT_EQ(from_jsonl.y, from_csv.y);
+  EXPECT_EQ(direct_jsonl.y, from_csv.y);
+  EXPECT_EQ(direct_jsonl.label, "ppo");
+  EXPECT_DOUBLE_EQ(from_jsonl.x.front(), 4000.0);
+}
+
+TEST_F(PlotTest, SkipsRowsWhereTheMetricIsMissingOrNotFinite) {
+  const fs::path run = dir_ / "gaps";
+  {
+    MetricsWriter w(run);
+    w.write(/*step=*/1, {{"loss", 1.0}});
+    w.write(/*step=*/2, {{"loss", 0.5}, {"episode_return", 3.0}});
+    w.write(/*step=*/3, {{"loss", 0.4}, {"episode_return", std::nan("")}});
+    w.write(/*step=*/4, {{"loss", 0.3}, {"episode_return", std::numeric_limits<double>::infinity()}});
+    w.write(/*step=*/5, {{"episode_return", 7.0}});
+  }
+  for (const fs::path& p : {run, run / "metrics.jsonl"}) {
+    const Series s = read_series(p, "episode_return");
+    EXPECT_EQ(s.x, (std::vector<double>{2, 5})) << p;
+    EXPECT_EQ(s.y, (std::vector<double>{3, 7})) << p;
+  }
+}
+
+TEST_F(PlotTest, AResumedRunReplacesThePointsAfterItsCheckpoint) {
+  const fs::path run = dir_ / "resumed";
+  {
+    MetricsWriter w(run);
+    for (int s = 1; s <= 5; ++s) w.write(s * 10, {{"episode_return", s * 1.0}});
+  }
+  {
+    MetricsWriter w(run, /*append=*/true);  // resumed from the checkpoint at step 30
+    for (int s = 4; s <= 6; ++s) w.write(s * 10, {{"episode_return", s * 100.0}});
+  }
+  for (const fs::path& p : {run, run / "metrics.jsonl"}) {
+    const Series s = read_series(p, "episode_return");
+    EXPECT_EQ(s.x, (std::vector<double>{10, 20, 30, 40, 50, 60})) << p;
+    EXPECT_EQ(s.y, (std::vector<double>{1, 2, 3, 400, 500, 600})) << p;
+  }
+}
+
+TEST_F(PlotTest, IgnoresAPartialLastLineOfARunStillWriting) {
+  const fs::path run = write_run("live", linear, /*rows=*/3);
+  std::ofstream(run / "metrics.csv", std::ios::app) << "4000,1.0,16000,99";
+  std::ofstream(run / "metrics.jsonl", std::ios::app) << "{\"step\": 4000, \"episode_ret";
+  EXPECT_EQ(read_series(run, "episode_return").x.size(), 3u);
+  EXPECT_EQ(read_series(run / "metrics.jsonl", "episode_return").x.size(), 3u);
+}
+
+TEST_F(PlotTest, UnknownMetricNamesTheNearestColumn) {
+  const fs::path run = write_run("ppo", linear);
+  try {
+    read_series(run, "episode_retrun");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("'episode_retrun' is not in"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("did you mean 'episode_return'"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(read_series(run, "episode_return", "wall_clock"), ConfigError);
+  EXPECT_THROW(read_series(run / "metrics.jsonl", "nope"), ConfigError);
+}
+
+TEST_F(PlotTest, MissingOrUnreadableMetricsAreBadInput) {
+  EXPECT_THROW(read_series(dir_ / "does_not_exist", "episode_return"), ConfigError);
+  fs::create_directories(dir_ / "empty_run");
+  EXPECT_THROW(read_series(dir_ / "empty_run", "episode_return"), ConfigError);
+  // A metrics.csv that cannot be read (a directory; permissions do not stop root).
+  fs::create_directories(dir_ / "odd_run" / "metrics.csv");
+  try {
+    read_series(dir_ / "odd_run", "episode_return");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir_ / "broken.jsonl") << "{\"step\": 1, \"x\": 2}\nnot json\n";
+  EXPECT_THROW(read_series(dir_ / "broken.jsonl", "x"), ConfigError);
+  std::ofstream(dir_ / "notes.txt") << "step,x\n1,2\n";
+  EXPECT_THROW(read_series(dir_ / "notes.txt", "x"), ConfigError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Averaging over seeds
+
+TEST(PlotAggregateTest, MeanMinAndMaxOfRunsLoggedAtTheSameSteps) {
+  const std::vector<Series> runs = {
+      {"a", {0, 1, 2, 3}, {0, 1, 2, 3}}, {"b", {0, 1, 2, 3}, {2, 3, 4, 5}}, {"c", {0, 1, 2, 3}, {1, 5, 0, 4}}};
+  const Band b = aggregate(runs, Spread::kMinMax);
+  EXPECT_EQ(b.runs, 3u);
+  EXPECT_EQ(b.x, (std::vector<double>{0, 1, 2, 3}));
+  EXPECT_EQ(b.mean, (std::vector<double>{1, 3, 2, 4}));
+  EXPECT_EQ(b.lo, (std::vector<double>{0, 1, 0, 3}));
+  EXPECT_EQ(b.hi, (std::vector<double>{2, 5, 4, 5}));
+}
+
+TEST(PlotAggregateTest, StdBandIsMeanPlusMinusPopulationStandardDeviation) {
+  const std::vector<Series> runs = {{"a", {0, 10}, {0, 10}}, {"b", {0, 10}, {2, 14}}};
+  const Band b = aggregate(runs, Spread::kStd);
+  EXPECT_EQ(b.mean, (std::vector<double>{1, 12}));
+  EXPECT_DOUBLE_EQ(b.lo[0], 0);
+  EXPECT_DOUBLE_EQ(b.hi[0], 2);
+  EXPECT_DOUBLE_EQ(b.lo[1], 10);
+  EXPECT_DOUBLE_EQ(b.hi[1], 14);
+}
+
+TEST(PlotAggregateTest, InterpolatesRunsLoggedAtDifferentStepsOverTheCommonRangeOnly) {
+  // y = x sampled at even x from 0, y = 2x + 1 at odd x from 1 to 11: the common range is [1, 10].
+  Series a{"a", {}, {}}, b{"b", {}, {}};
+  for (int x = 0; x <= 10; x += 2) a.x.push_back(x), a.y.push_back(x);
+  for (int x = 1; x <= 11; x += 2) b.x.push_back(x), b.y.push_back(2 * x + 1);
+  const Band band = aggregate({a, b}, Spread::kMinMax);
+  ASSERT_FALSE(band.x.empty());
+  EXPECT_DOUBLE_EQ(band.x.front(), 1);
+  EXPECT_DOUBLE_EQ(band.x.back(), 10);
+  EXPECT_EQ(band.x.size(), 10u);  // 1, 2, ..., 10: the union of both runs' x in range
+  for (std::size_t i = 0; i < band.x.size(); ++i) {
+    const double x = band.x[i];
+    EXPECT_DOUBLE_EQ(band.mean[i], (x + 2 * x + 1) / 2) << x;  // linear runs interpolate exactly
+    EXPECT_DOUBLE_EQ(band.lo[i], x) << x;
+    EXPECT_DOUBLE_EQ(band.hi[i], 2 * x + 1) << x;
+  }
+}
+
+TEST(PlotAggregateTest, GridIsThinnedEvenlyToMaxPointsKeepingBothEnds) {
+  Series a{"a", {}, {}};
+  for (int x = 0; x <= 1000; ++x) a.x.push_back(x), a.y.push_back(x);
+  const Band b = aggregate({a, a}, Spread::kMinMax, /*max_points=*/11);
+  EXPECT_EQ(b.x, (std::vector<double>{0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000}));
+  EXPECT_EQ(b.mean, b.x);
+}
+
+TEST(PlotAggregateTest, RunsThatDoNotOverlapOrHaveOnePointAreBadInput) {
+  EXPECT_THROW(aggregate({{"a", {0, 1}, {0, 1}}, {"b", {2, 3}, {0, 1}}}, Spread::kMinMax), ConfigError);
+  EXPECT_THROW(aggregate({{"a", {0, 1}, {0, 1}}, {"b", {0}, {0}}}, Spread::kMinMax), ConfigError);
+  EXPECT_THROW(aggregate({}, Spread::kMinMax), ConfigError);
+}
+
+TEST(PlotGroupBySeedTest, StripsTheCommonSeedSuffixSpellings) {
+  EXPECT_EQ(strip_seed_suffix("ppo_seed3"), "ppo");
+  EXPECT_EQ(strip_seed_suffix("ppo-seed=12"), "ppo");
+  EXPECT_EQ(strip_seed_suffix("cartpole.seed_7"), "cartpole");
+  EXPECT_EQ(strip_seed_suffix("lr=1e-3-s2"), "lr=1e-3");
+  EXPECT_EQ(strip_seed_suffix("dt_Seed-0"), "dt");
+  EXPECT_EQ(strip_seed_suffix("runs3"), "runs3");  // no separator: not a seed
+  EXPECT_EQ(strip_seed_suffix("ppo_v2"), "ppo_v2");
+  EXPECT_EQ(strip_seed_suffix("seed3"), "seed3");  // nothing would be left
+  EXPECT_EQ(strip_seed_suffix("ppo"), "ppo");
+}
+
+TEST(PlotGroupBySeedTest, GroupsSeedsOfEachConfigurationInOrderOfFirstAppearance) {
+  const auto g = group_by_seed({"a_seed0", "b_seed0", "a_seed1", "b_seed1", "a_seed2", "lone"});
+  ASSERT_EQ(g.size(), 3u);
+  EXPECT_EQ(g[0].first, "a");
+  EXPECT_EQ(g[0].second, (std::vector<std::size_t>{0, 2, 4}));
+  EXPECT_EQ(g[1].first, "b");
+  EXPECT_EQ(g[1].second, (std::vector<std::size_t>{1, 3}));
+  EXPECT_EQ(g[2].first, "lone");
+}
+
+TEST(PlotGroupBySeedTest, RunsWithoutSeedSuffixesFormOneGroup) {
+  const auto g = group_by_seed({"first", "second", "third"});
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].first, "mean");
+  EXPECT_EQ(g[0].second, (std::vector<std::size_t>{0, 1, 2}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+TEST(PlotArgsTest, ParsesRunsAndOptions) {
+  const PlotArgs a =
+      parse_plot_args({"runs/a", "--metric", "episode_return", "runs/b", "--x=env_steps", "--mean", "--band", "std",
+                       "--out", "c.SVG", "--title", "t", "--width", "640", "--height=480"});
+  EXPECT_EQ(a.runs, (std::vector<std::string>{"runs/a", "runs/b"}));
+  EXPECT_EQ(a.metric, "episode_return");
+  EXPECT_EQ(a.x, "env_steps");
+  EXPECT_TRUE(a.mean);
+  EXPECT_EQ(a.spread, Spread::kStd);
+  EXPECT_EQ(a.out, "c.SVG");
+  EXPECT_EQ(a.title, "t");
+  EXPECT_EQ(a.width, 640);
+  EXPECT_EQ(a.height, 480);
+  const PlotArgs d = parse_plot_args({"r", "--metric", "m", "--out", "o.png"});
+  EXPECT_EQ(d.x, "step");
+  EXPECT_FALSE(d.mean);
+}
+
+TEST(PlotArgsTest, BadCommandLinesAreConfigErrorsThatSayWhatIsWrong) {
+  auto message = [](const std::vector<std::string>& args) -> std::string {
+    try {
+      parse_plot_args(args);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  EXPECT_NE(message({"--metric", "m", "--out", "o.png"}).find("no RUN_DIR"), std::string::npos);
+  EXPECT_NE(message({"r", "--out", "o.png"}).find("missing --metric"), std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m"}).find("missing --out"), std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.jpg"}).find(".png or .svg"), std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--smooth", "3"}).find("unknown option '--smooth'"),
+            std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--band", "std"}).find("--band needs --mean"),
+            std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--mean", "--band", "iqr"}).find("minmax or std"),
+            std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--width", "wide"}).find("expects an integer"),
+            std::string::npos);
+  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--width", "50"}).find("200..8000"), std::string::npos);
+  EXPECT_NE(message({"r", "--out", "o.png", "--metric"}).find("--metric needs a value"), std::string::npos);
+}
+
+double noisy_a(double s) { return s / 100 + 5; }
+double noisy_b(double s) { return s / 100 - 5; }
+double noisy_c(double s) { return s / 100; }
+double other(double s) { return 500 - s / 100; }
+
+TEST_F(PlotTest, PlotsOneLinePerRunToPng) {
+  write_run("ppo_seed0", noisy_a);
+  write_run("ppo_seed1", noisy_b);
+  PlotArgs a;
+  a.runs = {(dir_ / "ppo_seed0").string(), (dir_ / "ppo_seed1").string()};
+  a.metric = "episode_return";
+  a.out = (dir_ / "out" / "curves.png").string();
+  const std::string summary = run_plot(a);
+  EXPECT_NE(summary.find("2 curve(s)"), std::string::npos) << summary;
+  const std::string bytes = slurp(a.out);
+  const DecodedPng d = decode_png(std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+  EXPECT_EQ(d.width, 800);
+  EXPECT_EQ(d.height, 500);
+  EXPECT_EQ(d.rgb, render_image(build_chart(a)).rgb);
+  for (const auto& e : fs::directory_iterator(dir_ / "out")) {
+    EXPECT_EQ(e.path().filename(), "curves.png") << "temporary file left behind";
+  }
+}
+
+TEST_F(PlotTest, MeanDrawsOneLineAndBandPerSeedGroupToSvg) {
+  write_run("ppo_seed0", noisy_a);
+  write_run("ppo_seed1", noisy_b);
+  write_run("ppo_seed2", noisy_c);
+  write_run("dqn_seed0", other);
+  write_run("dqn_seed1", other);
+  PlotArgs a;
+  for (const char* n : {"ppo_seed0", "ppo_seed1", "ppo_seed2", "dqn_seed0", "dqn_seed1"})
+    a.runs.push_back((dir_ / n).string());
+  a.metric = "episode_return";
+  a.x = "env_steps";
+  a.mean = true;
+  a.out = (dir_ / "curves.svg").string();
+
+  const Chart chart = build_chart(a);
+  ASSERT_EQ(chart.curves.size(), 2u);
+  EXPECT_EQ(chart.curves[0].label, "ppo (n=3)");
+  EXPECT_EQ(chart.curves[1].label, "dqn (n=2)");
+  EXPECT_EQ(chart.x_label, "env_steps");
+  ASSERT_EQ(chart.curves[0].x.size(), 50u);
+  EXPECT_DOUBLE_EQ(chart.curves[0].y[0], 10);  // (15 + 5 + 10) / 3 at step 1000
+  EXPECT_DOUBLE_EQ(chart.curves[0].lo[0], 5);
+  EXPECT_DOUBLE_EQ(chart.curves[0].hi[0], 15);
+  EXPECT_DOUBLE_EQ(chart.curves[0].x[0], 4000);
+
+  run_plot(a);
+  const std::string svg = slurp(a.out);
+  EXPECT_EQ(count(svg, "<polyline class=\"series\""), 2u);
+  EXPECT_EQ(count(svg, "<path class=\"band\""), 2u);
+  EXPECT_NE(svg.find(">ppo (n=3)</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">dqn (n=2)</text>"), std::string::npos);
+}
+
+TEST_F(PlotTest, MeanOverHandPickedRunsIsOneGroup) {
+  write_run("first", noisy_a);
+  write_run("second", noisy_b);
+  PlotArgs a;
+  a.runs = {(dir_ / "first").string(), (dir_ / "second").string()};
+  a.metric = "episode_return";
+  a.mean = true;
+  a.out = (dir_ / "c.svg").string();
+  const Chart chart = build_chart(a);
+  ASSERT_EQ(chart.curves.size(), 1u);
+  EXPECT_EQ(chart.curves[0].label, "mean of 2 runs");
+}
+
+TEST_F(PlotTest, RunsWithTheSameDirectoryNameAreLabelledByTheirPath) {
+  const fs::path a_run = write_run("x/run", noisy_a);
+  const fs::path b_run = write_run("y/run", noisy_b);
+  PlotArgs a;
+  a.runs = {a_run.string(), b_run.string()};
+  a.metric = "episode_return";
+  a.out = (dir_ / "c.svg").string();
+  const Chart chart = build_chart(a);
+  EXPECT_EQ(chart.curves[0].label, a_run.string());
+  EXPECT_EQ(chart.curves[1].label, b_run.string());
+}
+
+TEST_F(PlotTest, FailedPlotWritesNoFile) {
+  write_run("ppo", noisy_a);
+  PlotArgs a;
+  a.runs = {(dir_ / "ppo").string()};
+  a.metric = "no_such_metric";
+  a.out = (dir_ / "curves.png").string();
+  EXPECT_THROW(run_plot(a), ConfigError);
+  EXPECT_FALSE(fs::exists(a.out));
+  a.metric = "episode_return";
+  a.runs.push_back((dir_ / "missing").string());
+  EXPECT_THROW(run_plot(a), ConfigError);
+  EXPECT_FALSE(fs::exists(a.out));
+}
+
+}  // namespace
+}  // namespace mnemo::plot
