@@ -29,6 +29,7 @@ void ActorOptions::validate() const {
   if (num_actors < 1) throw ConfigError("actor.num_actors must be at least 1");
   if (num_envs < 1) throw ConfigError("actor.num_envs must be at least 1");
   if (unroll_length < 1) throw ConfigError("actor.unroll_length must be at least 1");
+  if (env_threads < 1) throw ConfigError("actor.env_threads must be at least 1");
   if (param_timeout_ms < 1) throw ConfigError("actor.param_timeout_ms must be positive");
 }
 
@@ -63,10 +64,13 @@ bool Actor::sync_parameters(std::int64_t required) {
 void Actor::run() {
   const auto& o = ctx_.options;
   const int64_t N = o.num_envs, T = o.unroll_length;
-  envs::VectorEnv venv(static_cast<std::size_t>(N), ctx_.env_factory);
+  envs::EnvPoolOptions pool_options;
+  pool_options.num_envs = N;
+  pool_options.num_threads = o.env_threads;
+  envs::EnvPool venv(pool_options, ctx_.env_factory);
   const Spec& obs_spec = venv.observation_spec();
   const ActionSpace& space = venv.action_space();
-  policy_ = nn::make_policy(ctx_.model, nn::obs_dim(obs_spec), space);
+  policy_ = nn::make_policy(ctx_.model, obs_spec, space);
   policy_->eval();
   params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, ctx_.options.param_timeout_ms);
   at::Generator gen = nn::make_generator(ctx_.seed * 7919ULL + static_cast<std::uint64_t>(ctx_.actor_id) + 1);

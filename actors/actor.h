@@ -14,7 +14,7 @@
 
 #include "core/params.h"
 #include "core/torch/models.h"
-#include "envs/vector_env.h"
+#include "envs/env_pool.h"
 #include "replay/client.h"
 
 namespace mnemo::actors {
@@ -22,6 +22,7 @@ namespace mnemo::actors {
 struct ActorOptions {
   std::int64_t num_actors = 1;
   std::int64_t num_envs = 8;
+  std::int64_t env_threads = 1;
   std::int64_t unroll_length = 128;
   bool sync = true;
   std::int64_t param_timeout_ms = 60000;
@@ -29,6 +30,7 @@ struct ActorOptions {
   void visit(V& v) {
     v("num_actors", num_actors, "actor threads in the embedded mode (distributed: topology decides)");
     v("num_envs", num_envs, "envs stepped together by one actor");
+    v("env_threads", env_threads, "threads stepping the actor's envs (EnvPool, synchronous mode)");
     v("unroll_length", unroll_length, "steps per sequence (T)");
     v("sync", sync, "wait for the learner's update before each unroll (on-policy, reproducible)");
     v("param_timeout_ms", param_timeout_ms, "give up when the parameter server is silent this long");

@@ -7,6 +7,8 @@
 #include "core/log.h"
 #include "envs/registry.h"
 #include "launch/keygen.h"
+#include "launch/plot_cmd.h"
+#include "launch/render.h"
 #include "launch/train.h"
 #include "replay/server.h"
 
@@ -26,6 +28,10 @@ commands:
   envs                 list the environments and their options
   replay CONFIG [--set KEY=VALUE]...
                        run a standalone replay server (the config's replay section)
+  plot RUN_DIR... --metric NAME --out FILE.png|FILE.svg [--x COLUMN] [--mean]
+                       draw learning curves (mean and spread over seeds with --mean)
+  render ENV [--set KEY=VALUE]... [--policy random|zero] [--steps N] [--seed S] --out FILE.gif|DIR
+                       record an episode of an environment as an animated GIF or PNG frames
   keygen PREFIX [--force]
                        write a CURVE key pair PREFIX.key / PREFIX.pub for replay security
   help                 this text
@@ -134,6 +140,8 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "config") return cmd_config(args);
     if (cmd == "envs") return cmd_envs();
     if (cmd == "replay") return cmd_replay(args);
+    if (cmd == "plot") return plot_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "render") return render_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "keygen") return keygen_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
       std::cout << kUsage;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/params.h"
+#include "core/tfevents.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;
@@ -146,7 +147,9 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   server.start();
   ParameterServer params(params_bind);
   write_endpoints(run_dir, server.endpoint(), params.endpoint());
+  TfEventsWriter events(run_dir);
   MetricsWriter metrics(run_dir, resume);
+  metrics.add_sink(events.sink());
   SingleCommunicator comm;
 
   learners::TrainerContext tc = trainer_context(c, run_dir, resume);
@@ -282,8 +285,13 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       server->run();  // until the chief learner asks it to shut down
     } else if (learner) {
       auto comm = make_mpi_communicator(&learner_comm);
+      std::unique_ptr<TfEventsWriter> events;
       std::unique_ptr<MetricsWriter> metrics;
-      if (rank == 0) metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+      if (rank == 0) {
+        events = std::make_unique<TfEventsWriter>(run_dir);
+        metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+        metrics->add_sink(events->sink());
+      }
       learners::TrainerContext tc = trainer_context(c, run_dir, resume);
       tc.comm = comm.get();
       tc.replay_endpoint = replay_ep;

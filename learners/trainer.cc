@@ -43,7 +43,7 @@ Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_gener
   // Each rank draws different minibatch orders; parameters start equal via broadcast.
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
   torch::manual_seed(ctx_.seed);
-  policy_ = nn::make_policy(ctx_.model, nn::obs_dim(ctx_.obs_spec), ctx_.action_space);
+  policy_ = nn::make_policy(ctx_.model, ctx_.obs_spec, ctx_.action_space);
   memoryless_ = policy_->initial_state(1).empty();
   optimizer_ = std::make_unique<torch::optim::Adam>(
       policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));

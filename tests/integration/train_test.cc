@@ -165,3 +165,19 @@ TEST(TrainTest, ReplayRejectsGarbageWhileTrainingGoesOn) {
 
 }  // namespace
 }  // namespace mnemo::launch
+
+namespace mnemo::launch {
+namespace {
+
+TEST(TrainTest, RunDirectoryHasATensorBoardEventFile) {
+  fs::path dir = fresh_dir("tfevents");
+  train_embedded(cartpole({"learner.total_env_steps=2560", "learner.log_every=1"}), dir, false);
+  bool found = false;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0 && fs::file_size(e.path()) > 100) found = true;
+  EXPECT_TRUE(found);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mnemo::launch

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
 
 namespace mnemo::launch {
@@ -49,6 +52,25 @@ TEST(CliTest, EnvsListsCartPole) {
   EXPECT_EQ(run_cli({"envs"}), 0);
   std::string out = testing::internal::GetCapturedStdout();
   EXPECT_NE(out.find("cartpole"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnemo::launch
+
+namespace mnemo::launch {
+namespace {
+
+TEST(CliTest, RenderWritesAnAnimatedGif) {
+  auto out = std::filesystem::temp_directory_path() / ("mnemo-render-" + std::to_string(::getpid()) + ".gif");
+  ASSERT_EQ(run_cli({"render", "tmaze", "--set", "corridor_length=5", "--steps", "8", "--out", out.string()}), 0);
+  std::FILE* f = std::fopen(out.c_str(), "rb");
+  ASSERT_NE(f, nullptr);
+  char magic[6] = {0};
+  ASSERT_EQ(std::fread(magic, 1, 6, f), 6u);
+  std::fclose(f);
+  EXPECT_EQ(std::string(magic, 6), "GIF89a");
+  std::filesystem::remove(out);
+  EXPECT_EQ(run_cli({"render", "nosuchenv", "--out", out.string()}), 2);
 }
 
 }  // namespace
