@@ -90,7 +90,9 @@ void Actor::run() {
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
   nn::State state = policy_->initial_state(N);
-  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_));
+  const auto& info_names = venv.info_names();
+  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names);
+  auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
 
   for (std::int64_t k = 0;; ++k) {
     std::int64_t required = 0;
@@ -146,6 +148,8 @@ void Actor::run() {
       reward_v.select(1, t).copy_(reward_now);
       term_v.select(1, t).copy_(term_now);
       trunc_v.select(1, t).copy_(trunc_now);
+      for (std::size_t i = 0; i < info_names.size(); ++i)
+        field(seq::kInfoPrefix + info_names[i]).select(1, t).copy_(infos_now.select(1, static_cast<int64_t>(i)));
       auto ended = term_now.logical_or(trunc_now);
       if (ended.any().item<bool>()) {
         ep_ret_v.select(1, t).copy_(ep_ret_now.where(ended, torch::zeros_like(ep_ret_now)));

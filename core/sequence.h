@@ -14,6 +14,7 @@
 //   episode_return [T]       float32, return of the episode that ended at this step
 //   episode_length [T]       int64, length of the episode that ended at this step
 //   version        []        int64, policy version that acted
+//   info/<name>    [T]       float32, the env's named scalar infos of each step (e.g. success)
 //   state/<i>      [...]     recurrent state at the first step (none for memoryless policies)
 #pragma once
 
@@ -25,11 +26,12 @@ namespace mnemo::seq {
 
 inline const std::string kObsPrefix = "obs/";
 inline const std::string kStatePrefix = "state/";
+inline const std::string kInfoPrefix = "info/";
 
 // The replay signature of a sequence of `T` steps for the given observation and action specs
 // and the policy's per-env recurrent state (one field per state tensor, in order, without the
 // batch dimension; names are ignored and become state/<i>).
 Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
-                   const Spec& state_spec = {});
+                   const Spec& state_spec = {}, const std::vector<std::string>& info_names = {});
 
 }  // namespace mnemo::seq

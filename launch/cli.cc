@@ -95,7 +95,10 @@ int cmd_train(const std::vector<std::string>& args) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0)
     std::cout << "run " << r.run_dir.string() << ": " << r.counters.env_steps << " env steps, " << r.counters.updates
-              << " updates, recent return " << r.recent_return << std::endl;
+              << " updates, recent return " << r.recent_return;
+  if (rank == 0)
+    for (const auto& kv : r.recent_infos) std::cout << ", " << kv.first << " " << kv.second;
+  if (rank == 0) std::cout << std::endl;
   return 0;
 }
 

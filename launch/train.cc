@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "core/checkpoint.h"
@@ -197,6 +198,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   r.run_dir = run_dir;
   r.counters = trainer.counters();
   r.recent_return = trainer.recent_return();
+  r.recent_infos = trainer.recent_infos();
   MNEMO_INFO("done: ", r.counters.env_steps, " env steps, ", r.counters.updates, " updates, recent return ",
              r.recent_return);
   return r;
@@ -302,11 +304,19 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       trainer.run();
       result.counters = trainer.counters();
       result.recent_return = trainer.recent_return();
+      result.recent_infos = trainer.recent_infos();
       if (rank == 0) {
         // Stop actors (through parameter fetches), release any blocked on a full replay table by
         // shutting the server down, and keep answering until every actor has seen the stop.
         params->set_stopping();
-        replay::Client(replay_ep, c.replay.client).shutdown_server();
+        // The server may close before its reply leaves: a missing reply is no failure here.
+        replay::ClientOptions quick = c.replay.client;
+        quick.timeout_ms = 2000;
+        try {
+          replay::Client(replay_ep, quick).shutdown_server();
+        } catch (const std::exception& e) {
+          MNEMO_INFO("replay server shut down (", e.what(), ")");
+        }
         wait_for([&] { return params->stop_replies() >= A; }, c.learner.stop_grace_ms);
       }
     } else {
@@ -314,15 +324,34 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       actors::ActorContext ac = actor_context(c, rank - L - R, A, L);
       ac.replay_endpoint = replay_ep;
       ac.params_endpoint = params_ep;
-      ac.stop = &interrupt_flag();
+      // The learner's stop reaches an actor blocked on a full (or closing) replay table through
+      // this watcher, so it never waits out a client timeout at the end of a run.
+      std::atomic<bool> stop{false};
+      std::atomic<bool> done{false};
+      std::thread watcher([&] {
+        ParameterClient pc(params_ep, 2000);
+        while (!done.load() && !stop.load()) {
+          try {
+            if (pc.fetch(std::numeric_limits<std::int64_t>::max()).stop) stop = true;
+          } catch (const std::exception&) {
+            // A silent learner is the actor's own timeout to report.
+          }
+          if (interrupt_flag().load()) stop = true;
+          for (int i = 0; i < 20 && !done.load() && !stop.load(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+      });
+      ac.stop = &stop;
       if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
       try {
         actors::Actor actor(std::move(ac));
         actor.run();
       } catch (const std::exception& e) {
         // A crashed actor must not take the run down: log it and wait at the final barrier.
-        MNEMO_ERROR("actor rank ", rank, " failed: ", e.what());
+        if (!stop.load()) MNEMO_ERROR("actor rank ", rank, " failed: ", e.what());
       }
+      done = true;
+      watcher.join();
     }
   } catch (...) {
     failure = std::current_exception();

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct TrainResult {
   std::filesystem::path run_dir;
   learners::TrainCounters counters;
   double recent_return = 0;           // mean return of recent episodes (learner chief)
+  std::map<std::string, double> recent_infos;  // mean env infos (success, ...) of those episodes
 };
 
 // Set by SIGINT/SIGTERM: the learner writes a checkpoint and the run shuts down cleanly.

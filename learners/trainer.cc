@@ -203,6 +203,7 @@ void Trainer::run() {
   auto session_start = std::chrono::steady_clock::now();
   const std::int64_t start_steps = counters_.env_steps;
   std::deque<std::pair<double, double>> returns;  // (sum, count) of the last updates
+  std::deque<std::map<std::string, std::pair<double, double>>> info_window;  // (sum, episodes) per info
   std::map<std::string, double> log_sums;
   std::int64_t log_count = 0;
   const auto& o = ctx_.options;
@@ -225,11 +226,17 @@ void Trainer::run() {
     auto ended = batch.terminated.logical_or(batch.truncated);
     auto ep_ret = time_major(rb, "episode_return");
     bool interrupted = ctx_.interrupt != nullptr && ctx_.interrupt->load();
-    auto g = torch::tensor({static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
-                            ended.sum().item<double>(),
-                            (counters_.updates - batch.version.to(torch::kFloat64)).sum().item<double>(),
-                            static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0},
-                           torch::kFloat64);
+    std::vector<double> sums{static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
+                             ended.sum().item<double>(),
+                             (counters_.updates - batch.version.to(torch::kFloat64)).sum().item<double>(),
+                             static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0};
+    // Env infos (success, ...) summed over the steps that ended an episode.
+    std::vector<std::string> info_names;
+    for (const auto& f : rb.fields)
+      if (f.first.rfind(seq::kInfoPrefix, 0) == 0) info_names.push_back(f.first.substr(seq::kInfoPrefix.size()));
+    for (const auto& name : info_names)
+      sums.push_back(time_major(rb, seq::kInfoPrefix + name).masked_select(ended).sum().item<double>());
+    auto g = torch::tensor(sums, torch::kFloat64);
     ctx_.comm->allreduce_sum(g);
     auto gv = g.accessor<double, 1>();
     counters_.env_steps += static_cast<std::int64_t>(gv[0]);
@@ -238,6 +245,9 @@ void Trainer::run() {
 
     returns.emplace_back(gv[1], gv[2]);
     if (returns.size() > 10) returns.pop_front();
+    info_window.emplace_back();
+    for (std::size_t i = 0; i < info_names.size(); ++i) info_window.back()[info_names[i]] = {gv[6 + i], gv[2]};
+    if (info_window.size() > 10) info_window.pop_front();
     for (const auto& kv : stats) log_sums[kv.first] += kv.second;
     log_sums["policy_lag"] += gv[3] / gv[4];
     ++log_count;
@@ -251,6 +261,15 @@ void Trainer::run() {
     }
     double mean_return = rcount > 0 ? rsum / rcount : std::nan("");
     recent_return_ = mean_return;
+    std::map<std::string, std::pair<double, double>> info_sums;
+    for (const auto& w : info_window)
+      for (const auto& kv : w) {
+        info_sums[kv.first].first += kv.second.first;
+        info_sums[kv.first].second += kv.second.second;
+      }
+    recent_infos_.clear();
+    for (const auto& kv : info_sums)
+      if (kv.second.second > 0) recent_infos_[kv.first] = kv.second.first / kv.second.second;
     if (chief && ctx_.progress && progress.due()) {
       progress.update({{"step {}", static_cast<double>(counters_.env_steps), "count"},
                        {"{} steps/s", sps, "count"},
@@ -264,6 +283,7 @@ void Trainer::run() {
                   {"sps", sps},
                   {"lr", lr}};
       if (rcount > 0) row.emplace_back("episode_return", mean_return);
+      for (const auto& kv : recent_infos_) row.emplace_back(kv.first, kv.second);
       for (const auto& kv : log_sums) row.emplace_back(kv.first, kv.second / log_count);
       ctx_.metrics->write(counters_.env_steps, row);
       log_sums.clear();

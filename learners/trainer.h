@@ -85,6 +85,8 @@ class Trainer {
   const TrainCounters& counters() const { return counters_; }
   // Mean return of the episodes that ended in the last 10 updates (NaN before any ended).
   double recent_return() const { return recent_return_; }
+  // Mean of each env info (e.g. success) over the steps that ended those episodes.
+  const std::map<std::string, double>& recent_infos() const { return recent_infos_; }
   nn::PolicyImpl& policy() { return *policy_; }
   // Writes a checkpoint of the current state (chief only).
   void save_checkpoint();
@@ -103,6 +105,7 @@ class Trainer {
   TrainCounters counters_;
   bool memoryless_ = true;
   double recent_return_ = std::nan("");
+  std::map<std::string, double> recent_infos_;
 };
 
 }  // namespace mnemo::learners

@@ -87,21 +87,24 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> 
   torch::NoGradGuard no_grad;
   for (auto& b : buckets_) {
     int64_t n = 0;
-    for (auto m : b.members) {
-      b.offsets.push_back(n);
-      n += params_[m].numel();
-    }
+    for (auto m : b.members) n += params_[m].numel();
     b.flat = torch::zeros({n}, params_[b.members.front()].options());
+    int64_t off = 0;
+    for (auto m : b.members) {
+      b.views.push_back(b.flat.narrow(0, off, params_[m].numel()).view(params_[m].sizes()));
+      off += params_[m].numel();
+    }
     for (std::size_t k = 0; k < b.members.size(); ++k) attach(b, k);
   }
 }
 
 void GradientReducer::attach(Bucket& b, std::size_t k) {
   auto& p = params_[b.members[k]];
-  auto view = b.flat.narrow(0, b.offsets[k], p.numel()).view(p.sizes());
-  if (p.grad().defined()) {
-    if (p.grad().data_ptr() == view.data_ptr()) return;
-    view.copy_(p.grad());
+  const auto& view = b.views[k];
+  const auto& grad = p.grad();
+  if (grad.defined()) {
+    if (grad.data_ptr() == view.data_ptr()) return;
+    view.copy_(grad);
   } else {
     view.zero_();
   }

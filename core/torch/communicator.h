@@ -67,7 +67,7 @@ class GradientReducer {
  private:
   struct Bucket {
     std::vector<std::size_t> members;  // indices into params_
-    std::vector<int64_t> offsets;      // of each member in flat
+    std::vector<torch::Tensor> views;  // each member's gradient view into flat
     torch::Tensor flat;
   };
   // Makes params_[m].grad() the view of its slot in `b` again, keeping its current values.
