@@ -115,6 +115,9 @@ class ProgressLine {
   std::chrono::steady_clock::time_point last_;
 };
 
+// Splits one line of metrics.csv into cells (RFC 4180 double quotes, as the writer quotes).
+std::vector<std::string> parse_csv_line(const std::string& line);
+
 // 12345.6 -> "12,346"; non-finite values print as nan / inf.
 std::string format_count(double value);
 

@@ -6,6 +6,8 @@
 // proportional font lands in roughly the same boxes.
 #include "core/plot.h"
 
+#include "core/metrics.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -60,34 +62,6 @@ double parse_number(const std::string& cell) {
   return v;
 }
 
-// Same quoting rules as MetricsWriter's CSV (RFC 4180 double quotes).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char ch = line[i];
-    if (quoted) {
-      if (ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cur += '"';
-        ++i;
-      } else if (ch == '"') {
-        quoted = false;
-      } else {
-        cur += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      out.push_back(std::move(cur));
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  out.push_back(std::move(cur));
-  return out;
-}
 
 // The complete lines of a file; a last line without '\n' is a write in progress and left out.
 std::vector<std::string> read_lines(const fs::path& path) {
@@ -203,7 +177,7 @@ void append_point(Series& s, double x, double y) {
 void read_csv(const fs::path& file, const std::string& metric, const std::string& x_column, Series& s) {
   const auto lines = read_lines(file);
   if (lines.empty()) throw ConfigError(file.string() + " is empty (has the run logged anything yet?)");
-  const auto header = split_csv(lines[0]);
+  const auto header = parse_csv_line(lines[0]);
   auto index_of = [&](const std::string& name, const std::string& what) {
     auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end()) missing_column(what, name, file, header);
@@ -212,7 +186,7 @@ void read_csv(const fs::path& file, const std::string& metric, const std::string
   const std::size_t yi = index_of(metric, "metric");
   const std::size_t xi = index_of(x_column, "x column");
   for (std::size_t r = 1; r < lines.size(); ++r) {
-    const auto cells = split_csv(lines[r]);
+    const auto cells = parse_csv_line(lines[r]);
     if (cells.size() <= std::max(xi, yi)) continue;
     append_point(s, parse_number(cells[xi]), parse_number(cells[yi]));
   }

@@ -52,10 +52,9 @@ void validate(TrainConfig& c) {
 
 }  // namespace
 
-TrainConfig load_train_config_text(const std::string& yaml, const std::string& origin,
-                                   const std::vector<std::string>& overrides) {
-  config::Node root = config::parse_yaml(yaml, origin);
-  if (!root.is_map()) throw ConfigError("config: " + origin + " must be a YAML mapping");
+namespace {
+
+TrainConfig bind_train_config(config::Node root, const std::vector<std::string>& overrides) {
   for (const auto& o : overrides) config::apply_override(root, o);
   TrainConfig c;
   c.env = config::parse_yaml("name: cartpole", "default");
@@ -64,14 +63,17 @@ TrainConfig load_train_config_text(const std::string& yaml, const std::string& o
   return c;
 }
 
+}  // namespace
+
+TrainConfig load_train_config_text(const std::string& yaml, const std::string& origin,
+                                   const std::vector<std::string>& overrides) {
+  config::Node root = config::parse_yaml(yaml, origin);
+  if (!root.is_map()) throw ConfigError("config: " + origin + " must be a YAML mapping");
+  return bind_train_config(std::move(root), overrides);
+}
+
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
-  config::Node root = config::load_file(path);
-  for (const auto& o : overrides) config::apply_override(root, o);
-  TrainConfig c;
-  c.env = config::parse_yaml("name: cartpole", "default");
-  config::bind(root, "", c);
-  validate(c);
-  return c;
+  return bind_train_config(config::load_file(path), overrides);
 }
 
 std::string resolved_yaml(const TrainConfig& c) {

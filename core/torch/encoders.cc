@@ -36,14 +36,6 @@ class ImpalaResidualBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ImpalaResidualBlock);
 
-int64_t head_size(const ActionSpace& s) {
-  switch (s.kind) {
-    case ActionSpace::Kind::kDiscrete: return s.n;
-    case ActionSpace::Kind::kBox: return static_cast<int64_t>(s.low.size());
-    case ActionSpace::Kind::kMultiDiscrete: break;
-  }
-  throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
-}
 
 }  // namespace
 
@@ -164,12 +156,12 @@ std::shared_ptr<EncoderImpl> make_encoder(const ModelOptions& o, const Spec& spe
 // Heads and policies
 
 ActorCriticHeadsImpl::ActorCriticHeadsImpl(int64_t in_dim, const ActionSpace& space, double init_log_std) {
-  actor_ = register_module("actor", torch::nn::Linear(in_dim, head_size(space)));
+  actor_ = register_module("actor", torch::nn::Linear(in_dim, action_head_size(space)));
   critic_ = register_module("critic", torch::nn::Linear(in_dim, 1));
   init_linear(actor_, 0.01);
   init_linear(critic_, 1.0);
   if (space.kind == ActionSpace::Kind::kBox)
-    log_std_ = register_parameter("log_std", torch::full({head_size(space)}, init_log_std));
+    log_std_ = register_parameter("log_std", torch::full({action_head_size(space)}, init_log_std));
 }
 
 std::pair<torch::Tensor, torch::Tensor> ActorCriticHeadsImpl::forward(const torch::Tensor& features) {

@@ -34,7 +34,10 @@ torch::nn::Sequential make_mlp(int64_t in, const std::vector<int64_t>& hidden, i
   return seq;
 }
 
-int64_t head_size(const ActionSpace& s) {
+
+}  // namespace
+
+int64_t action_head_size(const ActionSpace& s) {
   switch (s.kind) {
     case ActionSpace::Kind::kDiscrete: return s.n;
     case ActionSpace::Kind::kBox: return static_cast<int64_t>(s.low.size());
@@ -43,17 +46,15 @@ int64_t head_size(const ActionSpace& s) {
   throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
 }
 
-}  // namespace
-
 MlpPolicyImpl::MlpPolicyImpl(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {
   if (o.activation != "tanh" && o.activation != "relu")
     throw ConfigError("model.activation must be tanh or relu, got '" + o.activation + "'");
   for (auto h : o.hidden)
     if (h <= 0) throw ConfigError("model.hidden sizes must be positive");
-  actor_ = register_module("actor", make_mlp(obs_dim, o.hidden, head_size(space), o.activation, 0.01));
+  actor_ = register_module("actor", make_mlp(obs_dim, o.hidden, action_head_size(space), o.activation, 0.01));
   critic_ = register_module("critic", make_mlp(obs_dim, o.hidden, 1, o.activation, 1.0));
   if (space.kind == ActionSpace::Kind::kBox)
-    log_std_ = register_parameter("log_std", torch::full({head_size(space)}, o.init_log_std));
+    log_std_ = register_parameter("log_std", torch::full({action_head_size(space)}, o.init_log_std));
 }
 
 PolicyOutput MlpPolicyImpl::step(const torch::Tensor& obs, const State& state) {

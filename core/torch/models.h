@@ -123,6 +123,9 @@ class ActionDist {
 Array flatten_parameters(torch::nn::Module& m);
 void load_flat_parameters(torch::nn::Module& m, const Array& flat);
 int64_t count_parameters(torch::nn::Module& m);
+// Outputs of a policy head for the action space (logits or Gaussian means); ConfigError for
+// spaces the heads do not support yet.
+int64_t action_head_size(const ActionSpace& space);
 
 at::Generator make_generator(uint64_t seed);
 
