@@ -6,6 +6,8 @@
 
 #include "core/log.h"
 #include "envs/registry.h"
+#include "launch/eval.h"
+#include "launch/export.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
 #include "launch/render.h"
@@ -32,6 +34,12 @@ commands:
                        draw learning curves (mean and spread over seeds with --mean)
   render ENV [--set KEY=VALUE]... [--policy random|zero] [--steps N] [--seed S] --out FILE.gif|DIR
                        record an episode of an environment as an animated GIF or PNG frames
+  eval RUN_DIR|CHECKPOINT_DIR [--episodes N] [--envs M] [--seed S] [--stochastic]
+       [--set KEY=VALUE]... [--gif FILE.gif] [--fps F]
+                       run a trained policy (latest checkpoint) for N episodes and print
+                       return, length and the env's infos; --gif records an episode
+  export RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors
+                       write the policy's weights and model description as safetensors
   keygen PREFIX [--force]
                        write a CURVE key pair PREFIX.key / PREFIX.pub for replay security
   help                 this text
@@ -145,6 +153,8 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "replay") return cmd_replay(args);
     if (cmd == "plot") return plot_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "render") return render_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "eval") return eval_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "export") return export_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "keygen") return keygen_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
       std::cout << kUsage;
