@@ -273,6 +273,8 @@ void Trainer::run() {
     if (chief && ctx_.progress && progress.due()) {
       progress.update({{"step {}", static_cast<double>(counters_.env_steps), "count"},
                        {"{} steps/s", sps, "count"},
+                       {"ETA {}s", static_cast<double>(o.total_env_steps - counters_.env_steps) / std::max(sps, 1e-9),
+                        "count"},
                        {"return", mean_return, "%.1f"},
                        {"loss", stats["policy_loss"] + stats["value_loss"], "%.3g"},
                        {"lag", log_sums["policy_lag"] / log_count, "%.2f"}});
