@@ -248,8 +248,17 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     throw ConfigError("topology: " + std::to_string(size) + " ranks leave no actor after " + std::to_string(L) +
                       " learner(s) and " + std::to_string(R) + " replay shard(s); run with -np " +
                       std::to_string(L + R + 1) + " or more");
-  if (R != 1) throw ConfigError("topology.replay: sharded replay (more than 1 shard) is not supported yet");
-  check_queue_capacity(c, A, L);
+  if (R > 1) {
+    // Clients spread inserts round-robin over the shards and split every sample evenly, so the
+    // per-unroll and per-update sequence counts must divide evenly for sync mode to make progress.
+    if (c.learner.batch_sequences % R != 0 || c.actor.num_envs % R != 0)
+      throw ConfigError("topology.replay: with " + std::to_string(R) +
+                        " replay shards, learner.batch_sequences and actor.num_envs must be multiples of " +
+                        std::to_string(R));
+  }
+  if (c.replay.server.table.max_size * R < c.learner.batch_sequences * L)
+    throw ConfigError("config: replay.table.max_size x topology.replay must hold learner.batch_sequences x learners = " +
+                      std::to_string(c.learner.batch_sequences * L) + " sequences");
   run_dir = bcast_string(run_dir.string());
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
@@ -271,7 +280,10 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     mine = advertised(params->endpoint());
   }
   auto endpoints = allgather_strings(mine);
-  const std::string replay_ep = endpoints[static_cast<std::size_t>(L)];
+  // Every replay shard; clients take the comma-separated list and shard over it.
+  std::vector<std::string> shards(endpoints.begin() + L, endpoints.begin() + L + R);
+  std::string replay_ep;
+  for (const auto& e : shards) replay_ep += (replay_ep.empty() ? "" : ",") + e;
   const std::string params_ep = endpoints[0];
   if (rank == 0) write_endpoints(run_dir, replay_ep, params_ep);
   MPI_Comm learner_comm;
@@ -312,10 +324,12 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
         // The server may close before its reply leaves: a missing reply is no failure here.
         replay::ClientOptions quick = c.replay.client;
         quick.timeout_ms = 2000;
-        try {
-          replay::Client(replay_ep, quick).shutdown_server();
-        } catch (const std::exception& e) {
-          MNEMO_INFO("replay server shut down (", e.what(), ")");
+        for (const auto& shard : shards) {
+          try {
+            replay::Client(shard, quick).shutdown_server();
+          } catch (const std::exception& e) {
+            MNEMO_INFO("replay server ", shard, " shut down (", e.what(), ")");
+          }
         }
         wait_for([&] { return params->stop_replies() >= A; }, c.learner.stop_grace_ms);
       }

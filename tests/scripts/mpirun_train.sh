@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# `mpirun -np 3 mnemo train`: 1 learner, 1 replay shard and 1 actor in separate processes over
-# tcp loopback. Passes when the run exits cleanly and has learned (recent return far above the
-# ~22 of a random policy).
+# `mpirun -np NP mnemo train`: by default 1 learner, 1 replay shard and 1 actor in separate
+# processes over tcp loopback; extra arguments are passed to `mnemo train` (e.g. --set
+# topology.replay=2 with NP=4 for two replay shards). Passes when the run exits cleanly and has
+# learned (recent return far above the ~22 of a random policy).
 set -euo pipefail
 MNEMO=${1:?path to mnemo}
 MPIRUN=${2:-mpirun}
+NP=${3:-3}
+shift $(( $# < 3 ? $# : 3 ))
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
-"$MPIRUN" --allow-run-as-root --oversubscribe -np 3 "$MNEMO" train "$SRC/launch/configs/cartpole_ppo.yaml" \
-  --run-dir "$OUT/run" --set learner.total_env_steps=80000 --set run.progress=false --set run.log_level=warn \
+"$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train "$SRC/launch/configs/cartpole_ppo.yaml" \
+  --run-dir "$OUT/run" --set learner.total_env_steps=80000 --set run.progress=false --set run.log_level=warn "$@" \
   | tee "$OUT/out.txt"
 ret=$(sed -n 's/.*recent return \([0-9.]*\).*/\1/p' "$OUT/out.txt" | tail -1)
 echo "recent return: ${ret:-none}"
-for r in 0 1 2; do test -f "$OUT/run/logs/rank-$r.log" || { echo "missing log of rank $r"; exit 1; }; done
+for r in $(seq 0 $((NP - 1))); do test -f "$OUT/run/logs/rank-$r.log" || { echo "missing log of rank $r"; exit 1; }; done
 test -n "$ret" && awk -v r="$ret" 'BEGIN { exit !(r > 100) }'
