@@ -8,6 +8,7 @@
 #include "envs/registry.h"
 #include "launch/eval.h"
 #include "launch/export.h"
+#include "launch/args.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
 #include "launch/render.h"
@@ -58,22 +59,17 @@ struct Parsed {
 
 Parsed parse(const std::vector<std::string>& args, std::size_t from, bool allow_train_flags) {
   Parsed p;
-  for (std::size_t i = from; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const std::string& flag) -> std::string {
-      if (i + 1 >= args.size()) throw UsageError(flag + " needs a value");
-      return args[++i];
-    };
-    if (a == "--set") {
-      p.sets.push_back(value(a));
-    } else if (a.rfind("--set=", 0) == 0) {
-      p.sets.push_back(a.substr(6));
+  const std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(from), args.end());
+  ArgReader in(rest);
+  while (in.next()) {
+    const std::string a = in.arg();
+    if (in.take_set(p.sets)) {
     } else if (allow_train_flags && a == "--resume") {
-      p.resume = value(a);
+      p.resume = in.value();
     } else if (allow_train_flags && a == "--run-dir") {
-      p.run_dir = value(a);
-    } else if (!a.empty() && a[0] == '-') {
-      throw UsageError("unknown option '" + a + "'");
+      p.run_dir = in.value();
+    } else if (in.is_flag()) {
+      in.unknown();
     } else {
       p.positional.push_back(a);
     }

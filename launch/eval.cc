@@ -1,6 +1,8 @@
 // `mnemo eval`: the evaluation loop over an EnvPool, the report, and the command's arguments.
 #include "launch/eval.h"
 
+#include "launch/args.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -30,17 +32,6 @@ constexpr std::int64_t kDefaultMaxEnvs = 8;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::int64_t parse_int(const std::string& flag, const std::string& v) {
-  try {
-    std::size_t used = 0;
-    const long long x = std::stoll(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::exception&) {
-    throw ConfigError(flag + " expects an integer, got '" + v + "'");
-  }
 }
 
 // As `mnemo train` does: torch intra-op threads and OpenBLAS threads multiply, so both are set.
@@ -101,33 +92,25 @@ class GifRecorder {
 
 EvalOptions parse(const std::vector<std::string>& args) {
   EvalOptions o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--set") {
-      o.overrides.push_back(value());
-    } else if (a.rfind("--set=", 0) == 0) {
-      o.overrides.push_back(a.substr(6));
+  ArgReader r(args);
+  while (r.next()) {
+    const std::string a = r.arg();
+    if (r.take_set(o.overrides)) {
     } else if (a == "--episodes") {
-      o.episodes = parse_int(a, value());
+      o.episodes = r.int_value();
     } else if (a == "--envs") {
-      o.envs = parse_int(a, value());
+      o.envs = r.int_value();
       if (o.envs < 1) throw ConfigError("--envs must be at least 1, got " + std::to_string(o.envs));
     } else if (a == "--seed") {
-      const std::int64_t s = parse_int(a, value());
-      if (s < 0) throw ConfigError("--seed must be >= 0, got " + std::to_string(s));
-      o.seed = static_cast<std::uint64_t>(s);
+      o.seed = r.seed_value();
     } else if (a == "--stochastic") {
       o.stochastic = true;
     } else if (a == "--gif") {
-      o.gif = value();
+      o.gif = r.value();
     } else if (a == "--fps") {
-      o.fps = parse_int(a, value());
-    } else if (!a.empty() && a[0] == '-') {
-      throw ConfigError("unknown option '" + a + "'");
+      o.fps = r.int_value();
+    } else if (r.is_flag()) {
+      r.unknown();
     } else if (o.source.empty()) {
       o.source = a;
     } else {

@@ -2,6 +2,8 @@
 // image_io) where they are unit-tested.
 #include "launch/render.h"
 
+#include "launch/args.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -26,43 +28,24 @@ struct RenderArgs {
   std::string out;
 };
 
-std::int64_t parse_int(const std::string& flag, const std::string& v) {
-  try {
-    std::size_t used = 0;
-    const long long x = std::stoll(v, &used);
-    if (used != v.size()) throw std::invalid_argument(v);
-    return x;
-  } catch (const std::exception&) {
-    throw ConfigError(flag + " expects an integer, got '" + v + "'");
-  }
-}
-
 RenderArgs parse(const std::vector<std::string>& args) {
   RenderArgs r;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) throw ConfigError(a + " needs a value");
-      return args[++i];
-    };
-    if (a == "--set") {
-      r.sets.push_back(value());
-    } else if (a.rfind("--set=", 0) == 0) {
-      r.sets.push_back(a.substr(6));
+  ArgReader in(args);
+  while (in.next()) {
+    const std::string a = in.arg();
+    if (in.take_set(r.sets)) {
     } else if (a == "--policy") {
-      r.record.policy = value();
+      r.record.policy = in.value();
     } else if (a == "--steps") {
-      r.record.steps = parse_int(a, value());
+      r.record.steps = in.int_value();
     } else if (a == "--seed") {
-      const std::int64_t s = parse_int(a, value());
-      if (s < 0) throw ConfigError("--seed must be >= 0, got " + std::to_string(s));
-      r.record.seed = static_cast<std::uint64_t>(s);
+      r.record.seed = in.seed_value();
     } else if (a == "--fps") {
-      r.fps = parse_int(a, value());
+      r.fps = in.int_value();
     } else if (a == "--out") {
-      r.out = value();
-    } else if (!a.empty() && a[0] == '-') {
-      throw ConfigError("unknown option '" + a + "'");
+      r.out = in.value();
+    } else if (in.is_flag()) {
+      in.unknown();
     } else if (r.env.empty()) {
       r.env = a;
     } else {
