@@ -15,6 +15,9 @@
 #include "core/metrics.h"
 #include "core/params.h"
 #include "core/tfevents.h"
+#include "launch/offline.h"
+#include "learners/offline_trainer.h"
+#include "replay/dataset.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;
@@ -385,6 +388,78 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   return result;
 }
 
+// Offline algorithms (dt, bc): no actors or replay service, every rank is a data-parallel
+// learner over its own copy of the dataset; the chief evaluates in the env.
+TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
+  int rank = 0, size = 1, initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  if (size > 1) run_dir = bcast_string(run_dir.string());
+  set_threads(c.run);
+  log::set_level(log::parse_level(c.run.log_level));
+  if (rank == 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (rank != 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (rank == 0) MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; ", c.learner.algo,
+                            " on ", c.learner.dt.dataset, " over ", size, " learner rank(s)");
+
+  std::unique_ptr<Communicator> comm;
+  MPI_Comm world = MPI_COMM_WORLD;
+  if (size > 1)
+    comm = make_mpi_communicator(&world);
+  else
+    comm = std::make_unique<SingleCommunicator>();
+  std::unique_ptr<TfEventsWriter> events;
+  std::unique_ptr<MetricsWriter> metrics;
+  if (rank == 0) {
+    events = std::make_unique<TfEventsWriter>(run_dir);
+    metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+    metrics->add_sink(events->sink());
+  }
+  auto factory = env_factory(c);
+  auto probe = factory(0);
+  learners::OfflineContext oc;
+  oc.algo = c.learner.algo;
+  oc.options = c.learner.dt;
+  oc.shape.obs_spec = probe->observation_spec();
+  oc.shape.action_space = probe->action_space();
+  oc.dataset = std::make_shared<replay::Dataset>(replay::read_dataset(c.learner.dt.dataset));
+  oc.seed = c.run.seed;
+  oc.comm = comm.get();
+  oc.metrics = metrics.get();
+  oc.run_dir = run_dir;
+  oc.config_yaml = resolved_yaml(c);
+  oc.resume = resume;
+  oc.progress = c.run.progress && rank == 0;
+  oc.checkpoint_every = c.learner.checkpoint_every;
+  oc.keep_checkpoints = c.learner.keep_checkpoints;
+  oc.log_every = c.learner.log_every;
+  oc.interrupt = &interrupt_flag();
+  const learners::DTOptions& o = c.learner.dt;
+  const std::uint64_t eval_seed = c.run.seed + 1000;  // episodes the dataset's collection did not play
+  oc.evaluate = [&, eval_seed](learners::DecisionTransformer model, double target) {
+    return evaluate_dt(model, o, factory, o.eval_episodes, o.eval_envs, target, eval_seed);
+  };
+  learners::OfflineTrainer trainer(std::move(oc));
+  trainer.run();
+  TrainResult r;
+  r.run_dir = run_dir;
+  r.counters.updates = trainer.updates();
+  const auto& eval = trainer.last_eval();
+  for (const auto& kv : eval) {
+    if (kv.first == "eval_return")
+      r.recent_return = kv.second;
+    else if (kv.first.rfind("eval_", 0) == 0)
+      r.recent_infos[kv.first.substr(5)] = kv.second;
+  }
+  if (rank == 0) MNEMO_INFO("done: ", trainer.updates(), " updates, eval return ", r.recent_return);
+  if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+  return r;
+}
+
 }  // namespace
 
 TrainResult train(const TrainArgs& args) {
@@ -395,6 +470,7 @@ TrainResult train(const TrainArgs& args) {
   MPI_Initialized(&initialized);
   if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &mpi_size);
   if (run_dir.empty()) run_dir = new_run_dir(c.run);
+  if (c.learner.offline()) return train_offline(c, run_dir, resume);
   if (mpi_size > 1) return train_distributed(c, run_dir, resume);
   return train_embedded(c, run_dir, resume);
 }

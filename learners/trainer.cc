@@ -27,13 +27,18 @@ std::string tensor_bytes(const torch::Tensor& t) {
 }  // namespace
 
 void LearnerOptions::validate() const {
-  if (algo != "ppo") throw ConfigError("learner.algo: unknown algorithm '" + algo + "' (valid: ppo)");
+  if (algo != "ppo" && !offline())
+    throw ConfigError("learner.algo: unknown algorithm '" + algo + "' (valid: ppo, dt, bc)");
   if (batch_sequences < 1) throw ConfigError("learner.batch_sequences must be at least 1");
   if (total_env_steps < 1) throw ConfigError("learner.total_env_steps must be positive");
   if (checkpoint_every < 0) throw ConfigError("learner.checkpoint_every must be >= 0");
   if (keep_checkpoints < 1) throw ConfigError("learner.keep_checkpoints must be at least 1");
   if (log_every < 1) throw ConfigError("learner.log_every must be at least 1");
   if (burn_in < 0) throw ConfigError("learner.burn_in must be >= 0");
+  if (offline()) {
+    dt.validate(algo);
+    return;
+  }
   ppo.validate();
 }
 

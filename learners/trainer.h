@@ -14,6 +14,7 @@
 #include "core/array.h"
 #include "core/torch/communicator.h"
 #include "core/torch/models.h"
+#include "learners/dt.h"
 #include "learners/ppo.h"
 #include "replay/client.h"
 
@@ -35,9 +36,10 @@ struct LearnerOptions {
   std::int64_t burn_in = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
   PPOOptions ppo;
+  DTOptions dt;
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "learning algorithm: ppo");
+    v("algo", algo, "learning algorithm: ppo (online), dt (Decision Transformer, offline) or bc (behaviour cloning, offline)");
     v("batch_sequences", batch_sequences, "sequences sampled from replay per update and learner rank");
     v("total_env_steps", total_env_steps, "stop after this many environment steps have been trained on");
     v("checkpoint_every", checkpoint_every, "write a checkpoint every N updates (0: only at the end)");
@@ -47,8 +49,10 @@ struct LearnerOptions {
     v("burn_in", burn_in, "recurrent policies: leading steps of each sequence that only rebuild the state (no gradient)");
     v("param_bind", param_bind, "where the parameter server binds in distributed runs");
     v("ppo", ppo, "PPO hyper-parameters");
+    v("dt", dt, "Decision Transformer / BC hyper-parameters and dataset (algo dt or bc)");
   }
   void validate() const;
+  bool offline() const { return algo == "dt" || algo == "bc"; }
 };
 
 // Counters that survive a resume.

@@ -1,0 +1,57 @@
+#include "launch/offline.h"
+
+#include <cmath>
+
+#include "core/torch/tensor.h"
+#include "envs/vector_env.h"
+
+namespace mnemo::launch {
+
+std::map<std::string, double> evaluate_dt(learners::DecisionTransformer model, const learners::DTOptions& options,
+                                          const envs::EnvFactory& factory, std::int64_t episodes, std::int64_t envs,
+                                          double target_return, std::uint64_t seed) {
+  MNEMO_CHECK(episodes > 0 && envs > 0, "evaluate_dt: ", episodes, " episodes over ", envs, " envs");
+  const auto n = static_cast<std::size_t>(std::min(envs, episodes));
+  envs::VectorEnv venv(n, factory);
+  const auto& names = venv.info_names();
+  learners::DTActor actor(model, options, static_cast<std::int64_t>(n), target_return, seed);
+  const envs::StepBatch* b = &venv.reset(seed);
+  std::vector<double> returns, lengths;
+  std::vector<double> info_sums(names.size(), 0.0);
+  while (static_cast<std::int64_t>(returns.size()) < episodes) {
+    std::vector<torch::Tensor> fields;
+    for (const auto& f : b->obs) fields.push_back(to_tensor(f));
+    auto action = actor.act(nn::flatten_obs(fields, 1)).contiguous();
+    b = &venv.step(to_array(action));
+    auto rewards = to_tensor(b->reward);
+    auto ended = to_tensor(b->terminated).to(torch::kBool).logical_or(to_tensor(b->truncated).to(torch::kBool));
+    actor.observe(rewards, ended);
+    // Rows in env order: the count of finished episodes is the same whatever the machine.
+    const auto* ret = b->episode_return.data<float>();
+    const auto* len = b->episode_length.data<std::int64_t>();
+    const auto* infos = b->infos.data<float>();
+    auto done = ended.accessor<bool, 1>();
+    for (std::size_t i = 0; i < n && static_cast<std::int64_t>(returns.size()) < episodes; ++i) {
+      if (!done[static_cast<std::int64_t>(i)]) continue;
+      returns.push_back(ret[i]);
+      lengths.push_back(static_cast<double>(len[i]));
+      for (std::size_t k = 0; k < names.size(); ++k) info_sums[k] += infos[i * names.size() + k];
+    }
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  };
+  const double m = mean(returns);
+  double var = 0;
+  for (double r : returns) var += (r - m) * (r - m);
+  std::map<std::string, double> out{{"eval_return", m},
+                                     {"eval_return_std", std::sqrt(var / static_cast<double>(returns.size()))},
+                                     {"eval_length", mean(lengths)}};
+  for (std::size_t k = 0; k < names.size(); ++k)
+    out["eval_" + names[k]] = info_sums[k] / static_cast<double>(returns.size());
+  return out;
+}
+
+}  // namespace mnemo::launch

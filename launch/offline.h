@@ -1,0 +1,23 @@
+// The env side of offline learning: evaluating a Decision Transformer (or BC model) in a batch
+// of envs, conditioned on a target return. learners/ runs the training loop but does not depend
+// on envs/, so `mnemo train` passes this in as the trainer's evaluator.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "envs/step_batch.h"
+#include "learners/dt.h"
+
+namespace mnemo::launch {
+
+// Plays exactly `episodes` episodes over min(envs, episodes) envs stepped together (episode seeds
+// from `seed`), the model conditioned on `target_return`. Returns eval_return (mean),
+// eval_return_std, eval_length and eval_<info> (mean of each env info at the episodes' last
+// steps, e.g. eval_success). Deterministic for a seed unless options.eval_sample.
+std::map<std::string, double> evaluate_dt(learners::DecisionTransformer model, const learners::DTOptions& options,
+                                          const envs::EnvFactory& factory, std::int64_t episodes, std::int64_t envs,
+                                          double target_return, std::uint64_t seed);
+
+}  // namespace mnemo::launch

@@ -1,0 +1,251 @@
+#include "learners/offline_trainer.h"
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/checkpoint.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/torch/safetensors.h"
+#include "replay/dataset.h"
+
+namespace mnemo::learners {
+namespace {
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
+}
+
+// The token embedding of a GPT-2-named file, with or without GPT2LMHeadModel's prefix.
+torch::Tensor token_embedding(const SafeTensors& w, const std::string& origin) {
+  for (const char* name : {"wte.weight", "transformer.wte.weight"}) {
+    auto it = w.tensors.find(name);
+    if (it != w.tensors.end()) return it->second.to(torch::kFloat32);
+  }
+  throw Error(origin + ": no token embedding (wte.weight) for the alignment loss");
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("learner.dt.lm_corpus: cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+OfflineTrainer::OfflineTrainer(OfflineContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_generator(ctx_.seed)) {
+  MNEMO_CHECK(ctx_.comm != nullptr, "offline trainer needs a communicator");
+  MNEMO_CHECK(ctx_.dataset != nullptr, "offline trainer needs a dataset");
+  auto& o = ctx_.options;
+  o.validate(ctx_.algo);
+  ctx_.shape.condition_on_return = ctx_.algo == "dt";
+  gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
+  torch::manual_seed(ctx_.seed);
+
+  // Language-model weights fix the backbone's size; the DT keeps its own dropout.
+  std::unique_ptr<SafeTensors> lm;
+  if (!o.init_from.empty()) {
+    lm = std::make_unique<SafeTensors>(load_safetensors(o.init_from));
+    nn::GPTOptions g = nn::gpt2_options(*lm, o.gpt.n_head);
+    g.dropout = o.gpt.dropout;
+    if (o.lm_weight == 0) g.vocab_size = 0;
+    o.gpt = g;
+    if (o.positions && (ctx_.algo == "bc" ? 2 : 3) * o.context > g.n_positions)
+      throw ConfigError("learner.dt.context: too long for the " + std::to_string(g.n_positions) +
+                        " positions of " + o.init_from);
+  }
+  data_ = std::make_unique<DTData>(*ctx_.dataset, o, ctx_.shape);
+  model_ = DecisionTransformer(o, ctx_.shape);
+  model_->set_state_normalizer(data_->state_mean(), data_->state_std());
+  if (lm) {
+    auto loaded = nn::load_gpt2_weights(*model_->gpt(), *lm, o.init_from, /*skip_wte=*/o.gpt.vocab_size == 0);
+    MNEMO_INFO("initialised the transformer from ", o.init_from, " (", loaded.size(), " tensors)");
+    if (o.align_weight > 0) {
+      auto wte = token_embedding(*lm, o.init_from);
+      const std::int64_t k = o.align_clusters > 0 ? o.align_clusters : std::min<std::int64_t>(wte.size(0), 1000);
+      centres_ = nn::kmeans(wte, k, /*iterations=*/20, ctx_.seed);
+    }
+    if (o.lm_weight > 0) {
+      lm_tokens_ = nn::ByteTokenizer::encode(read_text(o.lm_corpus));
+      if (static_cast<std::int64_t>(lm_tokens_.size()) < o.lm_block + 1)
+        throw ConfigError("learner.dt.lm_corpus: " + o.lm_corpus + " has fewer than lm_block + 1 = " +
+                          std::to_string(o.lm_block + 1) + " tokens");
+      if (o.gpt.vocab_size < nn::ByteTokenizer::kVocabSize - 1)
+        throw ConfigError("learner.dt.lm_weight: " + o.init_from + " has a vocabulary of " +
+                          std::to_string(o.gpt.vocab_size) + ", too small for byte tokens");
+    }
+  }
+  target_ = o.target_return != 0 ? o.target_return : data_->best_return();
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      model_->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, model_->parameters());
+  MNEMO_INFO(ctx_.algo, ": ", data_->episodes(), " episodes, ", data_->transitions(), " transitions (best return ",
+             data_->best_return(), ", mean ", data_->mean_return(), "), ", nn::count_parameters(*model_),
+             " parameters");
+}
+
+OfflineTrainer::~OfflineTrainer() = default;
+
+std::map<std::string, double> OfflineTrainer::update(const DTBatch& batch) {
+  const auto& o = ctx_.options;
+  std::map<std::string, double> stats;
+  model_->train();
+  auto pred = model_->forward(batch.states, batch.actions, batch.rtg, batch.timesteps, batch.pad);
+  auto loss = dt_action_loss(pred, batch, model_->discrete(), &stats);
+  if (centres_.defined()) {
+    // Reid et al.: pull each input embedding towards its nearest language embedding, with a
+    // weight that may anneal to zero as the task loss takes over.
+    double w = o.align_weight;
+    if (o.align_anneal > 0) w *= std::max(0.0, 1.0 - static_cast<double>(updates_) / static_cast<double>(o.align_anneal));
+    auto align = nn::similarity_alignment_loss(model_->last_tokens(), centres_);
+    stats["align_loss"] = align.item<double>();
+    if (w > 0) loss = loss + w * align;
+  }
+  if (!lm_tokens_.empty()) {
+    const auto n = static_cast<std::int64_t>(lm_tokens_.size());
+    auto tokens = torch::from_blob(lm_tokens_.data(), {n}, torch::kLong);
+    auto start = torch::randint(0, n - o.lm_block, {o.lm_batch}, gen_, torch::kLong);
+    auto idx = start.unsqueeze(1) + torch::arange(o.lm_block + 1, torch::kLong).unsqueeze(0);
+    auto lm_loss = model_->gpt()->lm_loss(tokens.index_select(0, idx.reshape({-1})).view(idx.sizes()));
+    stats["lm_loss"] = lm_loss.item<double>();
+    loss = loss + o.lm_weight * lm_loss;
+  }
+  reducer_->zero_grad();
+  loss.backward();
+  reducer_->average_gradients();
+  stats["grad_norm"] = static_cast<double>(torch::nn::utils::clip_grad_norm_(model_->parameters(), o.grad_clip));
+  optimizer_->step();
+  stats["loss"] = loss.item<double>();
+  return stats;
+}
+
+std::map<std::string, double> OfflineTrainer::evaluate_now() {
+  if (!ctx_.evaluate || ctx_.options.eval_episodes == 0 || ctx_.comm->rank() != 0) return {};
+  auto t0 = std::chrono::steady_clock::now();
+  last_eval_ = ctx_.evaluate(model_, target_);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string summary;
+  for (const auto& kv : last_eval_) summary += " " + kv.first + "=" + std::to_string(kv.second);
+  MNEMO_INFO("evaluation at update ", updates_, " (target return ", target_, ", ", secs, " s):", summary);
+  return last_eval_;
+}
+
+void OfflineTrainer::save_checkpoint() {
+  if (ctx_.comm->rank() != 0) return;
+  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
+  auto pending = mgr.begin(updates_);
+  {
+    torch::serialize::OutputArchive ar;
+    model_->save(ar);
+    ar.save_to((pending.dir() / "model.pt").string());
+  }
+  {
+    torch::serialize::OutputArchive ar;
+    optimizer_->save(ar);
+    ar.save_to((pending.dir() / "optimizer.pt").string());
+  }
+  StateFile state;
+  state.set("updates", updates_);
+  state.set("learner_rng", tensor_bytes(gen_.get_state()));
+  state.save(pending.dir() / "state.bin");
+  write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
+  auto info = pending.commit();
+  MNEMO_INFO("checkpoint ", info.dir.string(), " (update ", updates_, ")");
+}
+
+void OfflineTrainer::restore() {
+  std::int64_t found = 0;
+  if (ctx_.comm->rank() == 0) {
+    CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
+    auto latest = mgr.latest();
+    if (!latest) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
+    {
+      torch::serialize::InputArchive ar;
+      ar.load_from((latest->dir / "model.pt").string());
+      model_->load(ar);
+    }
+    {
+      torch::serialize::InputArchive ar;
+      ar.load_from((latest->dir / "optimizer.pt").string());
+      optimizer_->load(ar);
+    }
+    auto state = StateFile::load(latest->dir / "state.bin");
+    updates_ = state.get_int("updates");
+    const std::string& rng = state.get_string("learner_rng");
+    auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr(), rng.data(), rng.size());
+    gen_.set_state(t);
+    found = 1;
+    MNEMO_INFO("resumed from ", latest->dir.string(), " at update ", updates_);
+  }
+  auto c = torch::tensor({updates_, found}, torch::kLong);
+  ctx_.comm->broadcast(c, 0);
+  updates_ = c[0].item<std::int64_t>();
+}
+
+void OfflineTrainer::run() {
+  if (ctx_.resume) restore();
+  reducer_->broadcast_parameters(0);
+  const auto& o = ctx_.options;
+  const bool chief = ctx_.comm->rank() == 0;
+  ProgressLine progress(1.0);
+  auto session_start = std::chrono::steady_clock::now();
+  const std::int64_t start_updates = updates_;
+  std::map<std::string, double> sums;
+  std::int64_t count = 0;
+  bool interrupted = false;
+
+  while (updates_ < o.updates) {
+    // Linear warmup (Chen et al.), then the constant rate.
+    double lr = o.lr * std::min(1.0, static_cast<double>(updates_ + 1) / static_cast<double>(std::max<std::int64_t>(1, o.warmup_steps)));
+    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    auto stats = update(data_->sample(o.batch_size, gen_));
+    ++updates_;
+    for (const auto& kv : stats) sums[kv.first] += kv.second;
+    ++count;
+
+    // Every rank learns of an interrupt on any rank at the same update.
+    auto flag = torch::tensor({ctx_.interrupt != nullptr && ctx_.interrupt->load() ? 1.0 : 0.0}, torch::kFloat64);
+    ctx_.comm->allreduce_sum(flag);
+    interrupted = flag.item<double>() > 0;
+
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+    const double ups = static_cast<double>(updates_ - start_updates) / std::max(secs, 1e-9);
+    const double samples_per_s = ups * static_cast<double>(o.batch_size * ctx_.comm->size());
+    std::map<std::string, double> eval;
+    const bool last = updates_ == o.updates || interrupted;
+    if ((o.eval_every > 0 && updates_ % o.eval_every == 0) || (last && !interrupted)) eval = evaluate_now();
+    if (chief && ctx_.progress && (progress.due() || last)) {
+      std::vector<ProgressItem> items{{"update {}", static_cast<double>(updates_), "count"},
+                                      {"{} samples/s", samples_per_s, "count"},
+                                      {"ETA {}s", static_cast<double>(o.updates - updates_) / std::max(ups, 1e-9), "count"},
+                                      {"loss", stats["loss"], "%.4g"}};
+      auto it = last_eval_.find("eval_return");
+      if (it != last_eval_.end()) items.push_back({"eval return", it->second, "%.3g"});
+      progress.update(items, last);
+    }
+    if (chief && ctx_.metrics != nullptr && (updates_ % ctx_.log_every == 0 || !eval.empty() || last)) {
+      Scalars row{{"updates", static_cast<double>(updates_)}, {"samples_per_s", samples_per_s}, {"lr", lr}};
+      for (const auto& kv : sums) row.emplace_back(kv.first, kv.second / static_cast<double>(std::max<std::int64_t>(1, count)));
+      for (const auto& kv : eval) row.emplace_back(kv.first, kv.second);
+      ctx_.metrics->write(updates_, row);
+      sums.clear();
+      count = 0;
+    }
+    if (chief && ctx_.checkpoint_every > 0 && updates_ % ctx_.checkpoint_every == 0 && !last) save_checkpoint();
+    if (interrupted) {
+      MNEMO_WARN("interrupted: writing a checkpoint and stopping");
+      break;
+    }
+  }
+  progress.finish();
+  if (ctx_.metrics != nullptr) ctx_.metrics->flush();
+  save_checkpoint();
+}
+
+}  // namespace mnemo::learners
