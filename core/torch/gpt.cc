@@ -283,6 +283,7 @@ std::vector<std::string> load_gpt2_weights(GPTImpl& model, const SafeTensors& we
     if (skip_wte && kv.first == "wte.weight") continue;
     unexpected.push_back(kv.second.first + " " + shape_str(kv.second.second.sizes()));
   }
+  std::sort(unexpected.begin(), unexpected.end());  // as named in the file
   if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
     std::ostringstream os;
     os << origin << ": GPT-2 weights do not match the model (n_layer " << model.options().n_layer << ", n_embd "
