@@ -6,7 +6,14 @@
 // (strings or small arrays). Episodes lie back to back; one ends at a step whose terminal or
 // timeout flag is set. Minari layout: main_data.hdf5 with one group episode_<id> per episode,
 // holding observations [T+1, ...] (the last one is the final observation), actions [T, ...],
-// rewards [T], terminations [T], truncations [T] and an optional infos group.
+// rewards [T], terminations [T], truncations [T] and an optional infos group whose datasets have
+// T+1 rows (the first from the reset, as Minari's DataCollector records them) or T rows.
+//
+// Reading accepts what h5py and Minari write: float32/64, int8/16/32/64, uint8/16/32/64 and h5py's
+// bool (an int8 enum FALSE=0/TRUE=1); float16, strings and compound types are rejected. D4RL's
+// `timeouts` is optional (older D4RL files lack it; it then reads as all false). metadata/ keeps
+// strings, numeric scalars and arrays of up to 16 elements (as text); larger arrays (D4RL stores
+// policy weights there) are skipped.
 //
 // Files are untrusted input: a missing key, a wrong rank, a dtype that is not numeric or lengths
 // that disagree throw mnemo::Error naming the file and the key; nothing is read past what the
@@ -34,10 +41,15 @@ struct Dataset {
   Array timeouts;
   std::map<std::string, Array> infos;
   std::map<std::string, std::string> metadata;  // e.g. env, policy, episodes, mnemo version
+  // Optional ([E, ...] like observations, one row per episode of split_episodes, or undefined:
+  // raw() == nullptr): the observation after each episode's last step. Minari stores it as row T
+  // of an episode's observations; D4RL has no place for it and ignores it.
+  Array final_observations;
   std::int64_t size() const;                     // N
   // Throws mnemo::Error naming the key whose leading dimension differs from rewards' N, or
   // whose dtype is not the one listed above.
   void validate() const;
+  bool has_final_observations() const { return final_observations.raw() != nullptr; }
 };
 
 // An episode: transitions [begin, end) of a Dataset.
@@ -78,10 +90,15 @@ Dataset read_d4rl(const std::filesystem::path& path);
 void write_d4rl(const std::filesystem::path& path, const Dataset& d);
 
 // Minari layout: `path` is main_data.hdf5 or the dataset directory holding data/main_data.hdf5
-// (or main_data.hdf5). Episodes are read in id order; each drops its final observation.
+// (or main_data.hdf5). Episodes are read in id order; each drops its final observation (kept in
+// final_observations). Episodes without steps are skipped; an episode whose last step has neither
+// flag set is marked as timed out there, so that its end survives the flat layout. Root attributes
+// other than total_episodes/total_steps become metadata.
 Dataset read_minari(const std::filesystem::path& path);
 // Writes main_data.hdf5 (atomically) with the root attributes total_episodes and total_steps;
-// the final observation of each episode repeats its last one when the dataset has none.
+// the final observation of each episode repeats its last one when the dataset has none. `path` is
+// the file, or an existing directory (then <path>/data/main_data.hdf5). Infos get T+1 rows, the
+// first (the reset's) zero. Metadata become string attributes of the root.
 void write_minari(const std::filesystem::path& path, const Dataset& d);
 
 // Either layout, detected from the file (a directory or a file with episode_* groups: Minari).

@@ -12,6 +12,7 @@ PACKAGES=(
   libcereal-dev           # wire-format header and checkpoint state
   liblz4-dev libzstd-dev  # replay field compression
   libyaml-cpp-dev         # configuration files
+  libhdf5-dev             # offline datasets (D4RL and Minari HDF5 files)
   libboost-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
