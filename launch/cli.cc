@@ -11,6 +11,7 @@
 #include "launch/args.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
+#include "launch/pretrain_lm.h"
 #include "launch/render.h"
 #include "launch/train.h"
 #include "replay/server.h"
@@ -41,6 +42,9 @@ commands:
                        return, length and the env's infos; --gif records an episode
   export RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors
                        write the policy's weights and model description as safetensors
+  pretrain-lm --corpus FILE [CONFIG] [--set KEY=VALUE]... [--resume RUN_DIR]
+                       pretrain the GPT backbone as a byte-level language model and
+                       write RUN_DIR/lm.safetensors (GPT-2 names) for a DT's init_from
   keygen PREFIX [--force]
                        write a CURVE key pair PREFIX.key / PREFIX.pub for replay security
   help                 this text
@@ -151,6 +155,7 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "render") return render_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "eval") return eval_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "export") return export_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "pretrain-lm") return pretrain_lm_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "keygen") return keygen_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {
       std::cout << kUsage;

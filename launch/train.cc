@@ -31,15 +31,6 @@ namespace {
 
 extern "C" void on_signal(int) { interrupt_flag().store(true); }
 
-// Thread settings per process: torch intra-op threads and OpenBLAS threads multiply, so both
-// are set explicitly (see docs/configuration.md for the measured choice).
-void set_threads(const RunOptions& run) {
-  at::set_num_threads(static_cast<int>(run.torch_threads));
-  using SetThreads = void (*)(int);
-  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    f(static_cast<int>(run.blas_threads));
-}
-
 TrainConfig load_for(const TrainArgs& args, fs::path* run_dir, bool* resume) {
   if (!args.resume_dir.empty()) {
     *run_dir = args.resume_dir;
@@ -53,13 +44,6 @@ TrainConfig load_for(const TrainArgs& args, fs::path* run_dir, bool* resume) {
   *resume = false;
   *run_dir = args.run_dir.empty() ? fs::path() : fs::path(args.run_dir);
   return c;
-}
-
-void prepare_run_dir(const TrainConfig& c, const fs::path& dir, bool resume, int rank) {
-  fs::create_directories(dir / "logs");
-  log::set_rank(rank);
-  log::set_file((dir / "logs" / ("rank-" + std::to_string(rank) + ".log")).string());
-  if (rank == 0 && !resume) write_file_atomic(dir / "config.yaml", resolved_yaml(c));
 }
 
 // Where the run's services listen, for people and tools that want to connect to them.
@@ -115,6 +99,30 @@ void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_
 
 }  // namespace
 
+// Thread settings per process: torch intra-op threads and OpenBLAS threads multiply, so both
+// are set explicitly (see docs/configuration.md for the measured choice).
+void set_threads(const RunOptions& run) {
+  at::set_num_threads(static_cast<int>(run.torch_threads));
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(static_cast<int>(run.blas_threads));
+}
+
+void prepare_run_dir(const fs::path& dir, const std::string& resolved_config, bool resume, int rank) {
+  fs::create_directories(dir / "logs");
+  log::set_rank(rank);
+  log::set_file((dir / "logs" / ("rank-" + std::to_string(rank) + ".log")).string());
+  if (rank == 0 && !resume) write_file_atomic(dir / "config.yaml", resolved_config);
+}
+
+std::string bcast_string(std::string s) {
+  int n = static_cast<int>(s.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  s.resize(static_cast<std::size_t>(n));
+  MPI_Bcast(s.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
+  return s;
+}
+
 void install_signal_handlers() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -132,7 +140,7 @@ fs::path new_run_dir(const RunOptions& run) {
 TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool resume) {
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
-  prepare_run_dir(c, run_dir, resume, 0);
+  prepare_run_dir(run_dir, resolved_yaml(c), resume, 0);
   check_queue_capacity(c, c.actor.num_actors, 1);
   MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "");
 
@@ -224,14 +232,6 @@ std::vector<std::string> allgather_strings(const std::string& mine) {
   return out;
 }
 
-std::string bcast_string(std::string s) {
-  int n = static_cast<int>(s.size());
-  MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
-  s.resize(static_cast<std::size_t>(n));
-  MPI_Bcast(s.data(), n, MPI_CHAR, 0, MPI_COMM_WORLD);
-  return s;
-}
-
 // An endpoint bound on a wildcard address is advertised with this host's name.
 std::string advertised(const std::string& endpoint) {
   const std::string any = "tcp://0.0.0.0:";
@@ -265,9 +265,9 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   run_dir = bcast_string(run_dir.string());
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
-  if (rank == 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (rank == 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
   MPI_Barrier(MPI_COMM_WORLD);
-  if (rank != 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (rank != 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
 
   const bool learner = rank < L, replay_rank = rank >= L && rank < L + R;
   std::unique_ptr<replay::Server> server;

@@ -39,4 +39,13 @@ TrainResult train_embedded(const TrainConfig& config, const std::filesystem::pat
 // Picks <dir>/<name>, or <dir>/<name>-2, -3, ... when it already exists.
 std::filesystem::path new_run_dir(const RunOptions& run);
 
+// Helpers shared by the commands that own a run directory (train, pretrain-lm).
+// Sets torch intra-op and OpenBLAS threads from run.torch_threads / run.blas_threads.
+void set_threads(const RunOptions& run);
+// Creates <dir>/logs, sends this rank's log lines to logs/rank-<rank>.log and, on rank 0 of a
+// new run, writes the resolved config to <dir>/config.yaml.
+void prepare_run_dir(const std::filesystem::path& dir, const std::string& resolved_config, bool resume, int rank);
+// Rank 0's string on every rank of MPI_COMM_WORLD (e.g. the run directory it picked).
+std::string bcast_string(std::string s);
+
 }  // namespace mnemo::launch

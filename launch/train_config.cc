@@ -32,13 +32,7 @@ config::Node resolved_env(const config::Node& env) {
 }
 
 void validate(TrainConfig& c) {
-  log::parse_level(c.run.log_level);
-  if (c.run.name.empty() || c.run.name.find('/') != std::string::npos)
-    throw ConfigError("config: run.name must be a non-empty name without '/'");
-  if (c.run.torch_threads < 1) throw ConfigError("config: run.torch_threads must be at least 1");
-  if (c.run.transport != "inproc" && c.run.transport != "tcp")
-    throw ConfigError("config: run.transport must be inproc or tcp, got '" + c.run.transport + "'");
-  if (c.run.blas_threads < 1) throw ConfigError("config: run.blas_threads must be at least 1");
+  c.run.validate();
   if (c.env.kind == config::Node::Kind::kNull) c.env = config::parse_yaml("name: cartpole", "default");
   if (!c.env.is_map()) throw ConfigError("config: 'env' must be a mapping with a 'name'");
   make_env_from(c.env);  // binds and validates the env's options
@@ -51,6 +45,16 @@ void validate(TrainConfig& c) {
 }
 
 }  // namespace
+
+void RunOptions::validate() const {
+  log::parse_level(log_level);
+  if (name.empty() || name.find('/') != std::string::npos)
+    throw ConfigError("config: run.name must be a non-empty name without '/'");
+  if (torch_threads < 1) throw ConfigError("config: run.torch_threads must be at least 1");
+  if (transport != "inproc" && transport != "tcp")
+    throw ConfigError("config: run.transport must be inproc or tcp, got '" + transport + "'");
+  if (blas_threads < 1) throw ConfigError("config: run.blas_threads must be at least 1");
+}
 
 namespace {
 

@@ -35,6 +35,8 @@ struct RunOptions {
     v("progress", progress, "print the console progress line");
     v("transport", transport, "embedded mode data plane: inproc, or tcp (loopback, as across processes)");
   }
+  // Throws ConfigError naming the field ("config: run.torch_threads ...").
+  void validate() const;
 };
 
 // The `replay:` section: the server's options plus the clients' (actors, learners).

@@ -1,0 +1,212 @@
+// `mnemo pretrain-lm`. See pretrain_lm.h.
+#include "launch/pretrain_lm.h"
+
+#include <mpi.h>
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/tfevents.h"
+#include "launch/args.h"
+#include "launch/train.h"
+
+namespace mnemo::launch {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPretrainUsage =
+    "usage: mnemo pretrain-lm --corpus FILE [CONFIG] [--set KEY=VALUE]... [--run-dir DIR]\n"
+    "       mnemo pretrain-lm --resume RUN_DIR [--corpus FILE] [--set KEY=VALUE]...\n";
+
+// Checks across sections, made before anything is written.
+void validate(const PretrainConfig& c) {
+  c.run.validate();
+  c.gpt.validate();
+  c.lm.validate();
+  if (c.gpt.vocab_size < nn::ByteTokenizer::kVocabSize)
+    throw ConfigError("config: gpt.vocab_size must be at least " + std::to_string(nn::ByteTokenizer::kVocabSize) +
+                      " (the byte tokenizer's vocabulary), got " + std::to_string(c.gpt.vocab_size));
+  if (c.lm.block_size > c.gpt.n_positions)
+    throw ConfigError("config: lm.block_size (" + std::to_string(c.lm.block_size) + ") must be at most gpt.n_positions (" +
+                      std::to_string(c.gpt.n_positions) + ")");
+}
+
+int world_size() {
+  int initialized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+int world_rank() {
+  int initialized = 0, rank = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
+PretrainResult run_pretraining(const PretrainConfig& c, std::shared_ptr<const learners::LMCorpus> corpus,
+                               const fs::path& run_dir, bool resume, int rank, int size) {
+  std::unique_ptr<Communicator> comm;
+  if (size > 1) {
+    MPI_Comm world = MPI_COMM_WORLD;
+    comm = make_mpi_communicator(&world);
+  } else {
+    comm = std::make_unique<SingleCommunicator>();
+  }
+  std::unique_ptr<TfEventsWriter> events;
+  std::unique_ptr<MetricsWriter> metrics;
+  if (rank == 0) {
+    events = std::make_unique<TfEventsWriter>(run_dir);
+    metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+    metrics->add_sink(events->sink());
+  }
+  learners::LMContext ctx;
+  ctx.gpt = c.gpt;
+  ctx.options = c.lm;
+  ctx.corpus = std::move(corpus);
+  ctx.seed = c.run.seed;
+  ctx.comm = comm.get();
+  ctx.metrics = metrics.get();
+  ctx.run_dir = run_dir;
+  ctx.config_yaml = resolved_yaml(c);
+  ctx.resume = resume;
+  ctx.progress = c.run.progress && rank == 0;
+  ctx.interrupt = &interrupt_flag();
+  learners::LMTrainer trainer(std::move(ctx));
+  trainer.run();
+
+  PretrainResult r;
+  r.run_dir = run_dir;
+  r.counters = trainer.counters();
+  if (r.counters.steps >= c.lm.steps) r.weights = trainer.weights_path();
+  r.first_val_loss = trainer.first_val_loss();
+  r.val_loss = trainer.last_val_loss();
+  r.first_loss = trainer.first_loss();
+  r.loss = trainer.last_loss();
+  r.tokens_per_s = trainer.tokens_per_second();
+  MNEMO_INFO("done: ", r.counters.steps, " steps, ", r.counters.tokens, " tokens, val_loss ", r.first_val_loss, " -> ",
+             r.val_loss);
+  return r;
+}
+
+}  // namespace
+
+PretrainConfig load_pretrain_config(const std::string& path, const std::vector<std::string>& overrides) {
+  config::Node root;
+  if (!path.empty()) {
+    root = config::load_file(path);
+    if (root.kind != config::Node::Kind::kNull && !root.is_map())
+      throw ConfigError("config: " + path + " must be a YAML mapping");
+  }
+  if (root.kind == config::Node::Kind::kNull) root.kind = config::Node::Kind::kMap;
+  for (const auto& o : overrides) config::apply_override(root, o);
+  PretrainConfig c;
+  config::bind(root, "", c);
+  // An absolute corpus path keeps the run resumable from any working directory.
+  if (!c.lm.corpus.empty()) c.lm.corpus = fs::absolute(c.lm.corpus).lexically_normal().string();
+  validate(c);
+  return c;
+}
+
+std::string resolved_yaml(const PretrainConfig& c) {
+  return "# mnemo resolved language-model pretraining config\n" + config::to_yaml(c);
+}
+
+PretrainResult pretrain_lm(const PretrainArgs& args) {
+  fs::path run_dir;
+  bool resume = false;
+  PretrainConfig c;
+  if (!args.resume_dir.empty()) {
+    run_dir = args.resume_dir;
+    resume = true;
+    const fs::path cfg = run_dir / "config.yaml";
+    if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
+    c = load_pretrain_config(cfg.string(), args.overrides);
+  } else {
+    c = load_pretrain_config(args.config_path, args.overrides);
+  }
+  if (!args.corpus.empty()) c.lm.corpus = fs::absolute(args.corpus).lexically_normal().string();
+  if (c.lm.corpus.empty()) throw ConfigError("pretrain-lm: a corpus is required (--corpus FILE or lm.corpus)");
+  // Reading the corpus is part of checking the input: a missing, empty or too short corpus is
+  // reported before the run directory exists.
+  auto corpus = std::make_shared<const learners::LMCorpus>(
+      learners::load_corpus(c.lm.corpus, c.lm.val_fraction, c.lm.block_size));
+
+  const int size = world_size(), rank = world_rank();
+  if (!resume) run_dir = args.run_dir.empty() ? new_run_dir(c.run) : fs::path(args.run_dir);
+  if (size > 1) run_dir = bcast_string(run_dir.string());
+  set_threads(c.run);
+  log::set_level(log::parse_level(c.run.log_level));
+  if (rank == 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
+  if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (rank != 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
+  MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; corpus ", c.lm.corpus, ": ",
+             corpus->bytes, " bytes, ", corpus->documents, " documents, ", corpus->train.numel(), " training and ",
+             corpus->val.numel(), " validation tokens; ", size, " rank(s)");
+  if (size == 1) return run_pretraining(c, corpus, run_dir, resume, rank, size);
+  try {
+    auto r = run_pretraining(c, corpus, run_dir, resume, rank, size);
+    MPI_Barrier(MPI_COMM_WORLD);
+    return r;
+  } catch (const std::exception& e) {
+    // The other ranks wait in a collective that will never complete: end the whole job.
+    MNEMO_ERROR("rank ", rank, " failed: ", e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    throw;
+  }
+}
+
+int pretrain_lm_main(const std::vector<std::string>& args) {
+  try {
+    PretrainArgs a;
+    std::vector<std::string> positional;
+    ArgReader in(args);
+    while (in.next()) {
+      const std::string flag = in.arg();
+      if (flag == "--help" || flag == "-h") {
+        std::cout << kPretrainUsage;
+        return 0;
+      } else if (in.take_set(a.overrides)) {
+      } else if (flag == "--corpus") {
+        a.corpus = in.value();
+      } else if (flag == "--resume") {
+        a.resume_dir = in.value();
+      } else if (flag == "--run-dir") {
+        a.run_dir = in.value();
+      } else if (in.is_flag()) {
+        in.unknown();
+      } else {
+        positional.push_back(flag);
+      }
+    }
+    if (positional.size() > 1) throw ConfigError("expected at most one CONFIG file, got " + std::to_string(positional.size()));
+    if (!positional.empty()) a.config_path = positional[0];
+    if (!a.resume_dir.empty() && !a.config_path.empty())
+      throw ConfigError("--resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
+    if (!a.resume_dir.empty() && !a.run_dir.empty()) throw ConfigError("--resume and --run-dir cannot be combined");
+    install_signal_handlers();
+    const PretrainResult r = pretrain_lm(a);
+    if (world_rank() == 0) {
+      std::cout << "run " << r.run_dir.string() << ": " << format_count(static_cast<double>(r.counters.steps))
+                << " steps, " << format_count(static_cast<double>(r.counters.tokens)) << " tokens, "
+                << format_count(r.tokens_per_s) << " tokens/s; val_loss " << r.first_val_loss << " -> " << r.val_loss
+                << " (" << r.val_loss / std::log(2.0) << " bits/byte)";
+      if (!r.weights.empty()) std::cout << "; weights " << r.weights.string();
+      std::cout << std::endl;
+    }
+    return 0;
+  } catch (const ConfigError& e) {
+    std::cerr << "mnemo pretrain-lm: " << e.what() << "\n" << kPretrainUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "mnemo pretrain-lm: error: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace mnemo::launch
