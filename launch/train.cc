@@ -400,9 +400,9 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
   if (size > 1) run_dir = bcast_string(run_dir.string());
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
-  if (rank == 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (rank == 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
   if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
-  if (rank != 0) prepare_run_dir(c, run_dir, resume, rank);
+  if (rank != 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
   if (rank == 0) MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; ", c.learner.algo,
                             " on ", c.learner.dt.dataset, " over ", size, " learner rank(s)");
 
