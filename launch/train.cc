@@ -138,6 +138,7 @@ fs::path new_run_dir(const RunOptions& run) {
 }
 
 TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool resume) {
+  if (c.learner.offline()) return train_offline(c, run_dir, resume);
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
   prepare_run_dir(run_dir, resolved_yaml(c), resume, 0);
@@ -388,8 +389,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   return result;
 }
 
-// Offline algorithms (dt, bc): no actors or replay service, every rank is a data-parallel
-// learner over its own copy of the dataset; the chief evaluates in the env.
+}  // namespace
+
 TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
   int rank = 0, size = 1, initialized = 0;
   MPI_Initialized(&initialized);
@@ -459,8 +460,6 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
   if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
   return r;
 }
-
-}  // namespace
 
 TrainResult train(const TrainArgs& args) {
   fs::path run_dir;

@@ -33,8 +33,14 @@ void install_signal_handlers();
 // Runs in this process; uses MPI roles when launched by mpirun with more than one rank.
 TrainResult train(const TrainArgs& args);
 
-// The embedded mode on an already loaded config (tests call this directly).
+// The embedded mode on an already loaded config (tests call this directly). Offline algorithms
+// (learner.algo dt or bc) go to train_offline.
 TrainResult train_embedded(const TrainConfig& config, const std::filesystem::path& run_dir, bool resume);
+
+// Offline algorithms: no actors or replay service; every MPI rank (one without mpirun) is a
+// data-parallel learner over its own copy of learner.dt.dataset, and the chief evaluates in the
+// env. recent_return and recent_infos hold the last evaluation (eval_return, eval_<info>).
+TrainResult train_offline(const TrainConfig& config, std::filesystem::path run_dir, bool resume);
 
 // Picks <dir>/<name>, or <dir>/<name>-2, -3, ... when it already exists.
 std::filesystem::path new_run_dir(const RunOptions& run);
