@@ -97,8 +97,9 @@ class MaskedCartPole : public Env {
   StepResult step(const void* action, const ObsSlot& out) override;
   void render(Frame& frame) const override { inner_.render(frame); }
 
-  // The full env underneath, for tests (set_state, state).
+  // The full env underneath, for tests (set_state, state) and scripted experts (state).
   CartPole& inner() { return inner_; }
+  const CartPole& inner() const { return inner_; }
 
  private:
   void write_obs(const ObsSlot& out) const;

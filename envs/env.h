@@ -228,4 +228,30 @@ class Rng {
   std::uint64_t s_[4];
 };
 
+// Writes one uniformly random action of `space` into `out`, laid out as space.field() (int64
+// values for discrete and multi-discrete spaces, float32 for a box): each discrete component
+// uniform over its values, each box component uniform in [low, high). The random policy of
+// `mnemo render` and `mnemo collect`.
+inline void sample_action(const ActionSpace& space, Rng& rng, void* out) {
+  switch (space.kind) {
+    case ActionSpace::Kind::kDiscrete: {
+      const auto a = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(space.n)));
+      std::memcpy(out, &a, sizeof a);
+      return;
+    }
+    case ActionSpace::Kind::kMultiDiscrete:
+      for (std::size_t k = 0; k < space.nvec.size(); ++k) {
+        const auto a = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(space.nvec[k])));
+        std::memcpy(static_cast<char*>(out) + k * sizeof a, &a, sizeof a);
+      }
+      return;
+    case ActionSpace::Kind::kBox:
+      for (std::size_t k = 0; k < space.low.size(); ++k) {
+        const auto a = static_cast<float>(rng.uniform(space.low[k], space.high[k]));
+        std::memcpy(static_cast<char*>(out) + k * sizeof a, &a, sizeof a);
+      }
+      return;
+  }
+}
+
 }  // namespace mnemo::envs

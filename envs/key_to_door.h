@@ -77,6 +77,7 @@ class KeyToDoor : public Env {
   std::int64_t agent_cell() const { return agent_; }
   std::int64_t key_cell() const { return key_; }     // -1 once picked up or outside phase 1
   std::int64_t door_cell() const { return door_; }   // -1 outside phase 3
+  const std::vector<std::int64_t>& apple_cells() const { return apples_; }  // uneaten, phase 2
   // Moves the agent (for tests that walk to a known cell).
   void set_agent_cell(std::int64_t cell) { agent_ = cell; }
   const KeyToDoorOptions& options() const { return options_; }

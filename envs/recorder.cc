@@ -35,23 +35,10 @@ Recording record(Env& env, const RecordOptions& options) {
   rec.frames.emplace_back();
   env.render(rec.frames.back());
   for (std::int64_t t = 0; t < options.steps; ++t) {
-    const void* action = nullptr;
-    switch (space.kind) {
-      case ActionSpace::Kind::kDiscrete:
-        ints[0] = random ? static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(space.n))) : 0;
-        action = ints.data();
-        break;
-      case ActionSpace::Kind::kMultiDiscrete:
-        for (std::size_t k = 0; k < space.nvec.size(); ++k)
-          ints[k] = random ? static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(space.nvec[k]))) : 0;
-        action = ints.data();
-        break;
-      case ActionSpace::Kind::kBox:
-        for (std::size_t k = 0; k < floats.size(); ++k)
-          floats[k] = random ? static_cast<float>(rng.uniform(space.low[k], space.high[k])) : 0.0f;
-        action = floats.data();
-        break;
-    }
+    // int64 values for discrete spaces, float32 for a box; the zero policy keeps the initial
+    // zeros (action 0 / zero torque).
+    void* action = space.kind == ActionSpace::Kind::kBox ? static_cast<void*>(floats.data()) : ints.data();
+    if (random) sample_action(space, rng, action);
     const StepResult r = env.step(action, slot);
     rec.total_reward += r.reward;
     rec.frames.emplace_back();

@@ -9,6 +9,8 @@
 #include "launch/eval.h"
 #include "launch/export.h"
 #include "launch/args.h"
+#include "launch/collect.h"
+#include "launch/dataset_cmd.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
 #include "launch/pretrain_lm.h"
@@ -42,6 +44,11 @@ commands:
                        return, length and the env's infos; --gif records an episode
   export RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors
                        write the policy's weights and model description as safetensors
+  collect [CONFIG] --policy random|scripted|RUN_DIR|CHECKPOINT_DIR --episodes N --out FILE
+          [--format d4rl|minari] [--envs M] [--seed S] [--stochastic] [--set KEY=VALUE]...
+                       record N complete episodes of the config's env as an offline dataset
+  dataset info FILE|MINARI_DIR
+                       summarise an offline dataset (D4RL or Minari HDF5)
   pretrain-lm --corpus FILE [CONFIG] [--set KEY=VALUE]... [--resume RUN_DIR]
                        pretrain the GPT backbone as a byte-level language model and
                        write RUN_DIR/lm.safetensors (GPT-2 names) for a DT's init_from
@@ -155,6 +162,8 @@ int run_cli(const std::vector<std::string>& args) {
     if (cmd == "render") return render_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "eval") return eval_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "export") return export_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "collect") return collect_main(std::vector<std::string>(args.begin() + 1, args.end()));
+    if (cmd == "dataset") return dataset_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "pretrain-lm") return pretrain_lm_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "keygen") return keygen_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "help" || cmd == "--help" || cmd == "-h") {

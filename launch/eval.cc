@@ -3,8 +3,6 @@
 
 #include "launch/args.h"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -14,7 +12,6 @@
 
 #include "core/checkpoint.h"
 #include "core/metrics.h"
-#include "core/torch/tensor.h"
 #include "envs/env_pool.h"
 #include "envs/image_io.h"
 #include "launch/trained_policy.h"
@@ -32,19 +29,6 @@ constexpr std::int64_t kDefaultMaxEnvs = 8;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// As `mnemo train` does: torch intra-op threads and OpenBLAS threads multiply, so both are set.
-void set_threads(const RunOptions& run) {
-  at::set_num_threads(static_cast<int>(run.torch_threads));
-  using SetThreads = void (*)(int);
-  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    f(static_cast<int>(run.blas_threads));
-}
-
-std::string env_name(const TrainConfig& c) {
-  const config::Node* n = c.env.find("name");
-  return n != nullptr ? n->scalar : "?";
 }
 
 // A lone env that replays env 0's first episode, step by step with env 0's actions, so that the
@@ -194,8 +178,7 @@ EvalResult evaluate(const EvalOptions& options) {
   options.validate();
   TrainedPolicy trained = load_trained_policy(options.source, options.overrides);
   const TrainConfig& c = trained.config;
-  set_threads(c.run);
-  nn::PolicyImpl& policy = *trained.policy;
+  apply_thread_settings(c.run);
 
   const std::int64_t N = options.episodes;
   const std::int64_t M = std::min(options.envs > 0 ? options.envs : kDefaultMaxEnvs, N);
@@ -210,7 +193,7 @@ EvalResult evaluate(const EvalOptions& options) {
   result.checkpoint = trained.checkpoint_dir;
   result.updates = trained.updates;
   result.env_steps = trained.env_steps;
-  result.env = env_name(c);
+  result.env = config_env_name(c);
   result.num_envs = M;
   result.stochastic = options.stochastic;
   result.seed = options.seed;
@@ -222,40 +205,27 @@ EvalResult evaluate(const EvalOptions& options) {
   std::vector<std::vector<EpisodeResult>> per_env(static_cast<std::size_t>(M));
 
   const std::uint64_t base_seed = eval_pool_seed(options.seed);
-  at::Generator gen = eval_generator(options.seed);
   std::unique_ptr<GifRecorder> gif;
   // Env 0's first episode seed: the pool draws it from the same stream on reset.
   if (!options.gif.empty()) gif = std::make_unique<GifRecorder>(factory(0), envs::SeedStream(base_seed, 0).next());
 
   const envs::StepBatch* batch = &pool.reset(base_seed);
-  nn::State state = policy.initial_state(M);
+  PolicyRunner runner(trained.policy, pool.action_space(), M, options.stochastic, eval_generator(options.seed));
   // On stderr, so that stdout holds only the report (`mnemo eval ... > result.txt`).
   ProgressLine progress(1.0, stderr);
   std::int64_t remaining = N, steps = 0;
   double return_sum = 0;
   const auto start = std::chrono::steady_clock::now();
   while (remaining > 0) {
-    torch::Tensor action;
-    {
-      torch::InferenceMode guard;
-      std::vector<torch::Tensor> obs;
-      for (const auto& f : batch->obs) obs.push_back(to_tensor(f));
-      nn::PolicyOutput out = policy.step(nn::flatten_obs(obs, 1), state);
-      nn::ActionDist dist(pool.action_space(), out.params, policy.log_std());
-      action = options.stochastic ? dist.sample(gen) : dist.mode();
-      state = out.state;
-    }
-    const Array actions = to_array(action);
+    const Array actions = runner.act(*batch);
     if (gif && gif->active()) gif->step(actions.raw());
     batch = &pool.step(actions);
     ++steps;
 
     const std::uint8_t* term = batch->terminated.data<std::uint8_t>();
     const std::uint8_t* trunc = batch->truncated.data<std::uint8_t>();
-    std::vector<std::int64_t> ended;
     for (std::int64_t i = 0; i < M; ++i) {
       if (term[i] == 0 && trunc[i] == 0) continue;
-      ended.push_back(i);
       const auto e = static_cast<std::size_t>(i);
       if (finished[e] >= quota[e]) continue;
       EpisodeResult ep;
@@ -268,17 +238,6 @@ EvalResult evaluate(const EvalOptions& options) {
       per_env[e].push_back(std::move(ep));
       ++finished[e];
       --remaining;
-    }
-    // Recurrent state restarts with each new episode, as in the actors.
-    if (!ended.empty() && !state.empty()) {
-      auto mask = torch::zeros({M}, torch::kBool);
-      for (std::int64_t i : ended) mask[i] = true;
-      nn::State fresh = policy.initial_state(M);
-      for (std::size_t s = 0; s < state.size(); ++s) {
-        std::vector<int64_t> shape(static_cast<std::size_t>(state[s].dim()), 1);
-        shape[0] = M;
-        state[s] = torch::where(mask.view(shape), fresh[s], state[s]);
-      }
     }
     if (options.progress && progress.due()) {
       // Quiet for the first second: a short evaluation prints its table and nothing else.

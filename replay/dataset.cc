@@ -628,8 +628,16 @@ FileId open_file(const fs::path& path, const Where& w) {
   return FileId(f);
 }
 
+bool has_episode_groups(hid_t file, const Where& w) {
+  for (const std::string& name : link_names(file, w, "/"))
+    if (name.rfind("episode_", 0) == 0) return true;
+  return false;
+}
+
 Dataset read_d4rl_file(hid_t file, const Where& w) {
   Dataset d;
+  if (kind_of(file, "rewards") == ObjKind::kMissing && has_episode_groups(file, w))
+    w.fail("rewards", "is missing: the file holds episode_<id> groups, the Minari layout");
   Field rewards = open_field(file, "rewards", w, "rewards");
   expect_rank(rewards, 1, w);
   const std::int64_t n = rewards.shape[0];
@@ -682,11 +690,6 @@ std::optional<std::int64_t> episode_id(const std::string& name) {
   return std::stoll(digits);
 }
 
-bool has_episode_groups(hid_t file, const Where& w) {
-  for (const std::string& name : link_names(file, w, "/"))
-    if (name.rfind("episode_", 0) == 0) return true;
-  return false;
-}
 
 // The rows of `src` ([R, ...]) from `row` on, copied into `dst` at row `at`.
 void copy_rows(const Array& src, std::int64_t row, std::int64_t count, Array& dst, std::int64_t at) {
@@ -1218,8 +1221,15 @@ std::string format_stats(const Dataset& d, const DatasetStats& s) {
   if (!d.metadata.empty()) {
     os << "\nmetadata\n";
     for (const auto& [k, v] : d.metadata) {
-      // Long values (Minari's env_spec JSON) are cut, this is a summary.
-      const std::string shown = v.size() > 120 ? v.substr(0, 117) + "..." : v;
+      // Long values (a resolved config, Minari's env_spec JSON) are cut: this is a summary.
+      std::string shown = v.substr(0, v.find('\n'));
+      if (shown.size() > 100) shown = shown.substr(0, 97) + "...";
+      if (shown.size() < v.size())
+        shown += " (" + std::to_string(v.size()) + " bytes" +
+                 (v.find('\n') != std::string::npos
+                      ? ", " + std::to_string(std::count(v.begin(), v.end(), '\n') + 1) + " lines"
+                      : std::string()) +
+                 ")";
       os << "  " << k << ": " << shown << "\n";
     }
   }
