@@ -131,7 +131,7 @@ PretrainResult pretrain_lm(const PretrainArgs& args) {
     c = load_pretrain_config(args.config_path, args.overrides);
   }
   if (!args.corpus.empty()) c.lm.corpus = fs::absolute(args.corpus).lexically_normal().string();
-  if (c.lm.corpus.empty()) throw ConfigError("pretrain-lm: a corpus is required (--corpus FILE or lm.corpus)");
+  if (c.lm.corpus.empty()) throw ConfigError("a corpus is required (--corpus FILE or lm.corpus)");
   // Reading the corpus is part of checking the input: a missing, empty or too short corpus is
   // reported before the run directory exists.
   auto corpus = std::make_shared<const learners::LMCorpus>(

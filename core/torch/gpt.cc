@@ -351,19 +351,21 @@ torch::Tensor kmeans(const torch::Tensor& points, std::int64_t k, std::int64_t i
   // k-means++ (Arthur & Vassilvitskii 2007): each next centre is drawn with probability
   // proportional to its squared distance to the nearest centre chosen so far.
   std::vector<std::int64_t> chosen;
-  chosen.push_back(torch::randint(N, {1}, gen, torch::TensorOptions().dtype(torch::kLong)).item<std::int64_t>());
-  auto nearest = sq_dist(x.narrow(0, chosen[0], 1)).squeeze(1);  // [N]
+  torch::Tensor nearest;  // [N] squared distance to the nearest chosen centre; exactly 0 at chosen points
+  auto choose = [&](std::int64_t i) {
+    chosen.push_back(i);
+    auto d = sq_dist(x.narrow(0, i, 1)).squeeze(1);
+    nearest = nearest.defined() ? torch::minimum(nearest, d) : d;
+    nearest[i] = 0.0;  // never picked twice, even where rounding leaves a tiny distance
+  };
+  choose(torch::randint(N, {1}, gen, torch::TensorOptions().dtype(torch::kLong)).item<std::int64_t>());
   while (static_cast<std::int64_t>(chosen.size()) < k) {
-    auto weights = nearest.clone();
-    for (auto c : chosen) weights[c] = 0.0;  // never pick a point twice
+    auto weights = nearest;
     if (weights.sum().item<double>() <= 0.0) {
       // Every remaining point coincides with a centre: pick uniformly among the unchosen ones.
-      weights = torch::ones({N}, torch::kDouble);
-      for (auto c : chosen) weights[c] = 0.0;
+      weights = torch::ones({N}, torch::kDouble).index_fill_(0, torch::tensor(chosen, torch::kLong), 0.0);
     }
-    const auto next = torch::multinomial(weights, 1, /*replacement=*/false, gen).item<std::int64_t>();
-    chosen.push_back(next);
-    nearest = torch::minimum(nearest, sq_dist(x.narrow(0, next, 1)).squeeze(1));
+    choose(torch::multinomial(weights, 1, /*replacement=*/false, gen).item<std::int64_t>());
   }
   auto centres = x.index_select(0, torch::tensor(chosen, torch::kLong));
 

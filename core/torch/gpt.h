@@ -93,7 +93,8 @@ TORCH_MODULE(GPT);
 
 // Options matching the tensors of a GPT-2 checkpoint (n_layer, n_embd, n_positions and
 // vocab_size from the shapes, n_head from the metadata key "n_head" when present, else
-// `n_head`). Names may carry the "transformer." prefix of GPT2LMHeadModel.
+// `n_head`). Names may carry the "transformer." prefix of GPT2LMHeadModel. A "layer_norm_eps"
+// metadata key (written by `mnemo pretrain-lm`) sets layer_norm_eps; dropout keeps its default.
 GPTOptions gpt2_options(const SafeTensors& weights, std::int64_t n_head);
 
 // Copies GPT-2-named tensors into `model`. Every parameter of the model must be present with the
@@ -101,7 +102,8 @@ GPTOptions gpt2_options(const SafeTensors& weights, std::int64_t n_head);
 // buffers of older files ("attn.bias", "attn.masked_bias") are accepted and ignored. With
 // `skip_wte`, the token embedding is not required (a DT has no vocabulary). Throws mnemo::Error
 // naming the file, the tensor and both shapes on a mismatch, and listing unexpected tensors.
-// Returns the names loaded.
+// Returns the names loaded (GPT-2 names without the prefix: "wte.weight", "h.0.ln_1.weight", ...).
+// Nothing is copied unless every tensor matches; other floating dtypes are converted on copy.
 std::vector<std::string> load_gpt2_weights(GPTImpl& model, const SafeTensors& weights, const std::string& origin,
                                            bool skip_wte = false);
 // The model's parameters under GPT-2 names, for save_safetensors.
