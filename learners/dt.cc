@@ -18,7 +18,11 @@ std::string encoder_kind(const DTOptions& o, const Spec& spec) {
   return image && image->height >= 32 && image->width >= 32 ? "nature" : "linear";
 }
 
-std::int64_t tokens_per_step(const DTShape& s) { return s.condition_on_return ? 3 : 2; }
+// States are normalised before a linear or MLP embedding; CNNs scale pixels themselves.
+bool normalized(const DTOptions& o, const Spec& spec) {
+  const std::string kind = encoder_kind(o, spec);
+  return kind == "linear" || kind == "mlp";
+}
 
 }  // namespace
 
@@ -30,8 +34,9 @@ void DTOptions::validate(const std::string& algo) const {
   if (context < 1) fail("context", "must be at least 1");
   gpt.validate();
   if (max_ep_len < 1) fail("max_ep_len", "must be at least 1");
-  if (encoder != "auto" && encoder != "linear" && encoder != "nature" && encoder != "impala")
-    fail("encoder", "must be auto, linear, nature or impala, not '" + encoder + "'");
+  if (encoder != "auto" && encoder != "linear" && encoder != "mlp" && encoder != "nature" && encoder != "impala")
+    fail("encoder", "must be auto, linear, mlp, nature or impala, not '" + encoder + "'");
+  if (encoder == "mlp" && encoder_hidden.empty()) fail("encoder_hidden", "must name at least one layer for encoder mlp");
   if (!(rtg_scale > 0)) fail("rtg_scale", "must be positive");
   if (!(top_percent > 0 && top_percent <= 100)) fail("top_percent", "must be in (0, 100]");
   if (batch_size < 1) fail("batch_size", "must be at least 1");
@@ -71,8 +76,15 @@ DecisionTransformerImpl::DecisionTransformerImpl(const DTOptions& options, const
   obs_dim_ = nn::obs_dim(shape.obs_spec);
   const std::int64_t d = options.gpt.n_embd;
   const std::string kind = encoder_kind(options, shape.obs_spec);
+  normalize_ = normalized(options, shape.obs_spec);
   if (kind == "linear") {
     embed_state = register_module("embed_state", torch::nn::Linear(obs_dim_, d));
+  } else if (kind == "mlp") {
+    // Normalised features, so no pixel scaling even for small uint8 grids such as Key-to-Door's.
+    encoder_ = register_module(
+        "encoder", std::make_shared<nn::MlpEncoderImpl>(
+                       nn::MlpEncoderOptions(obs_dim_).hidden(options.encoder_hidden).activation("relu")));
+    embed_state = register_module("embed_state", torch::nn::Linear(encoder_->out_dim(), d));
   } else {
     nn::ModelOptions mo;
     mo.encoder = kind;
@@ -109,10 +121,11 @@ torch::Tensor DecisionTransformerImpl::forward(const torch::Tensor& states, cons
   MNEMO_CHECK(pad.sizes() == torch::IntArrayRef({B, K}) && timesteps.sizes() == pad.sizes(), "dt: pad ",
               pad.sizes(), " / timesteps ", timesteps.sizes(), " must be [", B, ", ", K, "]");
   torch::Tensor s;
+  auto x = normalize_ ? (states - state_mean_) / state_std_ : states;
   if (encoder_) {
-    s = embed_state(encoder_->forward(states.reshape({B * K, obs_dim_}))).view({B, K, d});
+    s = embed_state(encoder_->forward(x.reshape({B * K, obs_dim_}))).view({B, K, d});
   } else {
-    s = embed_state((states - state_mean_) / state_std_);
+    s = embed_state(x);
   }
   auto time = embed_timestep(timesteps.clamp(0, options_.max_ep_len - 1));
   torch::Tensor a;
@@ -232,7 +245,7 @@ DTData::DTData(const replay::Dataset& dataset, const DTOptions& options, const D
   timesteps_ = torch::tensor(steps, torch::kLong);
   length_weights_ = torch::tensor(lengths_, torch::kFloat64);
 
-  if (options.normalize_states && encoder_kind(options, shape.obs_spec) == "linear") {
+  if (options.normalize_states && normalized(options, shape.obs_spec)) {
     auto f = states_.to(torch::kFloat64);
     mean_ = f.mean(0).to(torch::kFloat32);
     std_ = f.std(0, /*unbiased=*/false).clamp_min(1e-6).to(torch::kFloat32);

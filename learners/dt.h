@@ -40,7 +40,8 @@ struct DTOptions {
   nn::GPTOptions gpt;                // backbone (vocab_size set from the LM when co-training)
   std::int64_t max_ep_len = 1000;    // rows of the timestep embedding; later steps clamp
   bool positions = false;            // add the GPT's own position embedding (as Reid et al. with an LM)
-  std::string encoder = "auto";      // state embedding: linear, nature, impala (auto: CNN for large images)
+  std::string encoder = "auto";      // state embedding: linear, mlp, nature, impala (auto: CNN for large images)
+  std::vector<std::int64_t> encoder_hidden = {128};  // hidden layers of the mlp state encoder
   double rtg_scale = 1000.0;         // returns-to-go are divided by this (gym: 1000)
   bool normalize_states = true;      // vector states: subtract the dataset mean, divide by its std
   double top_percent = 100.0;        // train on the top X% of episodes by return (%BC; 100: all)
@@ -71,7 +72,8 @@ struct DTOptions {
     v("gpt", gpt, "causal transformer backbone (Decision Transformer gym default: 3 layers, 1 head, 128 wide)");
     v("max_ep_len", max_ep_len, "rows of the timestep embedding (longer episodes reuse the last row)");
     v("positions", positions, "also add the GPT's token-position embedding (useful with language-model weights)");
-    v("encoder", encoder, "state embedding: auto (CNN for images of 32+ pixels, else linear), linear, nature or impala");
+    v("encoder", encoder, "state embedding: auto (CNN for images of 32+ pixels, else linear), linear, mlp, nature or impala");
+    v("encoder_hidden", encoder_hidden, "hidden layer sizes (ReLU) of the mlp state encoder");
     v("rtg_scale", rtg_scale, "returns-to-go are divided by this before embedding (gym: 1000)");
     v("normalize_states", normalize_states, "normalise vector states with the dataset's mean and std");
     v("top_percent", top_percent, "train on the top X% of episodes by return (%BC); 100 uses them all");
@@ -133,7 +135,8 @@ class DecisionTransformerImpl : public torch::nn::Module {
   DTShape shape_;
   std::int64_t obs_dim_ = 0, action_dim_ = 0;
   bool discrete_ = true;
-  std::shared_ptr<nn::EncoderImpl> encoder_;  // CNN for images; null: linear embed_state
+  bool normalize_ = false;  // states pass the dataset normaliser before the embedding
+  std::shared_ptr<nn::EncoderImpl> encoder_;  // MLP or CNN; null: embed_state reads the states
   torch::nn::Linear embed_state{nullptr}, embed_return{nullptr}, embed_action_box{nullptr}, predict_action{nullptr};
   torch::nn::Embedding embed_timestep{nullptr}, embed_action_discrete{nullptr};
   torch::nn::LayerNorm embed_ln{nullptr};
