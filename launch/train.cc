@@ -57,7 +57,49 @@ void wait_for(const std::function<bool()>& done, std::int64_t timeout_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
-learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& run_dir, bool resume) {
+// The checkpoint a resumed run continues from (-1: none). Found once and handed to every role, so
+// the learners and the replay shards restore the same step.
+std::int64_t latest_step(const fs::path& run_dir) {
+  auto latest = CheckpointManager(run_dir / "checkpoints").latest();
+  return latest ? latest->step : -1;
+}
+
+Error no_checkpoint(const fs::path& run_dir) {
+  return Error("resume: no complete checkpoint in " + (run_dir / "checkpoints").string());
+}
+
+// With replay.checkpoint the learner asks the servers for snapshots inside its pending checkpoints,
+// so they must accept directories under the run's checkpoints/ (and nowhere else).
+replay::ServerOptions replay_server_options(const TrainConfig& c, const fs::path& run_dir) {
+  replay::ServerOptions o = c.replay.server;
+  if (c.replay.checkpoint) o.snapshot_root = fs::absolute(run_dir / "checkpoints").string();
+  return o;
+}
+
+// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves. A checkpoint
+// without this shard's tables (saved with replay.checkpoint off, by fewer shards, or after a failed
+// replay snapshot) leaves them empty, with a warning rather than an error: the model matters more.
+void restore_replay(replay::Server& server, const fs::path& run_dir, std::int64_t step, int shard, int shards) {
+  const fs::path checkpoint = CheckpointManager(run_dir / "checkpoints").step_dir(step);
+  const fs::path dir = checkpoint / "replay" / std::to_string(shard);
+  if (shard == 0 && fs::is_directory(checkpoint / "replay")) {
+    int saved = 0;
+    for (const auto& e : fs::directory_iterator(checkpoint / "replay")) saved += e.is_directory() ? 1 : 0;
+    if (saved > shards)
+      MNEMO_WARN("resume: ", checkpoint.string(), " holds ", saved, " replay shards and this run has ", shards,
+                 "; the contents of the others are not restored");
+  }
+  if (!fs::is_directory(dir)) {
+    MNEMO_WARN("resume: ", checkpoint.string(), " holds no replay contents for shard ", shard,
+               "; its tables start empty");
+    return;
+  }
+  const std::int64_t items = server.restore_from(dir);
+  MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", dir.string());
+}
+
+learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& run_dir, bool resume,
+                                         std::int64_t resume_step) {
   auto probe = env_factory(c)(0);
   learners::TrainerContext t;
   t.options = c.learner;
@@ -70,6 +112,8 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   t.run_dir = run_dir;
   t.config_yaml = resolved_yaml(c);
   t.resume = resume;
+  t.resume_step = resume_step;
+  t.checkpoint_replay = c.replay.checkpoint;
   t.progress = c.run.progress;
   t.interrupt = &interrupt_flag();
   return t;
@@ -144,19 +188,22 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   prepare_run_dir(run_dir, resolved_yaml(c), resume, 0);
   check_queue_capacity(c, c.actor.num_actors, 1);
   MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "");
+  const std::int64_t step = resume ? latest_step(run_dir) : -1;
+  if (resume && step < 0) throw no_checkpoint(run_dir);
 
   // Every role as threads over inproc:// endpoints: same code as the distributed run.
-  ReplaySection rs = c.replay;
+  replay::ServerOptions replay_options = replay_server_options(c, run_dir);
   std::string params_bind = c.learner.param_bind;
   if (c.run.transport == "inproc") {
     // Unique per session: a resumed run in the same process must not race the release of the
     // previous session's inproc names.
     static std::atomic<int> session{0};
     std::string tag = std::to_string(::getpid()) + "-" + std::to_string(session++);
-    rs.server.bind = "inproc://replay-" + tag;
+    replay_options.bind = "inproc://replay-" + tag;
     params_bind = "inproc://params-" + tag;
   }
-  replay::Server server(rs.server);
+  replay::Server server(replay_options);
+  if (resume && c.replay.checkpoint) restore_replay(server, run_dir, step, /*shard=*/0, /*shards=*/1);
   server.start();
   ParameterServer params(params_bind);
   write_endpoints(run_dir, server.endpoint(), params.endpoint());
@@ -165,7 +212,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   metrics.add_sink(events.sink());
   SingleCommunicator comm;
 
-  learners::TrainerContext tc = trainer_context(c, run_dir, resume);
+  learners::TrainerContext tc = trainer_context(c, run_dir, resume, step);
   tc.comm = &comm;
   tc.replay_endpoint = server.endpoint();
   tc.params = &params;
@@ -269,6 +316,12 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   if (rank == 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank != 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
+  std::int64_t step = -1;
+  if (resume) {
+    if (rank == 0) step = latest_step(run_dir);  // verifies every checksum: once, not on every rank
+    MPI_Bcast(&step, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    if (step < 0) throw no_checkpoint(run_dir);  // on every rank alike
+  }
 
   const bool learner = rank < L, replay_rank = rank >= L && rank < L + R;
   std::unique_ptr<replay::Server> server;
@@ -276,7 +329,16 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   std::string mine;
   if (replay_rank) {
     log::set_thread_role("replay");
-    server = std::make_unique<replay::Server>(c.replay.server);
+    server = std::make_unique<replay::Server>(replay_server_options(c, run_dir));
+    if (resume && c.replay.checkpoint) {
+      try {
+        restore_replay(*server, run_dir, step, rank - L, R);
+      } catch (const std::exception& e) {
+        // The other ranks wait in the endpoint exchange below: take the job down rather than hang it.
+        MNEMO_ERROR("rank ", rank, " failed: ", e.what());
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+    }
     mine = advertised(server->endpoint());
   } else if (rank == 0) {
     log::set_thread_role("learner");
@@ -310,7 +372,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
         metrics = std::make_unique<MetricsWriter>(run_dir, resume);
         metrics->add_sink(events->sink());
       }
-      learners::TrainerContext tc = trainer_context(c, run_dir, resume);
+      learners::TrainerContext tc = trainer_context(c, run_dir, resume, step);
       tc.comm = comm.get();
       tc.replay_endpoint = replay_ep;
       tc.params = params.get();

@@ -39,13 +39,16 @@ struct RunOptions {
   void validate() const;
 };
 
-// The `replay:` section: the server's options plus the clients' (actors, learners).
+// The `replay:` section: the server's options plus the clients' (actors, learners), and whether
+// learner checkpoints carry the replay contents.
 struct ReplaySection {
   replay::ServerOptions server;
   replay::ClientOptions client;
+  bool checkpoint = false;
   template <class V>
   void visit(V& v) {
     server.visit(v);
+    v("checkpoint", checkpoint, "every learner checkpoint also saves each shard's tables (replay/<shard>/) and --resume restores them");
     v("client", client, "options of the clients (actors, learners)");
   }
 };

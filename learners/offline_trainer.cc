@@ -159,33 +159,40 @@ void OfflineTrainer::save_checkpoint() {
 }
 
 void OfflineTrainer::restore() {
-  std::int64_t found = 0;
+  // The chief picks the checkpoint and every rank loads it, so that AdamW's moments agree across
+  // ranks (otherwise their updates, then their parameters, drift apart). Ranks share the run dir.
+  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
+  std::int64_t step = -1;
   if (ctx_.comm->rank() == 0) {
-    CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
     auto latest = mgr.latest();
-    if (!latest) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
-    {
-      torch::serialize::InputArchive ar;
-      ar.load_from((latest->dir / "model.pt").string());
-      model_->load(ar);
-    }
-    {
-      torch::serialize::InputArchive ar;
-      ar.load_from((latest->dir / "optimizer.pt").string());
-      optimizer_->load(ar);
-    }
-    auto state = StateFile::load(latest->dir / "state.bin");
-    updates_ = state.get_int("updates");
+    if (latest) step = latest->step;
+  }
+  auto s = torch::tensor({step}, torch::kLong);
+  ctx_.comm->broadcast(s, 0);
+  step = s[0].item<std::int64_t>();
+  if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
+  const std::filesystem::path dir = mgr.step_dir(step);
+  {
+    torch::serialize::InputArchive ar;
+    ar.load_from((dir / "model.pt").string());
+    model_->load(ar);
+  }
+  {
+    torch::serialize::InputArchive ar;
+    ar.load_from((dir / "optimizer.pt").string());
+    optimizer_->load(ar);
+  }
+  auto state = StateFile::load(dir / "state.bin");
+  updates_ = state.get_int("updates");
+  // The checkpoint holds the chief's generator; other ranks keep their rank-seeded one so that
+  // they go on drawing different windows.
+  if (ctx_.comm->rank() == 0) {
     const std::string& rng = state.get_string("learner_rng");
     auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
     std::memcpy(t.data_ptr(), rng.data(), rng.size());
     gen_.set_state(t);
-    found = 1;
-    MNEMO_INFO("resumed from ", latest->dir.string(), " at update ", updates_);
   }
-  auto c = torch::tensor({updates_, found}, torch::kLong);
-  ctx_.comm->broadcast(c, 0);
-  updates_ = c[0].item<std::int64_t>();
+  MNEMO_INFO("resumed from ", dir.string(), " at update ", updates_);
 }
 
 void OfflineTrainer::run() {

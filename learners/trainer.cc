@@ -19,6 +19,10 @@ torch::Tensor time_major(const replay::Batch& b, const std::string& name) {
   return to_tensor(b.at(name)).transpose(0, 1);
 }
 
+// How long the chief waits for the replay shards to write their tables into a checkpoint: a large
+// table takes far longer than a sample's timeout_ms.
+constexpr std::int64_t kReplaySnapshotTimeoutMs = 30LL * 60 * 1000;
+
 std::string tensor_bytes(const torch::Tensor& t) {
   auto c = t.contiguous();
   return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
@@ -156,43 +160,78 @@ void Trainer::save_checkpoint() {
   state.set("learner_rng", tensor_bytes(gen_.get_state()));
   state.save(pending.dir() / "state.bin");
   write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
+  // Replay last: its files join the manifest commit() writes, so latest() never sees a checkpoint
+  // whose replay part is missing or half-written.
+  const std::int64_t replay_items = ctx_.checkpoint_replay ? save_replay(pending.dir() / "replay") : -1;
   auto info = pending.commit();
   MNEMO_INFO("checkpoint ", info.dir.string(), " (update ", counters_.updates, ", ", counters_.env_steps,
-             " env steps)");
+             " env steps", replay_items >= 0 ? ", " + std::to_string(replay_items) + " replay items" : "", ")");
+}
+
+// Asks every replay shard to write its tables into dir/<shard> and returns the items written, or
+// -1 after removing dir when a shard fails: a checkpoint without replay contents (resume then
+// starts with empty tables, and says so) beats losing the model's checkpoint or sealing half of
+// the replay.
+std::int64_t Trainer::save_replay(const std::filesystem::path& dir) {
+  if (!replay_snapshots_) {
+    // A client of its own: no stop flag (an interrupted run still saves its replay), no prefetched
+    // samples in the way, and a deadline long enough for writing a large table.
+    replay::ClientOptions o = ctx_.replay_client;
+    o.prefetch = 0;
+    o.timeout_ms = std::max<std::int64_t>(o.timeout_ms, kReplaySnapshotTimeoutMs);
+    replay_snapshots_ = std::make_unique<replay::Client>(ctx_.replay_endpoint, o);
+  }
+  try {
+    std::int64_t items = 0;
+    for (const auto& s : replay_snapshots_->checkpoint_into(std::filesystem::absolute(dir).string())) items += s.items;
+    return items;
+  } catch (const std::exception& e) {
+    MNEMO_ERROR("checkpoint without replay contents: ", e.what());
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return -1;
+  }
 }
 
 void Trainer::restore() {
-  std::int64_t found = 0;
+  // The chief picks the checkpoint unless the launcher did, and every rank loads it: the
+  // optimizer's state (Adam's moments and step counts) must be the same on every rank, or their
+  // updates, and then their parameters, drift apart. Ranks share the run directory.
+  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
+  std::int64_t step = ctx_.resume_step;
+  if (step < 0) {
+    if (ctx_.comm->rank() == 0) {
+      auto latest = mgr.latest();
+      if (latest) step = latest->step;
+    }
+    auto s = torch::tensor({step}, torch::kLong);
+    ctx_.comm->broadcast(s, 0);
+    step = s[0].item<std::int64_t>();
+  }
+  if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
+  const std::filesystem::path dir = mgr.step_dir(step);
+  {
+    torch::serialize::InputArchive ar;
+    ar.load_from((dir / "model.pt").string());
+    policy_->load(ar);
+  }
+  {
+    torch::serialize::InputArchive ar;
+    ar.load_from((dir / "optimizer.pt").string());
+    optimizer_->load(ar);
+  }
+  auto state = StateFile::load(dir / "state.bin");
+  counters_.updates = state.get_int("updates");
+  counters_.env_steps = state.get_int("env_steps");
+  // The checkpoint holds the chief's generator; other ranks keep their own rank-seeded one so that
+  // ranks go on drawing different minibatch orders.
   if (ctx_.comm->rank() == 0) {
-    CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
-    auto latest = mgr.latest();
-    if (!latest) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
-    {
-      torch::serialize::InputArchive ar;
-      ar.load_from((latest->dir / "model.pt").string());
-      policy_->load(ar);
-    }
-    {
-      torch::serialize::InputArchive ar;
-      ar.load_from((latest->dir / "optimizer.pt").string());
-      optimizer_->load(ar);
-    }
-    auto state = StateFile::load(latest->dir / "state.bin");
-    counters_.updates = state.get_int("updates");
-    counters_.env_steps = state.get_int("env_steps");
     const std::string& rng = state.get_string("learner_rng");
     auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
     std::memcpy(t.data_ptr(), rng.data(), rng.size());
     gen_.set_state(t);
-    found = 1;
-    MNEMO_INFO("resumed from ", latest->dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps,
-               " env steps");
   }
-  // Other learner ranks take the chief's counters; parameters follow by broadcast in run().
-  auto c = torch::tensor({counters_.updates, counters_.env_steps, found}, torch::kLong);
-  ctx_.comm->broadcast(c, 0);
-  counters_.updates = c[0].item<int64_t>();
-  counters_.env_steps = c[1].item<int64_t>();
+  MNEMO_INFO("resumed from ", dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps, " env steps");
 }
 
 void Trainer::run() {

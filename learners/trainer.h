@@ -2,7 +2,9 @@
 // across learner ranks, publish parameters to actors, log metrics and write checkpoints.
 //
 // One Trainer runs per learner rank. Rank 0 (the chief) owns the parameter server, the metrics
-// and the checkpoints; every rank samples its own batch and joins the gradient all-reduce.
+// and the checkpoints; every rank samples its own batch and joins the gradient all-reduce. On
+// resume every rank loads the model and the optimizer from the same checkpoint (run directories are
+// on a shared filesystem), so Adam's moments, not only the parameters, agree across ranks.
 #pragma once
 
 #include <atomic>
@@ -76,6 +78,9 @@ struct TrainerContext {
   std::filesystem::path run_dir;          // checkpoints go to run_dir/checkpoints (chief only)
   std::string config_yaml;                // stored in every checkpoint
   bool resume = false;                    // continue from the latest checkpoint in run_dir
+  std::int64_t resume_step = -1;          // with resume: this checkpoint (chosen by the launcher so replay
+                                          // shards restore the same one); -1: the latest, found here
+  bool checkpoint_replay = false;         // every checkpoint also holds each replay shard's tables (replay/<shard>/)
   bool progress = true;                   // print the console progress line (chief only)
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT/SIGTERM: checkpoint and stop
 };
@@ -92,19 +97,23 @@ class Trainer {
   // Mean of each env info (e.g. success) over the steps that ended those episodes.
   const std::map<std::string, double>& recent_infos() const { return recent_infos_; }
   nn::PolicyImpl& policy() { return *policy_; }
-  // Writes a checkpoint of the current state (chief only).
+  torch::optim::Adam& optimizer() { return *optimizer_; }
+  // Writes a checkpoint of the current state (chief only; other ranks return at once). With
+  // checkpoint_replay every replay shard writes its tables into the checkpoint before it is sealed.
   void save_checkpoint();
 
  private:
   SequenceBatch to_batch(const replay::Batch& b) const;
   std::map<std::string, double> update(const SequenceBatch& batch);
   void restore();
+  std::int64_t save_replay(const std::filesystem::path& dir);
 
   TrainerContext ctx_;
   std::shared_ptr<nn::PolicyImpl> policy_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
   std::unique_ptr<replay::Client> replay_;
+  std::unique_ptr<replay::Client> replay_snapshots_;  // chief, checkpoint_replay: see save_replay
   at::Generator gen_;
   TrainCounters counters_;
   bool memoryless_ = true;

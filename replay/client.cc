@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -622,6 +623,21 @@ std::vector<std::string> Client::checkpoint() {
   std::vector<std::string> paths;
   for (const auto& r : replies) paths.push_back(wire::array_text(r.at(kPathField)));
   return paths;
+}
+
+std::vector<Snapshot> Client::checkpoint_into(const std::string& dir) {
+  impl_->collect_inserts(0);
+  std::size_t shard = 0;
+  auto replies = impl_->call_all(
+      [&] {
+        Message req(MsgType::kCheckpoint);
+        req.add(kDirField, wire::text_array((std::filesystem::path(dir) / std::to_string(shard++)).string()));
+        return req;
+      },
+      /*server_timeout=*/false);
+  std::vector<Snapshot> out;
+  for (const auto& r : replies) out.push_back({wire::array_text(r.at(kPathField)), int_field(r, kItemsField)});
+  return out;
 }
 
 void Client::shutdown_server() {

@@ -77,6 +77,12 @@ struct Info {
   std::vector<std::string> tables;  // every table of the (first) server
 };
 
+// Where a server wrote its tables' snapshots (Client::checkpoint_into) and how many items they hold.
+struct Snapshot {
+  std::string path;
+  std::int64_t items = 0;
+};
+
 class Client {
  public:
   // `endpoint` is one endpoint or a comma-separated list of shards. Connects lazily: no server
@@ -112,6 +118,11 @@ class Client {
   Info info(const std::string& table = "");
   // Asks every server to write a checkpoint; returns the checkpoint directories (one per shard).
   std::vector<std::string> checkpoint();
+  // Asks every server to write its tables' snapshots into `dir`/<shard> (shard: the server's
+  // position in the endpoint list) and waits until all are on disk. For embedding replay contents
+  // in another atomic checkpoint (a learner's); each server must have `dir` under its
+  // snapshot_root, and the directory is not atomic by itself. Returns one entry per shard.
+  std::vector<Snapshot> checkpoint_into(const std::string& dir);
   // Asks the server(s) to stop serving (their run() returns).
   void shutdown_server();
 

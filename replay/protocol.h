@@ -14,7 +14,10 @@
 //   kInfo              ["table"]  -> kOk: int64 scalars "size", "max_size", "inserts", "samples",
 //                      "pending", "bytes", "evicted", bool "rate_limited", text "tables"
 //   kConfigure         "rate_limited" bool, ["table"]  -> kOk
-//   kCheckpoint                   -> kOk: "path" text (answered once the checkpoint is on disk)
+//   kCheckpoint        ["dir" text]  -> kOk: "path" text, "items" int64 (answered once on disk).
+//                      Without "dir" the server writes a checkpoint into its own checkpoint_dir;
+//                      with it, its tables' snapshots into that directory, which must lie under the
+//                      server's snapshot_root (a learner embedding replay in its own checkpoint)
 //   kShutdown                     -> kOk, then the server's run() returns
 //   failures           -> kError: "message" text, "code" int32 (replay::ErrorCode), and "timeout"
 //                         (bool) when a deadline passed
@@ -47,6 +50,9 @@ inline constexpr const char* kRateLimitedField = "rate_limited";
 inline constexpr const char* kPathField = "path";
 inline constexpr const char* kCompressedPrefix = "__z.";
 bool is_reserved_field(const std::string& name);
+// Fields of checkpoint requests and replies. Not reserved: those messages never carry an item.
+inline constexpr const char* kDirField = "dir";
+inline constexpr const char* kItemsField = "items";
 
 // Adds item field `name` to `m`, compressed with `codec` when it has at least `min_bytes` bytes
 // and compression actually saves space.

@@ -31,6 +31,8 @@ constexpr long kSliceMs = 50;
 constexpr int kBurst = 256;
 // A deadline further away than this is treated as this (keeps time arithmetic far from overflow).
 constexpr std::int64_t kMaxTimeoutMs = 24LL * 3600 * 1000;
+// Snapshot exports (checkpoint requests naming a directory) being written at once.
+constexpr std::size_t kMaxExports = 4;
 
 const ServerOptions& validated(const ServerOptions& o) {
   o.validate();
@@ -167,15 +169,24 @@ struct Server::Impl {
       MNEMO_INFO("replay: no checkpoint in ", options.checkpoint_dir, ", starting empty");
       return;
     }
-    for (const auto& s : *snaps) {
+    apply(*snaps);
+  }
+
+  // Restores every configured table found in `snaps`; returns the items restored.
+  std::int64_t apply(const std::vector<TableSnapshot>& snaps) {
+    std::int64_t items = 0;
+    for (const auto& s : snaps) {
       auto it = by_name.find(s.name);
       if (it == by_name.end()) {
         MNEMO_WARN("replay: checkpoint has table '", s.name, "' that is not configured; skipped");
         continue;
       }
       tables[it->second].table->restore(s);
-      MNEMO_INFO("replay: restored table '", s.name, "' with ", s.items.size(), " items");
+      const std::int64_t size = tables[it->second].table->size();
+      items += size;
+      MNEMO_INFO("replay: restored table '", s.name, "' with ", size, " items");
     }
+    return items;
   }
 
   void serve() {
@@ -196,10 +207,12 @@ struct Server::Impl {
         next_checkpoint = now + every();
       }
       finish_checkpoint(/*wait=*/false);
+      finish_exports(/*wait=*/false);
     }
     fail_all_parked("replay server at " + endpoint + " is shutting down");
     if (checkpointer && options.checkpoint_on_stop) start_checkpoint();
     finish_checkpoint(/*wait=*/true);
+    finish_exports(/*wait=*/true);
     MNEMO_INFO("replay server at ", endpoint, " stopped");
   }
 
@@ -345,6 +358,7 @@ struct Server::Impl {
         return;
       }
       case MsgType::kCheckpoint:
+        if (req.has(kDirField)) return start_export(routing_id, req.request_id, snapshot_dir(req.at(kDirField)));
         if (!checkpointer)
           throw ReplayError(ErrorCode::kInvalidArgument, "replay server at " + endpoint + " has no checkpoint_dir");
         checkpoint_waiters.push_back({routing_id, req.request_id});
@@ -533,6 +547,76 @@ struct Server::Impl {
     }
   }
 
+  // Table snapshots into a directory a client names (a learner's pending checkpoint). Atomicity is
+  // the client's: it seals the directory in its own checkpoint once every shard has answered.
+
+  // The requested directory, refused unless it lies under snapshot_root (after resolving `..` and
+  // symlinks): a peer must not be able to make the server write files wherever it likes.
+  std::filesystem::path snapshot_dir(const Array& field) const {
+    namespace fs = std::filesystem;
+    const std::string requested = wire::array_text(field);
+    if (options.snapshot_root.empty())
+      throw ReplayError(ErrorCode::kInvalidArgument, "replay server at " + endpoint +
+                                                         " has no snapshot_root, so it writes no snapshot into '" +
+                                                         requested + "'");
+    if (requested.empty()) throw ReplayError(ErrorCode::kInvalidArgument, "checkpoint field 'dir' is empty");
+    std::error_code ec1, ec2;
+    const fs::path root = fs::weakly_canonical(fs::absolute(options.snapshot_root), ec1);
+    const fs::path dir = fs::weakly_canonical(fs::absolute(requested), ec2);
+    if (ec1 || ec2)
+      throw ReplayError(ErrorCode::kInvalidArgument, "cannot resolve snapshot directory '" + requested + "': " +
+                                                         (ec1 ? ec1 : ec2).message());
+    const fs::path rel = dir.lexically_relative(root);
+    if (rel.empty() || rel == "." || *rel.begin() == "..")
+      throw ReplayError(ErrorCode::kInvalidArgument, "snapshot directory '" + requested +
+                                                         "' is not inside the server's snapshot_root " + root.string());
+    return dir;
+  }
+
+  void start_export(const std::string& routing_id, std::uint64_t request_id, std::filesystem::path dir) {
+    // Each export holds a writer thread and the snapshot's index; a few are plenty for one learner.
+    if (exports.size() >= kMaxExports)
+      throw ReplayError(ErrorCode::kResourceExhausted,
+                        std::to_string(kMaxExports) + " snapshots are being written already; try again later");
+    std::vector<TableSnapshot> snaps;
+    snaps.reserve(tables.size());
+    std::int64_t items = 0;
+    for (const auto& t : tables) {
+      snaps.push_back(t.table->snapshot());  // index copies only
+      items += static_cast<std::int64_t>(snaps.back().items.size());
+    }
+    Export e;
+    e.waiter = {routing_id, request_id};
+    e.items = items;
+    e.done = std::async(std::launch::async, [snaps = std::move(snaps), dir = std::move(dir)] {
+      save_tables(snaps, dir);
+      return dir.string();
+    });
+    exports.push_back(std::move(e));
+  }
+
+  void finish_exports(bool wait) {
+    for (auto it = exports.begin(); it != exports.end();) {
+      if (!wait && it->done.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+        ++it;
+        continue;
+      }
+      try {
+        const std::string path = it->done.get();
+        MNEMO_INFO("replay: ", it->items, " items written to ", path);
+        Message m(MsgType::kOk, it->waiter.request_id);
+        m.add(kPathField, wire::text_array(path));
+        m.add(kItemsField, Array::scalar<std::int64_t>(it->items));
+        reply(it->waiter.routing_id, m);
+      } catch (const std::exception& e) {
+        MNEMO_ERROR("replay: snapshot failed: ", e.what());
+        reply(it->waiter.routing_id, error_reply(it->waiter.request_id, ErrorCode::kUnknown,
+                                                 std::string("snapshot failed: ") + e.what()));
+      }
+      it = exports.erase(it);
+    }
+  }
+
   // --- replies -----------------------------------------------------------------------------
 
   void reject(const std::string& routing_id, const std::string& who, std::uint64_t request_id, ErrorCode code,
@@ -583,6 +667,12 @@ struct Server::Impl {
   std::mutex save_mu;
   std::future<std::string> saving;
   std::vector<Waiter> checkpoint_waiters;
+  struct Export {
+    Waiter waiter;
+    std::int64_t items = 0;
+    std::future<std::string> done;
+  };
+  std::vector<Export> exports;
 
   std::thread thread;
   std::atomic<bool> stop_requested{false};
@@ -656,6 +746,15 @@ std::string Server::checkpoint() {
   std::string path = impl_->checkpointer->save(snaps);
   ++impl_->checkpoints;
   return path;
+}
+
+std::int64_t Server::restore_from(const std::filesystem::path& dir) {
+  MNEMO_CHECK(!impl_->thread.joinable() && !impl_->serving.load(),
+              "replay server: restore_from() must come before start()/run()");
+  const auto snaps = load_tables(dir);
+  if (snaps.empty()) throw ReplayError(ErrorCode::kNotFound, "no replay table snapshot in " + dir.string());
+  MNEMO_INFO("replay: restoring tables from ", dir.string());
+  return impl_->apply(snaps);
 }
 
 TableCounters Server::table_counters(const std::string& table) const {

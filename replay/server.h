@@ -13,12 +13,15 @@
 // Checkpoints: with checkpoint_dir set the server saves every table periodically, on request
 // (Client::checkpoint) and when it stops; each save copies the tables' indexes on the serving thread
 // and writes on a thread of its own (see checkpointer.h). With resume it restores the newest
-// complete checkpoint before serving.
+// complete checkpoint before serving. A checkpoint request may instead name a directory under
+// snapshot_root: the tables' snapshots go there (same copy-the-index-then-write path), so a learner
+// can embed replay contents in its own atomic checkpoint, and restore_from() reads them back.
 //
 // The protocol is described in protocol.h.
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +46,7 @@ struct ServerOptions {
   std::int64_t checkpoint_keep = 3;
   bool checkpoint_on_stop = true;
   bool resume = false;
+  std::string snapshot_root;
   std::string curve_secret_key_file;
   std::vector<std::string> curve_authorized_keys;
 
@@ -59,6 +63,7 @@ struct ServerOptions {
     v("checkpoint_keep", checkpoint_keep, "number of replay checkpoints kept");
     v("checkpoint_on_stop", checkpoint_on_stop, "write a checkpoint when the server stops (needs checkpoint_dir)");
     v("resume", resume, "restore the newest complete checkpoint of checkpoint_dir at start");
+    v("snapshot_root", snapshot_root, "clients may ask for table snapshots in directories under this one (mnemo train sets it with replay.checkpoint); empty: refused");
     v("curve_secret_key_file", curve_secret_key_file, "CURVE: the server's key file (mnemo keygen); empty: no encryption");
     v("curve_authorized_keys", curve_authorized_keys, "CURVE: client .pub files or directories of them; empty: any client with the server key");
   }
@@ -108,6 +113,12 @@ class Server {
   // Writes a checkpoint now from the calling thread (any thread; serialised with the server's own)
   // and returns its directory. Throws mnemo::Error when no checkpoint_dir is configured.
   std::string checkpoint();
+  // Replaces the tables' contents with the snapshots in `dir` (written by a checkpoint request
+  // naming a directory, or save_tables), tables matched by name; returns the items restored. Call
+  // before start()/run(): requests parked under the old contents would be answered against the
+  // new ones. Throws ReplayError: kNotFound when `dir` holds no table snapshot, kDataLoss for a
+  // corrupt one, kSignatureMismatch for a table whose configured signature differs.
+  std::int64_t restore_from(const std::filesystem::path& dir);
   // Counters of one table; throws ReplayError(kNotFound) for an unknown name.
   TableCounters table_counters(const std::string& table) const;
 

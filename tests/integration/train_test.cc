@@ -1,11 +1,13 @@
-// End-to-end tests of `mnemo train` in the embedded mode: learning, determinism, resume, and a
-// replay server that keeps serving while garbage arrives on its port.
+// End-to-end tests of `mnemo train` in the embedded mode: learning, determinism, resume (with the
+// replay contents), and a replay server that keeps serving while garbage arrives on its port.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -13,6 +15,7 @@
 #include "core/transport.h"
 #include "core/wire.h"
 #include "launch/train.h"
+#include "replay/checkpointer.h"
 
 namespace mnemo::launch {
 namespace {
@@ -103,6 +106,59 @@ TEST(TrainTest, ResumeContinuesFromTheLatestCheckpointWithCountersIntact) {
   auto rows = lines_of(dir / "metrics.jsonl");
   ASSERT_GE(rows.size(), 2u);
   EXPECT_NE(rows.back().find("\"step\": 4096"), std::string::npos) << rows.back();
+  fs::remove_all(dir);
+}
+
+TEST(TrainTest, ResumeRestoresTheReplayTableSavedWithTheCheckpoint) {
+  fs::path dir = fresh_dir("resume-replay");
+  const std::int64_t per_update = 4 * 128;
+  // An off-policy table that never evicts here: every item of the first session must still be
+  // there, unchanged, at the end of the second.
+  TrainResult first = train_embedded(cartpole({"replay.checkpoint=true", "replay.table.sampler=uniform",
+                                               "replay.table.max_size=64",
+                                               "learner.total_env_steps=" + std::to_string(3 * per_update)}),
+                                     dir, false);
+  EXPECT_EQ(first.counters.updates, 3);
+  CheckpointManager mgr(dir / "checkpoints");
+  ASSERT_TRUE(mgr.latest().has_value());
+  ASSERT_EQ(mgr.latest()->step, 3);
+  const fs::path table_file = fs::path("replay") / "0" / "table-000.bin";
+  const replay::TableSnapshot saved = replay::read_table_snapshot(mgr.latest()->dir / table_file);
+  ASSERT_GE(saved.items.size(), 4u);
+
+  // The learner may not sample before the table holds everything the checkpoint had. A sync-mode
+  // actor adds only one update's worth (4 sequences) before it waits for the learner, so an empty
+  // table would wait here until the sample timeout: only the restored items let training go on.
+  TrainArgs args;
+  args.resume_dir = dir.string();
+  args.overrides = {"learner.total_env_steps=" + std::to_string(5 * per_update), "run.progress=false",
+                    "replay.table.rate_limiter.min_size_to_sample=" + std::to_string(saved.items.size()),
+                    "replay.client.timeout_ms=10000"};
+  TrainResult second = train(args);
+  EXPECT_EQ(second.counters.updates, 5);
+  ASSERT_EQ(mgr.latest()->step, 5);
+  const replay::TableSnapshot after = replay::read_table_snapshot(mgr.latest()->dir / table_file);
+  EXPECT_EQ(after.evicted, 0);
+  EXPECT_GT(after.items.size(), saved.items.size());
+  // Counters continue from the checkpoint's: the second session only added to them.
+  EXPECT_EQ(after.inserts - saved.inserts, static_cast<std::int64_t>(after.items.size() - saved.items.size()));
+  std::map<replay::Key, const replay::TableSnapshot::Entry*> by_key;
+  for (const auto& e : after.items) by_key[e.key] = &e;
+  for (const auto& e : saved.items) {
+    auto it = by_key.find(e.key);
+    ASSERT_NE(it, by_key.end()) << "item " << e.key << " of the checkpoint is missing after resume";
+    ASSERT_EQ(it->second->fields.size(), e.fields.size());
+    for (std::size_t f = 0; f < e.fields.size(); ++f) {
+      const auto &x = e.fields[f].bytes, &y = it->second->fields[f].bytes;
+      ASSERT_EQ(x.nbytes(), y.nbytes());
+      EXPECT_EQ(std::memcmp(x.raw(), y.raw(), x.nbytes()), 0) << "field " << e.fields[f].name << " of item " << e.key;
+    }
+  }
+
+  // The manifest covers the replay files: a damaged table file makes latest() fall back.
+  std::ofstream(mgr.latest()->dir / table_file, std::ios::app) << "x";
+  ASSERT_TRUE(mgr.latest().has_value());
+  EXPECT_EQ(mgr.latest()->step, 3);
   fs::remove_all(dir);
 }
 

@@ -1,11 +1,14 @@
 // Tests of replay checkpoints: the table file round trip (identical state), refusal of corrupt and
-// truncated files, the directory checkpointer, and a server that resumes and samples at once.
+// truncated files, the directory checkpointer, a server that resumes and samples at once, and
+// snapshots into a directory a client names (replay contents inside a learner's checkpoint).
 #include "replay/checkpointer.h"
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -223,6 +226,118 @@ TEST(CheckpointerTest, CheckpointWithoutADirectoryIsAnError) {
   EXPECT_THROW(server.checkpoint(), Error);
   o.resume = true;
   EXPECT_THROW(o.validate(), ConfigError);
+}
+
+// An off-policy table whose ratio limiter makes a wrongly restored diff visible: samples would
+// wait (or inserts stall) if the limiter's counters did not come back with the items.
+TableOptions uniform_ratio(std::int64_t max_size) {
+  TableOptions o;
+  o.sampler = "uniform";
+  o.remover = "fifo";
+  o.max_size = max_size;
+  o.rate_limiter.kind = "ratio";
+  o.rate_limiter.min_size_to_sample = 4;
+  o.rate_limiter.samples_per_insert = 2.0;
+  o.rate_limiter.error_buffer = 8;
+  o.seed = 9;
+  return o;
+}
+
+ServerOptions shard_options(const std::string& name, const fs::path& root) {
+  ServerOptions o;
+  o.bind = "inproc://checkpointer-test-" + name;
+  o.table = uniform_ratio(/*max_size=*/100);
+  o.snapshot_root = root.string();
+  return o;
+}
+
+TEST(CheckpointerTest, CheckpointIntoWritesEveryShardAndRestoresTheSameTablesThatSampleAtOnce) {
+  const fs::path root = temp_dir("into");
+  ClientOptions co;
+  co.timeout_ms = 5000;
+  Server a(shard_options("into-a", root)), b(shard_options("into-b", root));
+  a.start();
+  b.start();
+  Client client(a.endpoint() + "," + b.endpoint(), co);
+  for (int i = 0; i < 12; ++i) client.insert(make_item(static_cast<float>(i)));  // 6 per shard
+  client.sample(8);  // diff per shard = 2 * 6 - 4 = 8, at the top of [0, 16]
+
+  const fs::path dir = root / "000000000005" / "replay";
+  const auto snaps = client.checkpoint_into(dir.string());
+  ASSERT_EQ(snaps.size(), 2u);
+  for (std::size_t shard = 0; shard < 2; ++shard) {
+    EXPECT_EQ(fs::path(snaps[shard].path), fs::weakly_canonical(dir / std::to_string(shard)));
+    EXPECT_EQ(snaps[shard].items, 6);
+  }
+
+  // A restored pair of shards holds exactly what was saved: their own snapshots match byte for byte.
+  Server ra(shard_options("into-ra", root)), rb(shard_options("into-rb", root));
+  EXPECT_EQ(ra.restore_from(dir / "0"), 6);
+  EXPECT_EQ(rb.restore_from(dir / "1"), 6);
+  ra.start();
+  rb.start();
+  Client restored(ra.endpoint() + "," + rb.endpoint(), co);
+  const fs::path again = root / "again";
+  restored.checkpoint_into(again.string());
+  for (std::size_t shard = 0; shard < 2; ++shard) {
+    const std::string file = "table-000.bin";
+    expect_same(read_table_snapshot(dir / std::to_string(shard) / file),
+                read_table_snapshot(again / std::to_string(shard) / file));
+  }
+
+  // It samples at once, the same keys the original shards draw, and keeps admitting inserts.
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::uint64_t> got = restored.sample(4).keys;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  std::vector<std::uint64_t> want = client.sample(4).keys;
+  // Each client starts its sharded samples at a different shard, so the parts come in another order.
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  restored.insert(make_item(/*v=*/99));
+  EXPECT_EQ(restored.info().inserts, 13);
+  fs::remove_all(root);
+}
+
+TEST(CheckpointerTest, CheckpointIntoADirectoryOutsideTheSnapshotRootIsRefused) {
+  const fs::path root = temp_dir("outside");
+  ServerOptions o = shard_options("outside", root / "checkpoints");
+  Server server(o);
+  server.start();
+  ServerOptions no_root = shard_options("no-root", fs::path());
+  no_root.snapshot_root.clear();
+  Server closed(no_root);
+  closed.start();
+  ClientOptions co;
+  co.timeout_ms = 5000;
+  Client client(server.endpoint(), co);
+  client.insert(make_item(/*v=*/1));
+  for (const fs::path& bad : {root / "elsewhere", root / "checkpoints" / ".." / "escape", fs::path("/tmp")}) {
+    try {
+      client.checkpoint_into(bad.string());
+      ADD_FAILURE() << "wrote a snapshot into " << bad;
+    } catch (const std::exception& e) {
+      EXPECT_TRUE(IsInvalidArgument(e)) << e.what();
+    }
+  }
+  EXPECT_FALSE(fs::exists(root / "elsewhere"));
+  EXPECT_FALSE(fs::exists(root / "escape"));
+  Client to_closed(closed.endpoint(), co);
+  EXPECT_THROW(to_closed.checkpoint_into((root / "checkpoints").string()), ReplayError);
+  EXPECT_EQ(client.info().size, 1);  // still serving
+  fs::remove_all(root);
+}
+
+TEST(CheckpointerTest, RestoreFromADirectoryWithoutSnapshotsIsNotFound) {
+  const fs::path root = temp_dir("empty");
+  Server server(shard_options("empty", root));
+  try {
+    server.restore_from(root / "nothing-here");
+    ADD_FAILURE() << "restored from an empty directory";
+  } catch (const ReplayError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound) << e.what();
+  }
+  fs::remove_all(root);
 }
 
 }  // namespace

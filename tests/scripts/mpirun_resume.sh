@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `mpirun -np NP mnemo train` with replay.checkpoint on an off-policy (uniform) table, then the same
+# with --resume: passes when the replay ranks restore exactly as many items as the learner's
+# checkpoint says its replay snapshot held, and the resumed run trains on to its step count. By
+# default 1 learner, 2 replay shards (each restores its own replay/<shard>/) and 1 actor.
+set -euo pipefail
+MNEMO=${1:?path to mnemo}
+MPIRUN=${2:-mpirun}
+NP=${3:-4}
+SHARDS=${4:-2}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
+PER_UPDATE=512  # learner.batch_sequences 4 x actor.unroll_length 128
+train() {
+  "$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train "$@" --set run.progress=false \
+    --set run.log_level=info > "$OUT/out.txt" 2>&1 || { cat "$OUT/out.txt"; exit 1; }
+}
+train "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" --set topology.replay="$SHARDS" \
+  --set replay.checkpoint=true --set replay.table.sampler=uniform --set replay.table.max_size=64 \
+  --set learner.total_env_steps=$((3 * PER_UPDATE))
+saved=$(sed -n 's/.*checkpoint .*000000000003 (update 3, .*, \([0-9]*\) replay items).*/\1/p' "$OUT/run/logs/rank-0.log")
+echo "checkpoint 3 holds ${saved:-no} replay items"
+test -n "$saved" && test "$saved" -gt 0
+
+train --resume "$OUT/run" --set learner.total_env_steps=$((5 * PER_UPDATE))
+restored=$(cat "$OUT"/run/logs/rank-*.log | sed -n 's/.*resume: replay shard [0-9]* restored \([0-9]*\) items.*/\1/p' |
+  awk '{ s += $1; n += 1 } END { print s " " n }')
+echo "resumed replay shards (items, shards): $restored"
+test "$restored" = "$saved $SHARDS" || { echo "expected $saved items over $SHARDS shards"; exit 1; }
+grep -q " 5 updates" "$OUT/out.txt" || { cat "$OUT/out.txt"; echo "the resumed run did not reach update 5"; exit 1; }
