@@ -6,7 +6,7 @@
 // on random token embeddings of the same [64, 60, 128] shape). The ratio says how much of a DT
 // update is the transformer and how much is window sampling, embeddings and the loss.
 //
-//   build/bench/bench_dt_train_bench [seconds per measurement, default 3]
+//   build/bench/bench_dt_train_bench [seconds per measurement, default 3] [device, default cpu]
 #include <dlfcn.h>
 
 #include <chrono>
@@ -64,11 +64,13 @@ std::shared_ptr<replay::Dataset> synthetic_dataset(std::int64_t episodes, std::i
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 3.0;
+  const std::string device = argc > 2 ? argv[2] : "cpu";
   SingleCommunicator comm;
   learners::OfflineContext c;
   c.options.dataset = "synthetic";
   c.options.updates = 1;
   c.options.warmup_steps = 1;
+  c.options.device = device;
   c.shape.obs_spec.fields.push_back({"obs", DType::kFloat32, {17}});
   c.shape.action_space = ActionSpace::box(std::vector<double>(6, -1.0), std::vector<double>(6, 1.0));
   c.dataset = synthetic_dataset(200, 1000);
@@ -80,14 +82,23 @@ int main(int argc, char** argv) {
 
   nn::GPTOptions go;  // the DT's backbone defaults
   nn::GPT gpt(go);
+  gpt->to(torch::Device(device));
   torch::optim::AdamW opt(gpt->parameters(), torch::optim::AdamWOptions(1e-4).weight_decay(1e-4));
   const std::int64_t tokens = 3 * o.context;
-  auto x = torch::randn({o.batch_size, tokens, go.n_embd});
+  auto x = torch::randn({o.batch_size, tokens, go.n_embd}).to(torch::Device(device));
+  auto sync = [&] {
+    if (torch::Device(device).is_cuda()) torch::cuda::synchronize();
+  };
 
   std::printf("%-8s %-6s %14s %14s %8s\n", "threads", "blas", "dt samples/s", "gpt samples/s", "ratio");
   for (auto [tt, bt] : std::vector<std::pair<int, int>>{{1, 1}, {1, 2}, {2, 1}}) {
     set_threads(tt, bt);
-    const double dt = per_second([&] { trainer.update(trainer.data().sample(o.batch_size, gen)); }, seconds) *
+    const double dt = per_second(
+                          [&] {
+                            trainer.update(trainer.data().sample(o.batch_size, gen));
+                            sync();
+                          },
+                          seconds) *
                       static_cast<double>(o.batch_size);
     const double ref = per_second(
                            [&] {
@@ -95,14 +106,15 @@ int main(int argc, char** argv) {
                              opt.zero_grad();
                              loss.backward();
                              opt.step();
+                             sync();
                            },
                            seconds) *
                        static_cast<double>(o.batch_size);
     std::printf("%-8d %-6d %14.0f %14.0f %8.2f\n", tt, bt, dt, ref, dt / ref);
-    std::printf("{\"bench\": \"dt_train\", \"device\": \"cpu\", \"torch_threads\": %d, \"blas_threads\": %d, "
+    std::printf("{\"bench\": \"dt_train\", \"device\": \"%s\", \"torch_threads\": %d, \"blas_threads\": %d, "
                 "\"context\": %ld, \"batch\": %ld, \"dt_samples_per_s\": %.1f, \"gpt_samples_per_s\": %.1f, "
                 "\"ratio\": %.3f}\n",
-                tt, bt, static_cast<long>(o.context), static_cast<long>(o.batch_size), dt, ref, dt / ref);
+                device.c_str(), tt, bt, static_cast<long>(o.context), static_cast<long>(o.batch_size), dt, ref, dt / ref);
   }
   return 0;
 }

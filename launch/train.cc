@@ -471,10 +471,18 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
 
   std::unique_ptr<Communicator> comm;
   MPI_Comm world = MPI_COMM_WORLD;
-  if (size > 1)
-    comm = make_mpi_communicator(&world);
-  else
+  const torch::Device device = c.learner.dt.torch_device();
+  if (size == 1) {
     comm = std::make_unique<SingleCommunicator>();
+  } else if (device.is_cuda()) {
+    // Gradients on the GPU are averaged by NCCL; MPI only carries CPU tensors.
+    if (!nccl_available())
+      throw ConfigError("learner.dt.device: " + c.learner.dt.device +
+                        " under mpirun needs mnemo built with NCCL (MNEMO_WITH_CUDA)");
+    comm = make_nccl_communicator(&world, device.has_index() ? device.index() : 0);
+  } else {
+    comm = make_mpi_communicator(&world);
+  }
   std::unique_ptr<TfEventsWriter> events;
   std::unique_ptr<MetricsWriter> metrics;
   if (rank == 0) {

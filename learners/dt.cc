@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "core/check.h"
 #include "core/torch/tensor.h"
@@ -57,10 +58,26 @@ void DTOptions::validate(const std::string& algo) const {
     fail("lm_weight", "needs learner.dt.init_from and learner.dt.lm_corpus");
   if (lm_batch < 1) fail("lm_batch", "must be at least 1");
   if (lm_block < 2) fail("lm_block", "must be at least 2");
+  torch_device();
   const std::int64_t tokens = (algo == "bc" ? 2 : 3) * context;
   if (positions && tokens > gpt.n_positions)
     fail("context", "x " + std::to_string(tokens / context) + " tokens (" + std::to_string(tokens) +
                         ") exceeds learner.dt.gpt.n_positions (" + std::to_string(gpt.n_positions) + ")");
+}
+
+torch::Device DTOptions::torch_device() const {
+  std::optional<torch::Device> d;
+  try {
+    d.emplace(device);
+  } catch (const std::exception&) {
+    throw ConfigError("learner.dt.device: '" + device + "' is not a device (valid: cpu, cuda, cuda:N)");
+  }
+  if (d->is_cuda() && (!torch::cuda::is_available() ||
+                       (d->has_index() && d->index() >= static_cast<int>(torch::cuda::device_count()))))
+    throw ConfigError("learner.dt.device: " + device + " is not available to this process (" +
+                      std::to_string(torch::cuda::device_count()) + " CUDA devices)");
+  if (!d->is_cpu() && !d->is_cuda()) throw ConfigError("learner.dt.device: only cpu and cuda are supported, not " + device);
+  return *d;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,7 +339,11 @@ torch::Tensor DTActor::act(const torch::Tensor& obs) {
     torch::NoGradGuard no_grad;
     const bool was_training = model_->is_training();
     model_->eval();
-    pred = model_->forward(states_, actions_, rtg_window_, timesteps_, pad_).select(1, K - 1);
+    const auto device = model_->device();
+    pred = model_->forward(states_.to(device), actions_.to(device), rtg_window_.to(device), timesteps_.to(device),
+                           pad_.to(device))
+               .select(1, K - 1)
+               .to(torch::kCPU);
     if (was_training) model_->train();
   }
   const auto& space = model_->shape().action_space;

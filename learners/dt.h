@@ -64,6 +64,7 @@ struct DTOptions {
   double lm_weight = 0.0;            // weight of the co-trained LM loss
   std::int64_t lm_batch = 8;
   std::int64_t lm_block = 128;
+  std::string device = "cpu";        // where the model trains and acts: cpu, cuda or cuda:N
 
   template <class V>
   void visit(V& v) {
@@ -96,9 +97,12 @@ struct DTOptions {
     v("lm_weight", lm_weight, "weight of the co-trained language-model loss");
     v("lm_batch", lm_batch, "text windows per update for co-training");
     v("lm_block", lm_block, "tokens per co-training window");
+    v("device", device, "where the model trains and acts: cpu, cuda or cuda:N (under mpirun, cuda uses NCCL when built with it)");
   }
   // Throws ConfigError naming the key. `algo` is dt or bc.
   void validate(const std::string& algo) const;
+  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have.
+  torch::Device torch_device() const;
 };
 
 // What a DT sees of the environment: the observation spec and action space it acts in, and
@@ -126,6 +130,8 @@ class DecisionTransformerImpl : public torch::nn::Module {
   void set_state_normalizer(const torch::Tensor& mean, const torch::Tensor& std);
   std::int64_t obs_dim() const { return obs_dim_; }
   bool discrete() const { return discrete_; }
+  // The device the model lives on.
+  torch::Device device() const { return state_mean_.device(); }
   nn::GPT& gpt() { return gpt_; }
   const DTShape& shape() const { return shape_; }
   std::int64_t action_dim() const { return action_dim_; }  // logits or action dimensions

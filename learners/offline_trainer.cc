@@ -80,6 +80,9 @@ OfflineTrainer::OfflineTrainer(OfflineContext ctx) : ctx_(std::move(ctx)), gen_(
                           std::to_string(o.gpt.vocab_size) + ", too small for byte tokens");
     }
   }
+  device_ = o.torch_device();
+  model_->to(device_);
+  if (centres_.defined()) centres_ = centres_.to(device_);
   target_ = o.target_return != 0 ? o.target_return : data_->best_return();
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       model_->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
@@ -95,8 +98,10 @@ std::map<std::string, double> OfflineTrainer::update(const DTBatch& batch) {
   const auto& o = ctx_.options;
   std::map<std::string, double> stats;
   model_->train();
-  auto pred = model_->forward(batch.states, batch.actions, batch.rtg, batch.timesteps, batch.pad);
-  auto loss = dt_action_loss(pred, batch, model_->discrete(), &stats);
+  DTBatch b{batch.states.to(device_), batch.actions.to(device_), batch.rtg.to(device_), batch.timesteps.to(device_),
+            batch.pad.to(device_)};
+  auto pred = model_->forward(b.states, b.actions, b.rtg, b.timesteps, b.pad);
+  auto loss = dt_action_loss(pred, b, model_->discrete(), &stats);
   if (centres_.defined()) {
     // Reid et al.: pull each input embedding towards its nearest language embedding, with a
     // weight that may anneal to zero as the task loss takes over.
@@ -111,7 +116,7 @@ std::map<std::string, double> OfflineTrainer::update(const DTBatch& batch) {
     auto tokens = torch::from_blob(lm_tokens_.data(), {n}, torch::kLong);
     auto start = torch::randint(0, n - o.lm_block, {o.lm_batch}, gen_, torch::kLong);
     auto idx = start.unsqueeze(1) + torch::arange(o.lm_block + 1, torch::kLong).unsqueeze(0);
-    auto lm_loss = model_->gpt()->lm_loss(tokens.index_select(0, idx.reshape({-1})).view(idx.sizes()));
+    auto lm_loss = model_->gpt()->lm_loss(tokens.index_select(0, idx.reshape({-1})).view(idx.sizes()).to(device_));
     stats["lm_loss"] = lm_loss.item<double>();
     loss = loss + o.lm_weight * lm_loss;
   }
@@ -167,19 +172,19 @@ void OfflineTrainer::restore() {
     auto latest = mgr.latest();
     if (latest) step = latest->step;
   }
-  auto s = torch::tensor({step}, torch::kLong);
+  auto s = torch::tensor({step}, torch::kLong).to(device_);
   ctx_.comm->broadcast(s, 0);
   step = s[0].item<std::int64_t>();
   if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
   const std::filesystem::path dir = mgr.step_dir(step);
   {
     torch::serialize::InputArchive ar;
-    ar.load_from((dir / "model.pt").string());
+    ar.load_from((dir / "model.pt").string(), device_);
     model_->load(ar);
   }
   {
     torch::serialize::InputArchive ar;
-    ar.load_from((dir / "optimizer.pt").string());
+    ar.load_from((dir / "optimizer.pt").string(), device_);
     optimizer_->load(ar);
   }
   auto state = StateFile::load(dir / "state.bin");
@@ -217,9 +222,10 @@ void OfflineTrainer::run() {
     ++count;
 
     // Every rank learns of an interrupt on any rank at the same update.
-    auto flag = torch::tensor({ctx_.interrupt != nullptr && ctx_.interrupt->load() ? 1.0 : 0.0}, torch::kFloat64);
+    // (On the model's device: a NCCL communicator only reduces CUDA tensors.)
+    auto flag = torch::tensor({ctx_.interrupt != nullptr && ctx_.interrupt->load() ? 1.0f : 0.0f}).to(device_);
     ctx_.comm->allreduce_sum(flag);
-    interrupted = flag.item<double>() > 0;
+    interrupted = flag.item<float>() > 0;
 
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
     const double ups = static_cast<double>(updates_ - start_updates) / std::max(secs, 1e-9);

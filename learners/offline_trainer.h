@@ -74,6 +74,7 @@ class OfflineTrainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
   at::Generator gen_;
+  torch::Device device_ = torch::kCPU;
   std::int64_t updates_ = 0;
   double target_ = 0;
   torch::Tensor centres_;                 // k-means centres of the LM's token embeddings

@@ -323,6 +323,13 @@ TEST(DTOptionsTest, BadOptionsAreConfigErrorsNamingTheKey) {
   o = small_options(30);
   o.positions = true;
   expect_error(o, "learner.dt.context");
+  o = small_options();
+  o.device = "tpu:0";
+  expect_error(o, "learner.dt.device");
+  if (!torch::cuda::is_available()) {
+    o.device = "cuda";
+    expect_error(o, "learner.dt.device");
+  }
 }
 
 }  // namespace
