@@ -14,6 +14,7 @@
 #include "core/metrics.h"
 #include "envs/env_pool.h"
 #include "envs/image_io.h"
+#include "launch/offline.h"
 #include "launch/trained_policy.h"
 
 namespace mnemo::launch {
@@ -309,6 +310,17 @@ int eval_main(const std::vector<std::string>& args) {
   try {
     EvalOptions o = parse(args);
     o.progress = true;
+    if (is_offline_run(o.source)) {
+      // A Decision Transformer / BC run: conditioned on the run's target return.
+      if (!o.gif.empty()) throw ConfigError("--gif: recording is for online policies, not offline runs");
+      const std::int64_t envs = o.envs > 0 ? std::min(o.envs, o.episodes) : std::min<std::int64_t>(o.episodes, 8);
+      const auto r = evaluate_offline_run(o.source, o.overrides, o.episodes, envs, eval_pool_seed(o.seed), o.stochastic);
+      std::cout << "checkpoint " << r.checkpoint.string() << " (update " << r.updates << "), " << o.episodes
+                << " episodes, target return " << r.target_return << "\n";
+      for (const auto& kv : r.metrics) std::cout << "  " << kv.first << " " << fmt("%.4g", kv.second) << "\n";
+      std::cout << std::flush;
+      return 0;
+    }
     const EvalResult r = evaluate(o);
     std::cout << format_eval_result(r);
     if (!o.gif.empty())

@@ -2,8 +2,12 @@
 
 #include <cmath>
 
+#include "core/checkpoint.h"
+#include "core/torch/safetensors.h"
 #include "core/torch/tensor.h"
 #include "envs/vector_env.h"
+#include "launch/train_config.h"
+#include "launch/trained_policy.h"
 
 namespace mnemo::launch {
 
@@ -52,6 +56,48 @@ std::map<std::string, double> evaluate_dt(learners::DecisionTransformer model, c
   for (std::size_t k = 0; k < names.size(); ++k)
     out["eval_" + names[k]] = info_sums[k] / static_cast<double>(returns.size());
   return out;
+}
+
+bool is_offline_run(const std::string& path) {
+  const Located where = locate_checkpoint(path);
+  return load_train_config(where.config.string(), {}).learner.offline();
+}
+
+OfflineEvalResult evaluate_offline_run(const std::string& path, const std::vector<std::string>& overrides,
+                                       std::int64_t episodes, std::int64_t envs, std::uint64_t seed, bool sample) {
+  const Located where = locate_checkpoint(path);
+  const TrainConfig c = load_train_config(where.config.string(), overrides);
+  MNEMO_CHECK(c.learner.offline(), path, " is not an offline run");
+  learners::DTOptions o = c.learner.dt;
+  o.eval_sample = sample;
+  o.device = "cpu";
+  const auto factory = env_factory(c);
+  auto probe = factory(0);
+  learners::DTShape shape{probe->observation_spec(), probe->action_space(), c.learner.algo == "dt"};
+  const StateFile state = StateFile::load(where.checkpoint / "state.bin");
+  OfflineEvalResult r;
+  r.checkpoint = where.checkpoint;
+  r.updates = state.get_int("updates");
+  r.target_return = std::stod(state.get_string("target_return"));
+  // A run started from language-model weights has the LM's backbone size: read it from the
+  // weights file the run used, as training did.
+  if (!o.init_from.empty()) {
+    nn::GPTOptions g = nn::gpt2_options(load_safetensors(o.init_from), o.gpt.n_head);
+    g.dropout = o.gpt.dropout;
+    if (o.lm_weight == 0) g.vocab_size = 0;
+    o.gpt = g;
+  }
+  learners::DecisionTransformer model(o, shape);
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from((where.checkpoint / "model.pt").string());
+    model->load(ar);
+  } catch (const c10::Error& e) {
+    throw ConfigError("the weights in " + (where.checkpoint / "model.pt").string() + " do not fit the " +
+                      c.learner.algo + " model for " + shape.obs_spec.str() + " and " + shape.action_space.str());
+  }
+  r.metrics = evaluate_dt(model, o, factory, episodes, envs, r.target_return, seed);
+  return r;
 }
 
 }  // namespace mnemo::launch

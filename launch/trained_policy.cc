@@ -11,14 +11,7 @@
 namespace mnemo::launch {
 namespace fs = std::filesystem;
 
-namespace {
-
-struct Located {
-  fs::path checkpoint;
-  fs::path config;
-};
-
-Located locate(const std::string& arg) {
+Located locate_checkpoint(const std::string& arg) {
   const fs::path p(arg);
   std::error_code ec;
   if (!fs::exists(p, ec))
@@ -53,16 +46,17 @@ Located locate(const std::string& arg) {
   throw ConfigError("checkpoint " + l.checkpoint.string() + " has no config.yaml, and neither has its run directory");
 }
 
-}  // namespace
-
 TrainedPolicy load_trained_policy(const std::string& path, const std::vector<std::string>& overrides) {
   for (const auto& o : overrides) {
     if (o.rfind("model.", 0) == 0 || o.rfind("model=", 0) == 0)
       throw ConfigError("--set " + o + ": the model is fixed by the checkpoint and cannot be overridden");
   }
-  const Located where = locate(path);
+  const Located where = locate_checkpoint(path);
   TrainedPolicy t;
   t.config = load_train_config(where.config.string(), overrides);
+  if (t.config.learner.offline())
+    throw ConfigError(path + " is an offline run (learner.algo " + t.config.learner.algo +
+                      "): `mnemo eval` evaluates it; collect and export take online policies");
   t.checkpoint_dir = where.checkpoint;
   const StateFile state = StateFile::load(where.checkpoint / "state.bin");
   if (state.has("updates")) t.updates = state.get_int("updates");

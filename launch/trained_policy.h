@@ -28,6 +28,15 @@ struct TrainedPolicy {
   std::shared_ptr<nn::PolicyImpl> policy;  // weights loaded, in eval mode
 };
 
+// A run directory's latest verified checkpoint, or a verified checkpoint directory, and the
+// config.yaml that produced it (the checkpoint's own, else the run's). ConfigError naming the
+// problem otherwise.
+struct Located {
+  std::filesystem::path checkpoint;
+  std::filesystem::path config;
+};
+Located locate_checkpoint(const std::string& path);
+
 // `path` is a run directory (the latest checkpoint that verifies is used) or a checkpoint
 // directory (runs/<name>/checkpoints/<step>, verified). The config is the checkpoint's own
 // config.yaml, which is what produced its weights, else the run's. `overrides` are `--set`

@@ -156,6 +156,7 @@ void OfflineTrainer::save_checkpoint() {
   }
   StateFile state;
   state.set("updates", updates_);
+  state.set("target_return", std::to_string(target_));  // what `mnemo eval` conditions on
   state.set("learner_rng", tensor_bytes(gen_.get_state()));
   state.save(pending.dir() / "state.bin");
   write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
