@@ -486,6 +486,23 @@ TEST_F(DatasetTest, MinariEpisodeEndingWithoutFlagIsMarkedTimedOut) {
   EXPECT_EQ(values<float>(d.final_observations), (std::vector<float>{2, 2}));
 }
 
+TEST_F(DatasetTest, MinariInfosStoredAsSerializedStringsAreSkipped) {
+  write_minari(path("m.hdf5"), make({1, 2}, {0, 1}, {0, 0}));
+  {
+    // Some Minari versions store each step's info dict as one JSON string.
+    hid_t f = H5Fopen(path("m.hdf5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 2);
+    const char text[6] = {'{', '}', '{', '}', '{', '}'};
+    raw_write(f, "episode_0/infos", t, t, {3}, text);
+    H5Tclose(t);
+    H5Fclose(f);
+  }
+  const Dataset d = read_minari(path("m.hdf5"));
+  EXPECT_EQ(d.size(), 2);
+  EXPECT_TRUE(d.infos.empty());
+}
+
 TEST_F(DatasetTest, MinariEpisodesAreReadInNumericIdOrder) {
   Dataset d = make({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
                    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
