@@ -612,17 +612,20 @@ std::optional<std::int64_t> int_attribute(hid_t obj, const std::string& name, co
   return v;
 }
 
-// Every dataset under `group` (nested groups joined with '/'), for infos.
+// Every numeric dataset under `group` (nested groups joined with '/'), for infos. Infos that are
+// not numbers (strings, say) have no place in a Dataset and are skipped.
 void collect_fields(hid_t group, const std::string& prefix, int depth, const Where& w, std::vector<Field>& out,
                     std::vector<std::string>& names, const std::string& name_prefix) {
   if (depth > kMaxDepth) w.fail(prefix, "nests groups deeper than " + std::to_string(kMaxDepth));
   for (const std::string& name : link_names(group, w, prefix)) {
     if (out.size() >= kMaxEntries) w.fail(prefix, "holds more than " + std::to_string(kMaxEntries) + " datasets");
     const std::string key = join_key(prefix, name);
-    if (kind_of(group, name) == ObjKind::kGroup) {
-      ObjectId g = open_group(group, name, w, key);
-      collect_fields(g.get(), key, depth + 1, w, out, names, join_key(name_prefix, name));
-    } else {
+    Object o = open_object(group, name);
+    if (o.kind == ObjKind::kGroup) {
+      collect_fields(o.id.get(), key, depth + 1, w, out, names, join_key(name_prefix, name));
+    } else if (o.kind == ObjKind::kDataset) {
+      TypeId t(w.check(H5Dget_type(o.id.get()), key, "cannot read the dataset's type"));
+      if (!is_supported_numeric(t.get())) continue;
       out.push_back(open_field(group, name, w, key));
       names.push_back(join_key(name_prefix, name));
     }
@@ -699,10 +702,11 @@ std::optional<std::int64_t> episode_id(const std::string& name) {
   static const std::string prefix = "episode_";
   if (name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
   const std::string digits = name.substr(prefix.size());
-  if (digits.empty() || digits.size() > 15 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+  if (digits.empty() || digits.size() > 15 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
   return std::stoll(digits);
 }
-
 
 // The rows of `src` ([R, ...]) from `row` on, copied into `dst` at row `at`.
 void copy_rows(const Array& src, std::int64_t row, std::int64_t count, Array& dst, std::int64_t at) {
