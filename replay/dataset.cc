@@ -272,41 +272,54 @@ TypeId bool_type(const Where& w, const std::string& key) {
 
 enum class ObjKind { kMissing, kGroup, kDataset, kOther };
 
-ObjKind kind_of(hid_t loc, const std::string& name) {
+// An object of a group, opened once: what it is decides how it is used, and the handle serves
+// as a group or dataset id (H5Oopen returns the one its type needs).
+struct Object {
+  ObjKind kind = ObjKind::kMissing;
+  ObjectId id;
+};
+
+Object open_object(hid_t loc, const std::string& name) {
+  Object o;
   // H5Lexists on a plain name (no '/') cannot fail on a missing intermediate group.
-  if (H5Lexists(loc, name.c_str(), H5P_DEFAULT) <= 0) return ObjKind::kMissing;
-  ObjectId o(H5Oopen(loc, name.c_str(), H5P_DEFAULT));
-  if (!o.valid()) {
+  if (H5Lexists(loc, name.c_str(), H5P_DEFAULT) <= 0) return o;
+  o.id = ObjectId(H5Oopen(loc, name.c_str(), H5P_DEFAULT));
+  if (!o.id.valid()) {
     H5Eclear2(H5E_DEFAULT);
-    return ObjKind::kOther;  // a dangling soft or external link
+    o.kind = ObjKind::kOther;  // a dangling soft or external link
+    return o;
   }
-  switch (H5Iget_type(o.get())) {
-    case H5I_GROUP: return ObjKind::kGroup;
-    case H5I_DATASET: return ObjKind::kDataset;
-    default: return ObjKind::kOther;
+  switch (H5Iget_type(o.id.get())) {
+    case H5I_GROUP: o.kind = ObjKind::kGroup; break;
+    case H5I_DATASET: o.kind = ObjKind::kDataset; break;
+    default: o.kind = ObjKind::kOther; break;
   }
+  return o;
 }
 
-// Link names of a group, in name order.
+ObjKind kind_of(hid_t loc, const std::string& name) { return open_object(loc, name).kind; }
+
+// Link names of a group, in name order. One pass of H5Literate: looking names up by index is
+// linear per call in old-style groups, quadratic over a Minari file's thousands of episodes.
 std::vector<std::string> link_names(hid_t group, const Where& w, const std::string& key) {
-  H5G_info_t info;
-  w.check_status(H5Gget_info(group, &info), key, "cannot list the group");
   std::vector<std::string> names;
-  for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t n = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    if (n < 0) w.fail_hdf5(key, "cannot read the name of link " + std::to_string(i));
-    std::string name(static_cast<std::size_t>(n) + 1, '\0');
-    if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(), H5P_DEFAULT) < 0)
-      w.fail_hdf5(key, "cannot read the name of link " + std::to_string(i));
-    name.resize(static_cast<std::size_t>(n));
-    names.push_back(std::move(name));
-  }
+  hsize_t idx = 0;
+  const herr_t r = H5Literate(
+      group, H5_INDEX_NAME, H5_ITER_INC, &idx,
+      [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+        static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+        return 0;
+      },
+      &names);
+  if (r < 0) w.fail_hdf5(key, "cannot list the group");
   return names;
 }
 
 ObjectId open_group(hid_t loc, const std::string& name, const Where& w, const std::string& key) {
-  if (kind_of(loc, name) != ObjKind::kGroup) w.fail(key, "is not a group");
-  return ObjectId(w.check(H5Oopen(loc, name.c_str(), H5P_DEFAULT), key, "cannot open the group"));
+  Object o = open_object(loc, name);
+  if (o.kind == ObjKind::kMissing) w.fail(key, "is missing");
+  if (o.kind != ObjKind::kGroup) w.fail(key, "is not a group");
+  return std::move(o.id);
 }
 
 // The declared extent of a dataspace, each dimension checked to fit int64 and the element count
@@ -335,21 +348,21 @@ Shape extent(hid_t space, const Where& w, const std::string& key) {
 
 // An opened dataset with its checked type and shape; nothing read yet.
 struct Field {
-  DatasetId id;
+  ObjectId id;
   Numeric type;
   Shape shape;
   std::string key;
 };
 
 Field open_field(hid_t loc, const std::string& name, const Where& w, const std::string& key) {
-  const ObjKind k = kind_of(loc, name);
-  if (k == ObjKind::kMissing) w.fail(key, "is missing");
-  if (k == ObjKind::kGroup)
+  Object o = open_object(loc, name);
+  if (o.kind == ObjKind::kMissing) w.fail(key, "is missing");
+  if (o.kind == ObjKind::kGroup)
     w.fail(key, "is a group, expected a dataset (dict or tuple spaces are not supported)");
-  if (k != ObjKind::kDataset) w.fail(key, "is not a dataset");
+  if (o.kind != ObjKind::kDataset) w.fail(key, "is not a dataset");
   Field f;
   f.key = key;
-  f.id = DatasetId(w.check(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), key, "cannot open the dataset"));
+  f.id = std::move(o.id);
   TypeId t(w.check(H5Dget_type(f.id.get()), key, "cannot read the dataset's type"));
   f.type = numeric_type(t.get(), w, key);
   SpaceId s(w.check(H5Dget_space(f.id.get()), key, "cannot read the dataset's dataspace"));
@@ -507,7 +520,7 @@ std::string format_numeric(const Numeric& t, const Shape& shape, Read read, cons
 // One metadata dataset as text, or nullopt when it is not metadata-sized (skipped).
 std::optional<std::string> read_metadata_value(hid_t loc, const std::string& name, const Where& w,
                                                const std::string& key) {
-  DatasetId d(w.check(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), key, "cannot open the dataset"));
+  ObjectId d(w.check(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), key, "cannot open the dataset"));
   TypeId t(w.check(H5Dget_type(d.get()), key, "cannot read the dataset's type"));
   SpaceId s(w.check(H5Dget_space(d.get()), key, "cannot read the dataset's dataspace"));
   auto read = [&](hid_t mem, void* buf) { return H5Dread(d.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); };
@@ -599,17 +612,20 @@ std::optional<std::int64_t> int_attribute(hid_t obj, const std::string& name, co
   return v;
 }
 
-// Every dataset under `group` (nested groups joined with '/'), for infos.
+// Every numeric dataset under `group` (nested groups joined with '/'), for infos. Infos that are
+// not numbers (strings, say) have no place in a Dataset and are skipped.
 void collect_fields(hid_t group, const std::string& prefix, int depth, const Where& w, std::vector<Field>& out,
                     std::vector<std::string>& names, const std::string& name_prefix) {
   if (depth > kMaxDepth) w.fail(prefix, "nests groups deeper than " + std::to_string(kMaxDepth));
   for (const std::string& name : link_names(group, w, prefix)) {
     if (out.size() >= kMaxEntries) w.fail(prefix, "holds more than " + std::to_string(kMaxEntries) + " datasets");
     const std::string key = join_key(prefix, name);
-    if (kind_of(group, name) == ObjKind::kGroup) {
-      ObjectId g = open_group(group, name, w, key);
-      collect_fields(g.get(), key, depth + 1, w, out, names, join_key(name_prefix, name));
-    } else {
+    Object o = open_object(group, name);
+    if (o.kind == ObjKind::kGroup) {
+      collect_fields(o.id.get(), key, depth + 1, w, out, names, join_key(name_prefix, name));
+    } else if (o.kind == ObjKind::kDataset) {
+      TypeId t(w.check(H5Dget_type(o.id.get()), key, "cannot read the dataset's type"));
+      if (!is_supported_numeric(t.get())) continue;
       out.push_back(open_field(group, name, w, key));
       names.push_back(join_key(name_prefix, name));
     }
@@ -686,10 +702,11 @@ std::optional<std::int64_t> episode_id(const std::string& name) {
   static const std::string prefix = "episode_";
   if (name.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
   const std::string digits = name.substr(prefix.size());
-  if (digits.empty() || digits.size() > 15 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+  if (digits.empty() || digits.size() > 15 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
   return std::stoll(digits);
 }
-
 
 // The rows of `src` ([R, ...]) from `row` on, copied into `dst` at row `at`.
 void copy_rows(const Array& src, std::int64_t row, std::int64_t count, Array& dst, std::int64_t at) {
@@ -706,76 +723,94 @@ Shape with_rows(std::int64_t rows, const Shape& like) {
   return s;
 }
 
+// One Minari episode group with its fields opened and checked against each other.
+struct MinariEpisode {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t steps = 0;
+  Field obs, actions, rewards, terms, truncs;
+  std::vector<Field> infos;
+  std::vector<std::string> info_names;
+
+  // Closes the datasets (shapes and types stay): a file may hold thousands of episodes, and
+  // keeping every one open between checking and reading would hold thousands of HDF5 objects.
+  void close() {
+    for (Field* f : {&obs, &actions, &rewards, &terms, &truncs}) f->id.reset();
+    for (Field& f : infos) f.id.reset();
+  }
+};
+
+MinariEpisode open_episode(hid_t file, const std::string& name, std::int64_t id, const Where& w) {
+  MinariEpisode e;
+  e.id = id;
+  e.name = name;
+  ObjectId group = open_group(file, name, w, name);
+  const hid_t g = group.get();
+  const std::string& p = name;
+  e.rewards = open_field(g, "rewards", w, p + "/rewards");
+  expect_rank(e.rewards, 1, w);
+  e.steps = e.rewards.shape[0];
+  const std::string why = "the length of '" + p + "/rewards'";
+  e.actions = open_field(g, "actions", w, p + "/actions");
+  expect_min_rank(e.actions, 1, w);
+  expect_rows(e.actions, e.steps, why, w);
+  e.terms = open_field(g, "terminations", w, p + "/terminations");
+  expect_rank(e.terms, 1, w);
+  expect_rows(e.terms, e.steps, why, w);
+  e.truncs = open_field(g, "truncations", w, p + "/truncations");
+  expect_rank(e.truncs, 1, w);
+  expect_rows(e.truncs, e.steps, why, w);
+  e.obs = open_field(g, "observations", w, p + "/observations");
+  expect_min_rank(e.obs, 1, w);
+  if (e.obs.shape[0] != e.steps + 1)
+    w.fail(e.obs.key, "has " + std::to_string(e.obs.shape[0]) + " rows, expected " + std::to_string(e.steps + 1) +
+                          " (one more than the episode's " + std::to_string(e.steps) +
+                          " steps: Minari keeps the final observation)");
+  if (const auto steps = int_attribute(g, "total_steps", w, p))
+    if (*steps != e.steps)
+      w.fail(p + "@total_steps", "says " + std::to_string(*steps) + " steps, '" + p + "/rewards' has " +
+                                     std::to_string(e.steps));
+  // Infos as a group of datasets; newer Minari versions may store them as one dataset of
+  // serialized strings, which holds nothing numeric to read and is skipped.
+  if (kind_of(g, "infos") == ObjKind::kGroup) {
+    ObjectId ig = open_group(g, "infos", w, p + "/infos");
+    collect_fields(ig.get(), p + "/infos", 0, w, e.infos, e.info_names, "");
+    for (const Field& f : e.infos) {
+      expect_min_rank(f, 1, w);
+      if (f.shape[0] != e.steps + 1 && f.shape[0] != e.steps)
+        w.fail(f.key, "has " + std::to_string(f.shape[0]) + " rows, expected " + std::to_string(e.steps + 1) +
+                          " (reset + steps) or " + std::to_string(e.steps));
+    }
+  }
+  return e;
+}
+
 Dataset read_minari_file(hid_t file, const Where& w) {
-  // Episodes in id order, their fields opened and checked before anything is read.
-  struct Ep {
-    std::int64_t id;
-    std::string name;
-    ObjectId group;
-    Field obs, actions, rewards, terms, truncs;
-    std::vector<Field> infos;
-    std::vector<std::string> info_names;
-    std::int64_t steps = 0;
-  };
-  std::vector<Ep> eps;
+  // Episodes in id order, each checked (then closed) before anything is read.
+  std::vector<std::pair<std::int64_t, std::string>> names;
   for (const std::string& name : link_names(file, w, "/")) {
     if (name.rfind("episode_", 0) != 0) continue;
     const auto id = episode_id(name);
     if (!id) w.fail(name, "is not named episode_<id> with a decimal id");
-    Ep e;
-    e.id = *id;
-    e.name = name;
-    e.group = open_group(file, name, w, name);
-    eps.push_back(std::move(e));
+    names.emplace_back(*id, name);
   }
-  std::sort(eps.begin(), eps.end(), [](const Ep& a, const Ep& b) { return a.id < b.id; });
-  for (std::size_t i = 1; i < eps.size(); ++i)
-    if (eps[i].id == eps[i - 1].id) w.fail(eps[i].name, "repeats the id of " + eps[i - 1].name);
+  std::sort(names.begin(), names.end());
+  for (std::size_t i = 1; i < names.size(); ++i)
+    if (names[i].first == names[i - 1].first) w.fail(names[i].second, "repeats the id of " + names[i - 1].second);
   if (const auto total = int_attribute(file, "total_episodes", w, "/"))
-    if (*total != static_cast<std::int64_t>(eps.size()))
+    if (*total != static_cast<std::int64_t>(names.size()))
       w.fail("total_episodes", "says " + std::to_string(*total) + " episodes, the file holds " +
-                                   std::to_string(eps.size()));
+                                   std::to_string(names.size()));
 
+  std::vector<MinariEpisode> eps;
   std::int64_t n = 0, kept = 0;
-  for (Ep& e : eps) {
-    const hid_t g = e.group.get();
-    const std::string& p = e.name;
-    e.rewards = open_field(g, "rewards", w, p + "/rewards");
-    expect_rank(e.rewards, 1, w);
-    e.steps = e.rewards.shape[0];
-    const std::string why = "the length of '" + p + "/rewards'";
-    e.actions = open_field(g, "actions", w, p + "/actions");
-    expect_min_rank(e.actions, 1, w);
-    expect_rows(e.actions, e.steps, why, w);
-    e.terms = open_field(g, "terminations", w, p + "/terminations");
-    expect_rank(e.terms, 1, w);
-    expect_rows(e.terms, e.steps, why, w);
-    e.truncs = open_field(g, "truncations", w, p + "/truncations");
-    expect_rank(e.truncs, 1, w);
-    expect_rows(e.truncs, e.steps, why, w);
-    e.obs = open_field(g, "observations", w, p + "/observations");
-    expect_min_rank(e.obs, 1, w);
-    if (e.obs.shape[0] != e.steps + 1)
-      w.fail(e.obs.key, "has " + std::to_string(e.obs.shape[0]) + " rows, expected " + std::to_string(e.steps + 1) +
-                            " (one more than the episode's " + std::to_string(e.steps) +
-                            " steps: Minari keeps the final observation)");
-    if (const auto steps = int_attribute(g, "total_steps", w, p))
-      if (*steps != e.steps)
-        w.fail(p + "@total_steps", "says " + std::to_string(*steps) + " steps, '" + p + "/rewards' has " +
-                                       std::to_string(e.steps));
-    if (kind_of(g, "infos") != ObjKind::kMissing) {
-      ObjectId ig = open_group(g, "infos", w, p + "/infos");
-      collect_fields(ig.get(), p + "/infos", 0, w, e.infos, e.info_names, "");
-      for (const Field& f : e.infos) {
-        expect_min_rank(f, 1, w);
-        if (f.shape[0] != e.steps + 1 && f.shape[0] != e.steps)
-          w.fail(f.key, "has " + std::to_string(f.shape[0]) + " rows, expected " + std::to_string(e.steps + 1) +
-                            " (reset + steps) or " + std::to_string(e.steps));
-      }
-    }
-    if (n > std::numeric_limits<std::int64_t>::max() - e.steps) w.fail(p, "brings the total step count past int64");
+  for (const auto& [id, name] : names) {
+    MinariEpisode e = open_episode(file, name, id, w);
+    e.close();
+    if (n > std::numeric_limits<std::int64_t>::max() - e.steps) w.fail(name, "brings the total step count past int64");
     n += e.steps;
     if (e.steps > 0) ++kept;
+    eps.push_back(std::move(e));
   }
   if (const auto total = int_attribute(file, "total_steps", w, "/"))
     if (*total != n) w.fail("total_steps", "says " + std::to_string(*total) + " steps, the episodes hold " + std::to_string(n));
@@ -783,10 +818,10 @@ Dataset read_minari_file(hid_t file, const Where& w) {
   Dataset d;
   if (eps.empty()) w.fail("episode_0", "is missing (no episode_<id> groups)");
   // Shapes and dtypes come from the first episode; every other must agree.
-  const Ep& first = eps.front();
+  const MinariEpisode& first = eps.front();
   const DType obs_dtype = observation_dtype(first.obs.type);
   const DType act_dtype = action_dtype(first.actions.type);
-  for (const Ep& e : eps) {
+  for (const MinariEpisode& e : eps) {
     auto same_item = [&](const Field& f, const Field& ref, DType want, DType got) {
       if (!std::equal(f.shape.begin() + 1, f.shape.end(), ref.shape.begin() + 1, ref.shape.end()))
         w.fail(f.key, "has items of shape " + shape_str(Shape(f.shape.begin() + 1, f.shape.end())) + ", '" + ref.key +
@@ -812,8 +847,14 @@ Dataset read_minari_file(hid_t file, const Where& w) {
         allocate(info_dtype(first.infos[k].type), with_rows(n, first.infos[k].shape), w, first.infos[k].key);
 
   std::int64_t at = 0, ep_index = 0;
-  for (const Ep& e : eps) {
-    if (e.steps == 0) continue;
+  for (const MinariEpisode& checked : eps) {
+    if (checked.steps == 0) continue;
+    const MinariEpisode e = open_episode(file, checked.name, checked.id, w);
+    // The file is open read-only; a reopened episode is the one checked above.
+    bool same = e.steps == checked.steps && e.obs.shape == checked.obs.shape &&
+                e.actions.shape == checked.actions.shape && e.info_names == checked.info_names;
+    for (std::size_t k = 0; same && k < e.infos.size(); ++k) same = e.infos[k].shape == checked.infos[k].shape;
+    if (!same) w.fail(checked.name, "changed while being read");
     const Array obs = read_field(e.obs, obs_dtype, w);
     copy_rows(obs, 0, e.steps, d.observations, at);
     copy_rows(obs, e.steps, 1, d.final_observations, ep_index);

@@ -13,7 +13,7 @@
 // bool (an int8 enum FALSE=0/TRUE=1); float16, strings and compound types are rejected. D4RL's
 // `timeouts` is optional (older D4RL files lack it; it then reads as all false). metadata/ keeps
 // strings, numeric scalars and arrays of up to 16 elements (as text); larger arrays (D4RL stores
-// policy weights there) are skipped.
+// policy weights there) are skipped, and so are infos that are not numbers.
 //
 // Files are untrusted input: a missing key, a wrong rank, a dtype that is not numeric or lengths
 // that disagree throw mnemo::Error naming the file and the key; nothing is read past what the

@@ -432,6 +432,7 @@ TEST_F(DatasetTest, ReadsAFileInTheH5pyLayoutWithBoolEnumFloat64ObsAndInt32Actio
     raw_write(f, "metadata/policy/fc0/weight", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, {16, 16}, weights.data());
     const std::vector<std::int16_t> goal = {3, -4, 5, 6};
     raw_write(f, "infos/goal", H5T_STD_I16LE, H5T_NATIVE_INT16, {4}, goal.data());
+    raw_fixed_string(f, "infos/note", "text");  // not a number: skipped
     H5Fclose(f);
   }
   const Dataset d = read_d4rl(path("h5py.h5"));
@@ -444,6 +445,7 @@ TEST_F(DatasetTest, ReadsAFileInTheH5pyLayoutWithBoolEnumFloat64ObsAndInt32Actio
   EXPECT_EQ(values<float>(d.rewards), (std::vector<float>{1, 0, 0.5f, 2}));
   EXPECT_EQ(ints(d.terminals), (std::vector<int>{0, 1, 0, 0}));
   EXPECT_EQ(ints(d.timeouts), (std::vector<int>{0, 0, 0, 1}));
+  ASSERT_EQ(d.infos.size(), 1u);
   ASSERT_EQ(d.infos.count("goal"), 1u);
   EXPECT_EQ(d.infos.at("goal").dtype(), DType::kInt32);
   EXPECT_EQ(values<std::int32_t>(d.infos.at("goal")), (std::vector<std::int32_t>{3, -4, 5, 6}));
@@ -484,6 +486,23 @@ TEST_F(DatasetTest, MinariEpisodeEndingWithoutFlagIsMarkedTimedOut) {
   EXPECT_EQ(split_episodes(d).size(), 2u);
   EXPECT_EQ(d.observations.shape(), (Shape{4}));  // scalar observations, [N]
   EXPECT_EQ(values<float>(d.final_observations), (std::vector<float>{2, 2}));
+}
+
+TEST_F(DatasetTest, MinariInfosStoredAsSerializedStringsAreSkipped) {
+  write_minari(path("m.hdf5"), make({1, 2}, {0, 1}, {0, 0}));
+  {
+    // Some Minari versions store each step's info dict as one JSON string.
+    hid_t f = H5Fopen(path("m.hdf5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 2);
+    const char text[6] = {'{', '}', '{', '}', '{', '}'};
+    raw_write(f, "episode_0/infos", t, t, {3}, text);
+    H5Tclose(t);
+    H5Fclose(f);
+  }
+  const Dataset d = read_minari(path("m.hdf5"));
+  EXPECT_EQ(d.size(), 2);
+  EXPECT_TRUE(d.infos.empty());
 }
 
 TEST_F(DatasetTest, MinariEpisodesAreReadInNumericIdOrder) {
