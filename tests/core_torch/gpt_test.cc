@@ -332,6 +332,22 @@ TEST_F(GPTFileTest, Gpt2NamedTensorsRoundTripThroughSafetensorsWithoutPrefix) {
   for (const auto& [name, t] : gpt2_named_tensors(*target)) EXPECT_TRUE(torch::equal(t, weights.at(name))) << name;
 }
 
+TEST_F(GPTFileTest, AHalfPrecisionFileLoadsByConversion) {
+  torch::manual_seed(12);
+  GPT source(small_options());
+  std::vector<std::pair<std::string, torch::Tensor>> half;
+  for (const auto& [name, t] : gpt2_named_tensors(*source)) half.emplace_back(name, t.to(torch::kHalf));
+  const fs::path path = dir_ / "half.safetensors";
+  save_safetensors(path, half);
+  const SafeTensors weights = load_safetensors(path);
+  GPT target(small_options());
+  load_gpt2_weights(*target, weights, path.string());
+  for (const auto& [name, t] : gpt2_named_tensors(*target)) {
+    EXPECT_EQ(t.scalar_type(), torch::kFloat) << name;
+    EXPECT_TRUE(torch::equal(t, weights.at(name).to(torch::kFloat))) << name;
+  }
+}
+
 TEST_F(GPTFileTest, Gpt2OptionsInfersSizesFromTheShapes) {
   GPTOptions o = small_options(/*vocab=*/23);
   o.n_layer = 3;

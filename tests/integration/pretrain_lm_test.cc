@@ -165,9 +165,18 @@ TEST_F(PretrainLmTest, BadInputExitsWithCode2AndLeavesNoRunDirectory) {
   EXPECT_NE(err.find("holds no text"), std::string::npos) << err;
 }
 
+// The mnemo executable: $MNEMO_BINARY, else <build>/mnemo next to this test's <build>/tests/.
+std::string mnemo_binary() {
+  if (const char* b = std::getenv("MNEMO_BINARY")) return b;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : (self.parent_path().parent_path() / "mnemo").string();
+}
+
 TEST_F(PretrainLmTest, TheMnemoBinaryRunsPretrainLm) {
-  const char* binary = std::getenv("MNEMO_BINARY");
-  if (binary == nullptr || !fs::exists(binary)) GTEST_SKIP() << "MNEMO_BINARY is not built";
+  const std::string path = mnemo_binary();
+  if (path.empty() || !fs::exists(path)) GTEST_SKIP() << "the mnemo executable is not built";
+  const char* binary = path.c_str();
   const fs::path run = dir_ / "binary-run";
   std::string cmd = std::string(binary);
   for (const auto& a : short_run(run, /*steps=*/4)) cmd += " '" + a + "'";
