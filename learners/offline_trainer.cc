@@ -1,7 +1,6 @@
 #include "learners/offline_trainer.h"
 
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -13,11 +12,6 @@
 
 namespace mnemo::learners {
 namespace {
-
-std::string tensor_bytes(const torch::Tensor& t) {
-  auto c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
-}
 
 // The token embedding of a GPT-2-named file, with or without GPT2LMHeadModel's prefix.
 torch::Tensor token_embedding(const SafeTensors& w, const std::string& origin) {
@@ -157,7 +151,7 @@ void OfflineTrainer::save_checkpoint() {
   StateFile state;
   state.set("updates", updates_);
   state.set("target_return", std::to_string(target_));  // what `mnemo eval` conditions on
-  state.set("learner_rng", tensor_bytes(gen_.get_state()));
+  state.set("learner_rng", nn::generator_state(gen_));
   state.save(pending.dir() / "state.bin");
   write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
   auto info = pending.commit();
@@ -193,10 +187,7 @@ void OfflineTrainer::restore() {
   // The checkpoint holds the chief's generator; other ranks keep their rank-seeded one so that
   // they go on drawing different windows.
   if (ctx_.comm->rank() == 0) {
-    const std::string& rng = state.get_string("learner_rng");
-    auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
-    std::memcpy(t.data_ptr(), rng.data(), rng.size());
-    gen_.set_state(t);
+    nn::set_generator_state(gen_, state.get_string("learner_rng"));
   }
   MNEMO_INFO("resumed from ", dir.string(), " at update ", updates_);
 }

@@ -1,7 +1,6 @@
 #include "learners/trainer.h"
 
 #include <chrono>
-#include <cstring>
 #include <deque>
 
 #include "core/checkpoint.h"
@@ -22,11 +21,6 @@ torch::Tensor time_major(const replay::Batch& b, const std::string& name) {
 // How long the chief waits for the replay shards to write their tables into a checkpoint: a large
 // table takes far longer than a sample's timeout_ms.
 constexpr std::int64_t kReplaySnapshotTimeoutMs = 30LL * 60 * 1000;
-
-std::string tensor_bytes(const torch::Tensor& t) {
-  auto c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes()));
-}
 
 }  // namespace
 
@@ -157,7 +151,7 @@ void Trainer::save_checkpoint() {
   StateFile state;
   state.set("updates", counters_.updates);
   state.set("env_steps", counters_.env_steps);
-  state.set("learner_rng", tensor_bytes(gen_.get_state()));
+  state.set("learner_rng", nn::generator_state(gen_));
   state.save(pending.dir() / "state.bin");
   write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
   // Replay last: its files join the manifest commit() writes, so latest() never sees a checkpoint
@@ -226,10 +220,7 @@ void Trainer::restore() {
   // The checkpoint holds the chief's generator; other ranks keep their own rank-seeded one so that
   // ranks go on drawing different minibatch orders.
   if (ctx_.comm->rank() == 0) {
-    const std::string& rng = state.get_string("learner_rng");
-    auto t = torch::empty({static_cast<int64_t>(rng.size())}, torch::kUInt8);
-    std::memcpy(t.data_ptr(), rng.data(), rng.size());
-    gen_.set_state(t);
+    nn::set_generator_state(gen_, state.get_string("learner_rng"));
   }
   MNEMO_INFO("resumed from ", dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps, " env steps");
 }

@@ -158,6 +158,17 @@ void load_flat_parameters(torch::nn::Module& m, const Array& flat) {
 
 at::Generator make_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 
+std::string generator_state(at::Generator& gen) {
+  auto t = gen.get_state().contiguous();
+  return std::string(static_cast<const char*>(t.data_ptr()), static_cast<std::size_t>(t.nbytes()));
+}
+
+void set_generator_state(at::Generator& gen, const std::string& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  gen.set_state(t);
+}
+
 int64_t obs_dim(const Spec& obs_spec) {
   int64_t n = 0;
   for (const auto& f : obs_spec.fields) n += shape_numel(f.shape);

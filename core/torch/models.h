@@ -128,6 +128,9 @@ int64_t count_parameters(torch::nn::Module& m);
 int64_t action_head_size(const ActionSpace& space);
 
 at::Generator make_generator(uint64_t seed);
+// A CPU generator's state as bytes (for checkpoints) and back.
+std::string generator_state(at::Generator& gen);
+void set_generator_state(at::Generator& gen, const std::string& bytes);
 
 // Observation fields flattened into one float32 feature vector per step: the policy input size
 // for a spec, and the concatenation of field tensors [lead..., ...field] -> [lead..., obs_dim].
