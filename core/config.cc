@@ -180,6 +180,25 @@ void Reader::finish() const {
   }
 }
 
+std::string flow_text(const Node& n) {
+  std::ostringstream os;
+  switch (n.kind) {
+    case Node::Kind::kNull: return "null";
+    case Node::Kind::kScalar: detail::write_node(os, n, 0); break;
+    case Node::Kind::kSequence:
+      os << "[";
+      for (std::size_t i = 0; i < n.items.size(); ++i) os << (i ? ", " : "") << flow_text(n.items[i]);
+      os << "]";
+      break;
+    case Node::Kind::kMap:
+      os << "{";
+      for (std::size_t i = 0; i < n.map.size(); ++i) os << (i ? ", " : "") << n.map[i].first << ": " << flow_text(n.map[i].second);
+      os << "}";
+      break;
+  }
+  return os.str();
+}
+
 namespace detail {
 
 std::string join_path(const std::string& path, const std::string& key) {
@@ -298,6 +317,10 @@ void write_scalar(std::ostream& os, const std::string& v) {
 }
 
 void write_node(std::ostream& os, const Node& n, int indent) {
+  if (n.kind == Node::Kind::kSequence) {
+    os << flow_text(n);  // items in flow style too: a block mapping cannot sit inside [...]
+    return;
+  }
   switch (n.kind) {
     case Node::Kind::kNull: os << "null"; break;
     case Node::Kind::kScalar:

@@ -46,6 +46,9 @@ Node parse_yaml(const std::string& text, const std::string& origin);
 Node load_file(const std::string& path);
 // Applies "a.b.c=value" (value parsed as a YAML scalar or flow sequence) to `root`.
 void apply_override(Node& root, const std::string& assignment);
+// A value in YAML flow style ("1e-3", "[64, 64]", "{name: tmaze, corridor_length: 10}"), as
+// apply_override parses it back.
+std::string flow_text(const Node& n);
 // Levenshtein-nearest of `candidates` to `key`, or "" when none is close.
 std::string nearest(const std::string& key, const std::vector<std::string>& candidates);
 

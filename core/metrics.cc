@@ -442,9 +442,10 @@ std::string ProgressLine::format_line(const std::vector<ProgressItem>& items) {
   return line;
 }
 
-ProgressLine::ProgressLine(double interval_s, std::FILE* out, int in_place)
+ProgressLine::ProgressLine(double interval_s, std::FILE* out, int in_place, double plain_interval_s)
     : interval_s_(interval_s), out_(out ? out : stdout) {
   in_place_ = in_place < 0 ? ::isatty(::fileno(out_)) != 0 : in_place != 0;
+  if (!in_place_) interval_s_ = std::max(interval_s_, plain_interval_s);
 }
 
 ProgressLine::~ProgressLine() { finish(); }

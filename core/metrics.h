@@ -88,9 +88,11 @@ struct ProgressItem {
 // and updates are rate-limited so such files stay small. Meant for one thread (the runner loop).
 class ProgressLine {
  public:
-  // `interval_s`: minimum seconds between printed updates. `out` defaults to stdout;
-  // `in_place` -1 detects a terminal, 0/1 force plain lines / in-place rewriting.
-  explicit ProgressLine(double interval_s = 1.0, std::FILE* out = nullptr, int in_place = -1);
+  // `interval_s`: minimum seconds between printed updates, at least `plain_interval_s` for plain
+  // lines (a day-long run in a log file should not print a line a second). `out` defaults to
+  // stdout; `in_place` -1 detects a terminal, 0/1 force plain lines / in-place rewriting.
+  explicit ProgressLine(double interval_s = 1.0, std::FILE* out = nullptr, int in_place = -1,
+                        double plain_interval_s = 10.0);
   ~ProgressLine();
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;

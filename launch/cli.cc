@@ -15,6 +15,7 @@
 #include "launch/plot_cmd.h"
 #include "launch/pretrain_lm.h"
 #include "launch/render.h"
+#include "launch/sweep.h"
 #include "launch/train.h"
 #include "replay/server.h"
 
@@ -29,6 +30,10 @@ commands:
                        `mpirun -np N` with one role per rank (see topology)
   train --resume RUN_DIR [--set KEY=VALUE]...
                        continue a run from its latest checkpoint
+  sweep SPEC.yaml [--set KEY=VALUE]... [--jobs N] [--dry-run] [--slurm | --submit]
+  sweep --resume DIR [--jobs N] [--slurm | --submit] | --status DIR | --trial I DIR
+                       a grid of configs x seeds, run here N at a time or as a Slurm
+                       job array; resumable (mnemo sweep --help)
   config CONFIG [--set KEY=VALUE]...
                        print the resolved configuration with comments
   envs                 list the environments and their options
@@ -156,6 +161,7 @@ int run_cli(const std::vector<std::string>& args) {
   try {
     if (cmd == "train") return cmd_train(args);
     if (cmd == "config") return cmd_config(args);
+    if (cmd == "sweep") return sweep_main(std::vector<std::string>(args.begin() + 1, args.end()));
     if (cmd == "envs") return cmd_envs();
     if (cmd == "replay") return cmd_replay(args);
     if (cmd == "plot") return plot_main(std::vector<std::string>(args.begin() + 1, args.end()));

@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "launch/cli.h"
+#include "launch/sweep.h"
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv, char** envp) {
+  mnemo::launch::remember_startup_environment(envp);
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -299,6 +299,20 @@ TEST(ProgressLineTest, PlainModePrintsWholeLinesAtMostOncePerInterval) {
   std::fclose(f);
 }
 
+TEST(ProgressLineTest, PlainLinesKeepTheirOwnLongerInterval) {
+  std::FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  {
+    ProgressLine plain(/*interval_s=*/0, f, /*in_place=*/0, /*plain_interval_s=*/3600);
+    EXPECT_TRUE(plain.update({{"step", 1, "count"}}));
+    EXPECT_FALSE(plain.due());
+    ProgressLine in_place(/*interval_s=*/0, f, /*in_place=*/1, /*plain_interval_s=*/3600);
+    EXPECT_TRUE(in_place.update({{"step", 1, "count"}}));
+    EXPECT_TRUE(in_place.due());
+  }
+  std::fclose(f);
+}
+
 TEST(ProgressLineTest, InPlaceModeRewritesTheLineAndFinishEndsIt) {
   std::FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);

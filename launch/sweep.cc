@@ -1,0 +1,806 @@
+#include "launch/sweep.h"
+
+#include <mpi.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "core/checkpoint.h"
+#include "core/json.h"
+#include "core/metrics.h"
+#include "launch/args.h"
+#include "launch/train.h"
+
+namespace mnemo::launch {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string>& startup_environment() {
+  static std::vector<std::string> env;
+  return env;
+}
+
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' || c == '-' || c == '=';
+}
+
+// "[64, 64]" -> "64x64", "{name: tmaze}" -> "name_tmaze", "1e-3" -> "1e-3".
+std::string name_part(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '[' || c == ']' || c == '{' || c == '}' || c == ' ' || c == '"' || c == '\'') continue;
+    if (c == ',') c = 'x';
+    out += is_name_char(c) ? c : '_';
+  }
+  return out.empty() ? "_" : out;
+}
+
+std::string last_component(const std::string& key) {
+  auto dot = key.rfind('.');
+  return dot == std::string::npos ? key : key.substr(dot + 1);
+}
+
+int world_rank() {
+  int rank = 0, initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+int world_size() {
+  int size = 1, initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+fs::path done_file(const fs::path& sweep_dir, const Trial& t) { return sweep_dir / "done" / (t.name + ".json"); }
+
+std::string self_exe() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("sweep: cannot find the mnemo executable (/proc/self/exe): " + ec.message());
+  return p.string();
+}
+
+std::string format_duration(double s) {
+  const auto t = static_cast<long long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", t / 3600, (t / 60) % 60);
+  else if (t >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", t / 60, t % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%llds", t);
+  return buf;
+}
+
+}  // namespace
+
+void remember_startup_environment(char** envp) {
+  auto& env = startup_environment();
+  env.clear();
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Spec
+
+void SlurmOptions::validate() const {
+  auto positive = [](const char* key, std::int64_t v) {
+    if (v < 1) throw ConfigError(std::string("sweep: slurm.") + key + " must be >= 1, got " + std::to_string(v));
+  };
+  positive("nodes", nodes);
+  positive("ntasks_per_node", ntasks_per_node);
+  positive("cpus_per_task", cpus_per_task);
+  if (gpus_per_node < 0) throw ConfigError("sweep: slurm.gpus_per_node must be >= 0");
+  if (max_parallel < 0) throw ConfigError("sweep: slurm.max_parallel must be >= 0");
+  if (signal_seconds < 0) throw ConfigError("sweep: slurm.signal_seconds must be >= 0");
+  if (time.empty()) throw ConfigError("sweep: slurm.time must not be empty (e.g. 04:00:00)");
+  if (launcher != "srun" && launcher != "mpirun")
+    throw ConfigError("sweep: slurm.launcher must be srun or mpirun, got '" + launcher + "'");
+  for (const auto& line : setup)
+    if (line.find('\n') != std::string::npos) throw ConfigError("sweep: slurm.setup lines must be single lines");
+  for (const auto& e : extra)
+    if (e.empty() || e[0] != '-' || e.find('\n') != std::string::npos)
+      throw ConfigError("sweep: slurm.extra entries are #SBATCH options such as --qos=long, got '" + e + "'");
+}
+
+void SweepSpec::validate() const {
+  if (name.empty() || name == "." || name == ".." ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return is_name_char(c) && c != '='; }))
+    throw ConfigError("sweep: name '" + name + "' must be a plain file name (letters, digits, . _ + -)");
+  if (config.empty()) throw ConfigError("sweep: config (the base training config) is required");
+  if (seeds.empty()) throw ConfigError("sweep: seeds must list at least one seed");
+  if (grid.kind != config::Node::Kind::kNull && !grid.is_map())
+    throw ConfigError("sweep: grid must be a mapping KEY: [VALUE, ...] (" + grid.origin + ")");
+  if (set.kind != config::Node::Kind::kNull && !set.is_map())
+    throw ConfigError("sweep: set must be a mapping KEY: VALUE (" + set.origin + ")");
+  slurm.validate();
+}
+
+SweepSpec load_sweep_spec(const std::string& path) {
+  config::Node root = config::load_file(path);
+  SweepSpec spec;
+  config::bind(root, "sweep", spec);
+  if (!spec.config.empty() && fs::path(spec.config).is_relative())
+    spec.config = (fs::path(path).parent_path() / spec.config).lexically_normal().string();
+  spec.validate();
+  return spec;
+}
+
+std::string override_text(const std::string& key, const config::Node& value) { return key + "=" + config::flow_text(value); }
+
+std::vector<Trial> expand_trials(const SweepSpec& spec) {
+  struct Axis {
+    std::string key, label;
+    std::vector<std::string> texts;  // flow text per value
+  };
+  std::vector<Axis> axes;
+  if (spec.grid.is_map()) {
+    for (const auto& kv : spec.grid.map) {
+      const config::Node& values = kv.second;
+      if (values.kind != config::Node::Kind::kSequence)
+        throw ConfigError("sweep: grid." + kv.first + " must be a list of values (" + values.origin + ")");
+      if (values.items.empty()) throw ConfigError("sweep: grid." + kv.first + " is an empty list (" + values.origin + ")");
+      Axis a;
+      a.key = kv.first;
+      std::set<std::string> seen;
+      for (const auto& v : values.items) {
+        std::string text = config::flow_text(v);
+        if (!seen.insert(text).second)
+          throw ConfigError("sweep: grid." + kv.first + " lists " + text + " twice (" + values.origin + ")");
+        a.texts.push_back(text);
+      }
+      axes.push_back(std::move(a));
+    }
+  }
+  // Short labels where the last key component is unique among the grid's keys.
+  for (auto& a : axes) {
+    const std::string last = last_component(a.key);
+    const auto same = std::count_if(axes.begin(), axes.end(), [&](const Axis& b) { return last_component(b.key) == last; });
+    a.label = same == 1 ? last : a.key;
+  }
+  std::set<std::uint64_t> seeds(spec.seeds.begin(), spec.seeds.end());
+  if (seeds.size() != spec.seeds.size()) throw ConfigError("sweep: seeds lists a seed twice");
+
+  std::vector<Trial> trials;
+  std::vector<std::size_t> pick(axes.size(), 0);
+  std::set<std::string> groups;
+  while (true) {
+    std::string group;
+    std::vector<std::string> overrides;
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      const std::string& text = axes[i].texts[pick[i]];
+      if (!group.empty()) group += "-";
+      group += axes[i].label + "=" + name_part(text);
+      overrides.push_back(axes[i].key + "=" + text);
+    }
+    if (group.empty()) group = spec.name;
+    // Values that differ only in characters a file name cannot hold get the point's number.
+    if (!groups.insert(group).second) {
+      group += "-p" + std::to_string(trials.size() / spec.seeds.size());
+      groups.insert(group);
+    }
+    for (std::uint64_t seed : spec.seeds) {
+      Trial t;
+      t.index = trials.size();
+      t.group = group;
+      t.seed = seed;
+      t.name = group + "-seed" + std::to_string(seed);
+      t.overrides = overrides;
+      t.overrides.push_back("run.name=" + t.name);
+      t.overrides.push_back("run.seed=" + std::to_string(seed));
+      trials.push_back(std::move(t));
+    }
+    // Next grid point: the last axis varies fastest.
+    std::size_t i = axes.size();
+    while (i > 0) {
+      --i;
+      if (++pick[i] < axes[i].texts.size()) break;
+      pick[i] = 0;
+      if (i == 0) return trials;
+    }
+    if (axes.empty()) return trials;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slurm
+
+std::string array_ranges(const std::vector<std::size_t>& indices) {
+  std::string out;
+  for (std::size_t i = 0; i < indices.size();) {
+    std::size_t j = i;
+    while (j + 1 < indices.size() && indices[j + 1] == indices[j] + 1) ++j;
+    if (!out.empty()) out += ",";
+    out += std::to_string(indices[i]);
+    if (j > i) out += "-" + std::to_string(indices[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+namespace {
+// Single quotes for the shell.
+std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+}  // namespace
+
+std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const std::vector<std::size_t>& indices,
+                         const std::string& exe) {
+  MNEMO_CHECK(!indices.empty(), "slurm_script: no trials");
+  const SlurmOptions& s = spec.slurm;
+  std::ostringstream os;
+  os << "#!/bin/bash\n"
+     << "# Written by `mnemo sweep --slurm`: one array task per unfinished trial of this sweep.\n"
+     << "# A trial that is preempted or reaches its time limit checkpoints on SIGTERM; submitting\n"
+     << "# again (mnemo sweep --resume " << sweep_dir.string() << " --submit) resumes it.\n";
+  os << "#SBATCH --job-name=" << spec.name << "\n";
+  os << "#SBATCH --array=" << array_ranges(indices);
+  if (s.max_parallel > 0) os << "%" << s.max_parallel;
+  os << "\n";
+  os << "#SBATCH --output=" << (sweep_dir / "slurm" / "%A_%a.out").string() << "\n";
+  os << "#SBATCH --open-mode=append\n";
+  os << "#SBATCH --chdir=" << spec.workdir << "\n";
+  os << "#SBATCH --time=" << s.time << "\n";
+  os << "#SBATCH --nodes=" << s.nodes << "\n";
+  os << "#SBATCH --ntasks-per-node=" << s.ntasks_per_node << "\n";
+  os << "#SBATCH --cpus-per-task=" << s.cpus_per_task << "\n";
+  if (s.gpus_per_node > 0) os << "#SBATCH --gpus-per-node=" << s.gpus_per_node << "\n";
+  if (!s.partition.empty()) os << "#SBATCH --partition=" << s.partition << "\n";
+  if (!s.account.empty()) os << "#SBATCH --account=" << s.account << "\n";
+  if (!s.mem.empty()) os << "#SBATCH --mem=" << s.mem << "\n";
+  if (s.signal_seconds > 0) os << "#SBATCH --signal=TERM@" << s.signal_seconds << "\n";
+  os << "#SBATCH --requeue\n";
+  for (const auto& e : s.extra) os << "#SBATCH " << e << "\n";
+  os << "\nset -euo pipefail\n";
+  for (const auto& line : s.setup) os << line << "\n";
+  os << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n";
+  const std::string trial = sh_quote(exe) + " sweep --trial \"$SLURM_ARRAY_TASK_ID\" " + sh_quote(sweep_dir.string());
+  if (s.launcher == "srun")
+    os << "srun " << trial << "\n";
+  else
+    os << "mpirun " << trial << "\n";
+  return os.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+const char* trial_state_name(TrialState s) {
+  switch (s) {
+    case TrialState::kPending: return "pending";
+    case TrialState::kStarted: return "started";
+    case TrialState::kCheckpointed: return "checkpointed";
+    case TrialState::kDone: return "done";
+  }
+  return "?";
+}
+
+TrialState trial_state(const fs::path& sweep_dir, const Trial& trial) {
+  std::error_code ec;
+  if (fs::exists(done_file(sweep_dir, trial), ec)) return TrialState::kDone;
+  const fs::path run = sweep_dir / trial.name;
+  if (!fs::exists(run, ec)) return TrialState::kPending;
+  if (fs::exists(run / "checkpoints", ec) && CheckpointManager(run / "checkpoints").latest())
+    return TrialState::kCheckpointed;
+  return TrialState::kStarted;
+}
+
+TrialResult read_trial_result(const fs::path& sweep_dir, const Trial& trial) {
+  const fs::path file = done_file(sweep_dir, trial);
+  json::Value v = json::parse(read_file(file), file.string());
+  if (!v.is_object()) throw Error(file.string() + ": expected a JSON object");
+  TrialResult r;
+  if (const auto* x = v.find("return")) r.recent_return = x->as_double(file.string() + ": return");
+  if (const auto* x = v.find("updates")) r.updates = x->as_int64(file.string() + ": updates");
+  if (const auto* x = v.find("env_steps")) r.env_steps = x->as_int64(file.string() + ": env_steps");
+  if (const auto* x = v.find("infos"); x && x->is_object())
+    for (const auto& kv : x->members) r.infos[kv.first] = kv.second.as_double(file.string() + ": infos." + kv.first);
+  return r;
+}
+
+namespace {
+
+void write_trial_result(const fs::path& sweep_dir, const Trial& t, const TrainResult& r) {
+  std::ostringstream os;
+  os << "{\"trial\": " << json::quote(t.name) << ", \"index\": " << t.index << ", \"seed\": " << t.seed
+     << ", \"return\": " << json::number(r.recent_return) << ", \"updates\": " << r.counters.updates
+     << ", \"env_steps\": " << r.counters.env_steps << ", \"infos\": {";
+  bool first = true;
+  for (const auto& kv : r.recent_infos) {
+    os << (first ? "" : ", ") << json::quote(kv.first) << ": " << json::number(kv.second);
+    first = false;
+  }
+  os << "}}\n";
+  fs::create_directories(sweep_dir / "done");
+  write_file_atomic(done_file(sweep_dir, t), os.str());
+}
+
+std::string trials_tsv(const std::vector<Trial>& trials) {
+  std::ostringstream os;
+  os << "index\ttrial\tseed\toverrides\n";
+  for (const auto& t : trials) {
+    os << t.index << "\t" << t.name << "\t" << t.seed << "\t";
+    for (std::size_t i = 0; i < t.overrides.size(); ++i) os << (i ? " " : "") << "--set " << t.overrides[i];
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace
+
+Sweep open_sweep(const fs::path& dir) {
+  const fs::path spec_file = dir / "sweep.yaml";
+  if (!fs::exists(spec_file)) throw ConfigError(dir.string() + " is not a sweep directory (no sweep.yaml)");
+  Sweep s;
+  s.dir = fs::absolute(dir).lexically_normal();
+  s.spec = load_sweep_spec(spec_file.string());
+  s.trials = expand_trials(s.spec);
+  return s;
+}
+
+namespace {
+
+// The spec's `set` then the command line's --set: applied to every trial before its own values.
+std::vector<std::string> common_overrides(const SweepSpec& spec, const std::vector<std::string>& cli_sets) {
+  std::vector<std::string> common;
+  if (spec.set.is_map())
+    for (const auto& kv : spec.set.map) common.push_back(override_text(kv.first, kv.second));
+  common.insert(common.end(), cli_sets.begin(), cli_sets.end());
+  return common;
+}
+
+// The trials, after loading every one's config (ConfigError names the first bad trial).
+std::vector<Trial> checked_trials(const SweepSpec& spec, const std::vector<std::string>& common) {
+  spec.validate();
+  std::vector<Trial> trials = expand_trials(spec);
+  for (auto& t : trials) {
+    std::vector<std::string> o = common;
+    o.insert(o.end(), t.overrides.begin(), t.overrides.end());
+    try {
+      (void)load_train_config(spec.config, o);
+    } catch (const ConfigError& e) {
+      throw ConfigError("sweep: trial " + std::to_string(t.index) + " (" + t.name + "): " + e.what());
+    }
+  }
+  return trials;
+}
+
+}  // namespace
+
+Sweep create_sweep(const SweepSpec& spec_in, const std::vector<std::string>& cli_sets) {
+  SweepSpec spec = spec_in;
+  const std::vector<std::string> common = common_overrides(spec, cli_sets);
+  const std::vector<Trial> trials = checked_trials(spec, common);
+  const std::string base = resolved_yaml(load_train_config(spec.config, common));
+
+  const fs::path dir = fs::absolute(fs::path(spec.dir) / spec.name).lexically_normal();
+  if (fs::exists(dir))
+    throw ConfigError("sweep: " + dir.string() + " exists; continue that sweep with `mnemo sweep --resume " +
+                      dir.string() + "`, or give this one another name (--name)");
+  if (spec.workdir.empty()) spec.workdir = fs::current_path().string();
+  spec.workdir = fs::absolute(spec.workdir).lexically_normal().string();
+  spec.config = "base.yaml";
+  spec.set = config::Node{};  // already part of base.yaml
+
+  // Written next to the final directory, then renamed: a sweep directory is complete or absent.
+  fs::create_directories(dir.parent_path());
+  const fs::path tmp = dir.parent_path() / ("." + spec.name + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  write_file_atomic(tmp / "base.yaml", base);
+  write_file_atomic(tmp / "sweep.yaml", "# mnemo sweep (resolved): run with `mnemo sweep --resume <this directory>`\n" +
+                                             config::to_yaml(spec));
+  write_file_atomic(tmp / "trials.tsv", trials_tsv(trials));
+  fs::rename(tmp, dir);
+  return open_sweep(dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+std::string sweep_status(const Sweep& sweep) {
+  std::ostringstream os;
+  struct Group {
+    std::string name;
+    std::vector<double> returns;
+    std::map<std::string, std::vector<double>> infos;
+    std::size_t trials = 0;
+  };
+  std::vector<Group> groups;
+  std::map<std::string, std::size_t> state_counts;
+  char line[512];
+  std::snprintf(line, sizeof line, "%5s  %-40s %-12s %12s  %s\n", "index", "trial", "state", "return", "infos");
+  os << line;
+  for (const auto& t : sweep.trials) {
+    if (groups.empty() || groups.back().name != t.group) groups.push_back(Group{t.group, {}, {}, 0});
+    Group& g = groups.back();
+    ++g.trials;
+    const TrialState st = trial_state(sweep.dir, t);
+    ++state_counts[trial_state_name(st)];
+    std::string ret = "-", infos;
+    if (st == TrialState::kDone) {
+      TrialResult r = read_trial_result(sweep.dir, t);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.4g", r.recent_return);
+      ret = buf;
+      g.returns.push_back(r.recent_return);
+      for (const auto& kv : r.infos) {
+        std::snprintf(buf, sizeof buf, "%s %.3g", kv.first.c_str(), kv.second);
+        infos += (infos.empty() ? "" : ", ") + std::string(buf);
+        g.infos[kv.first].push_back(kv.second);
+      }
+    }
+    std::snprintf(line, sizeof line, "%5zu  %-40s %-12s %12s  %s\n", t.index, t.name.c_str(), trial_state_name(st),
+                  ret.c_str(), infos.c_str());
+    os << line;
+  }
+  os << "\n";
+  for (const char* s : {"done", "checkpointed", "started", "pending"})
+    if (state_counts[s]) os << state_counts[s] << " " << s << "  ";
+  os << "(" << sweep.trials.size() << " trials)\n";
+
+  auto mean_std = [](const std::vector<double>& v) {
+    double m = 0, q = 0;
+    for (double x : v) m += x;
+    m /= static_cast<double>(v.size());
+    for (double x : v) q += (x - m) * (x - m);
+    return std::make_pair(m, std::sqrt(q / static_cast<double>(v.size())));
+  };
+  std::stable_sort(groups.begin(), groups.end(), [&](const Group& a, const Group& b) {
+    if (a.returns.empty() != b.returns.empty()) return !a.returns.empty();
+    return !a.returns.empty() && mean_std(a.returns).first > mean_std(b.returns).first;
+  });
+  os << "\nper grid point, over finished seeds (best first):\n";
+  for (const auto& g : groups) {
+    std::snprintf(line, sizeof line, "  %-40s %zu/%zu", g.name.c_str(), g.returns.size(), g.trials);
+    os << line;
+    if (!g.returns.empty()) {
+      auto ms = mean_std(g.returns);
+      std::snprintf(line, sizeof line, "  return %.4g +- %.3g", ms.first, ms.second);
+      os << line;
+      for (const auto& kv : g.infos) {
+        auto mi = mean_std(kv.second);
+        std::snprintf(line, sizeof line, "  %s %.3g +- %.3g", kv.first.c_str(), mi.first, mi.second);
+        os << line;
+      }
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running
+
+int run_trial(const fs::path& sweep_dir_in, std::size_t index) {
+  Sweep sweep = open_sweep(sweep_dir_in);
+  if (index >= sweep.trials.size())
+    throw ConfigError("sweep --trial " + std::to_string(index) + ": the sweep has trials 0.." +
+                      std::to_string(sweep.trials.size() - 1));
+  const Trial& t = sweep.trials[index];
+  const int rank = world_rank();
+  const fs::path run = sweep.dir / t.name;
+  // Rank 0 decides (and moves a dead attempt aside); every rank follows.
+  std::string plan;
+  if (rank == 0) {
+    const TrialState st = trial_state(sweep.dir, t);
+    if (st == TrialState::kDone) {
+      plan = "done";
+    } else if (st == TrialState::kCheckpointed) {
+      plan = "resume";
+    } else {
+      if (st == TrialState::kStarted) {
+        fs::create_directories(sweep.dir / "attempts");
+        fs::path aside;
+        for (int k = 1;; ++k) {
+          aside = sweep.dir / "attempts" / (t.name + "." + std::to_string(k));
+          if (!fs::exists(aside)) break;
+        }
+        fs::rename(run, aside);
+        std::cout << "trial " << index << " (" << t.name << "): an earlier attempt left no checkpoint; moved to "
+                  << aside.string() << std::endl;
+      }
+      plan = "start";
+    }
+  }
+  if (world_size() > 1) plan = bcast_string(plan);
+  if (plan == "done") {
+    if (rank == 0) std::cout << "trial " << index << " (" << t.name << ") is already done" << std::endl;
+    return 0;
+  }
+  if (!sweep.spec.workdir.empty() && ::chdir(sweep.spec.workdir.c_str()) != 0)
+    throw Error("sweep: cannot enter the working directory " + sweep.spec.workdir);
+  TrainArgs args;
+  if (plan == "resume") {
+    args.resume_dir = run.string();
+  } else {
+    args.config_path = (sweep.dir / "base.yaml").string();
+    args.overrides = t.overrides;
+    args.run_dir = run.string();
+  }
+  if (rank == 0)
+    std::cout << "trial " << index << " (" << t.name << "): " << (plan == "resume" ? "resuming" : "starting") << " in "
+              << run.string() << std::endl;
+  install_signal_handlers();
+  TrainResult r = train(args);
+  if (interrupt_flag().load()) {
+    if (rank == 0) std::cout << "trial " << index << " (" << t.name << ") interrupted; it resumes when run again" << std::endl;
+    return kTrialInterrupted;
+  }
+  if (rank == 0) write_trial_result(sweep.dir, t, r);
+  if (rank == 0) std::cout << "trial " << index << " (" << t.name << ") done: return " << r.recent_return << std::endl;
+  return 0;
+}
+
+namespace {
+
+// One child process `mnemo sweep --trial I DIR`, output appended to logs/<trial>.out.
+pid_t spawn_trial(const Sweep& sweep, const Trial& t, const std::string& exe) {
+  fs::create_directories(sweep.dir / "logs");
+  const std::string log = (sweep.dir / "logs" / (t.name + ".out")).string();
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<std::string> args = {exe, "sweep", "--trial", std::to_string(t.index), sweep.dir.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = startup_environment();
+  if (env.empty())
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw Error("sweep: cannot start " + exe + ": " + std::strerror(rc));
+  return pid;
+}
+
+}  // namespace
+
+int run_sweep_local(const Sweep& sweep, std::int64_t jobs) {
+  if (world_size() > 1)
+    throw ConfigError("sweep: the local runner starts its own trial processes; run it without mpirun "
+                      "(under Slurm or mpirun, run one trial per job with `mnemo sweep --trial I DIR`)");
+  if (jobs < 1) throw ConfigError("sweep: --jobs must be >= 1, got " + std::to_string(jobs));
+  const std::string exe = self_exe();
+  std::vector<const Trial*> queue;
+  std::size_t done_before = 0;
+  for (const auto& t : sweep.trials) {
+    if (trial_state(sweep.dir, t) == TrialState::kDone)
+      ++done_before;
+    else
+      queue.push_back(&t);
+  }
+  const std::size_t total = sweep.trials.size();
+  std::cout << "sweep " << sweep.dir.string() << ": " << total << " trials, " << done_before << " done, "
+            << queue.size() << " to run, " << jobs << " at a time" << std::endl;
+  install_signal_handlers();
+  using Clock = std::chrono::steady_clock;
+  struct Running {
+    const Trial* trial;
+    Clock::time_point start;
+  };
+  std::map<pid_t, Running> running;
+  std::vector<std::string> failed;
+  std::size_t finished = 0, next = 0, interrupted = 0;
+  double trial_seconds = 0;  // total duration of the trials finished in this session
+  bool stopping = false;
+  ProgressLine progress(/*interval_s=*/1.0, stdout);  // plain lines every 10 s off a terminal
+  const auto start = Clock::now();
+  while (next < queue.size() || !running.empty()) {
+    if (interrupt_flag().load() && !stopping) {
+      stopping = true;
+      progress.finish();
+      std::cout << "sweep: stopping; running trials checkpoint and exit" << std::endl;
+      for (const auto& kv : running) ::kill(kv.first, SIGTERM);
+    }
+    while (!stopping && next < queue.size() && static_cast<std::int64_t>(running.size()) < jobs) {
+      const Trial* t = queue[next++];
+      running[spawn_trial(sweep, *t, exe)] = Running{t, Clock::now()};
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0 && running.count(pid)) {
+      const Running r = running[pid];
+      running.erase(pid);
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      const double secs = std::chrono::duration<double>(Clock::now() - r.start).count();
+      progress.finish();
+      if (code == 0) {
+        ++finished;
+        trial_seconds += secs;
+        std::cout << "trial " << r.trial->index << " (" << r.trial->name << ") done in " << format_duration(secs);
+        try {
+          std::cout << ": return " << read_trial_result(sweep.dir, *r.trial).recent_return;
+        } catch (const std::exception&) {
+        }
+        std::cout << std::endl;
+      } else if (code == kTrialInterrupted) {
+        ++interrupted;
+        std::cout << "trial " << r.trial->index << " (" << r.trial->name << ") interrupted after a checkpoint" << std::endl;
+      } else {
+        failed.push_back(r.trial->name);
+        std::cout << "trial " << r.trial->index << " (" << r.trial->name << ") failed with exit code " << code
+                  << "; its output: " << (sweep.dir / "logs" / (r.trial->name + ".out")).string() << std::endl;
+      }
+      continue;
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<ProgressItem> items = {
+        {"trials {}/" + format_count(static_cast<double>(total)) + " done", static_cast<double>(done_before + finished), "count"},
+        {"{} running", static_cast<double>(running.size()), "count"},
+    };
+    if (!failed.empty()) items.push_back({"{} failed", static_cast<double>(failed.size()), "count"});
+    items.push_back({"elapsed {} min", elapsed / 60, "%.1f"});
+    if (finished > 0) {
+      // Trials still to run times the mean duration so far, spread over the parallel slots.
+      const double per_trial = trial_seconds / static_cast<double>(finished);
+      const double slots = static_cast<double>(std::min<std::size_t>(static_cast<std::size_t>(jobs), queue.size()));
+      items.push_back({"ETA {} min", static_cast<double>(queue.size() - next + running.size()) * per_trial / slots / 60, "%.1f"});
+    }
+    progress.update(items);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  progress.finish();
+  std::cout << "\n" << sweep_status(sweep);
+  if (stopping || interrupted > 0) {
+    std::cout << "sweep interrupted: continue with `mnemo sweep --resume " << sweep.dir.string() << "`" << std::endl;
+    return 1;
+  }
+  if (!failed.empty()) {
+    std::cout << failed.size() << " trial(s) failed (rerun them with `mnemo sweep --resume " << sweep.dir.string()
+              << "`)" << std::endl;
+    return 1;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command
+
+namespace {
+
+constexpr const char* kSweepUsage = R"(usage:
+  mnemo sweep SPEC.yaml [--set KEY=VALUE]... [--name NAME] [--jobs N] [--dry-run] [--slurm | --submit]
+                       create the sweep directory and run its trials here, N at a time
+                       (--slurm: write DIR/sweep.sbatch instead; --submit: and sbatch it)
+  mnemo sweep --resume DIR [--jobs N] [--slurm | --submit]
+                       run (or submit) the trials that have not finished; checkpointed ones resume
+  mnemo sweep --status DIR
+                       each trial's state and result, and each grid point's mean over seeds
+  mnemo sweep --trial I DIR
+                       run trial I (what the local runner and each Slurm array task do)
+)";
+
+int write_slurm(const Sweep& sweep, bool submit) {
+  std::vector<std::size_t> todo;
+  for (const auto& t : sweep.trials)
+    if (trial_state(sweep.dir, t) != TrialState::kDone) todo.push_back(t.index);
+  if (todo.empty()) {
+    std::cout << "sweep " << sweep.dir.string() << ": all " << sweep.trials.size() << " trials are done" << std::endl;
+    return 0;
+  }
+  fs::create_directories(sweep.dir / "slurm");
+  const fs::path script = sweep.dir / "sweep.sbatch";
+  write_file_atomic(script, slurm_script(sweep.spec, sweep.dir, todo, self_exe()));
+  fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
+  std::cout << "wrote " << script.string() << ": " << todo.size() << " of " << sweep.trials.size()
+            << " trials as a Slurm array (" << array_ranges(todo) << ")" << std::endl;
+  if (!submit) {
+    std::cout << "submit it with: sbatch " << script.string() << std::endl;
+    return 0;
+  }
+  std::vector<std::string> args = {"sbatch", script.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, "sbatch", nullptr, nullptr, argv.data(), environ);
+  if (rc != 0) throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + std::strerror(rc));
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("sweep --submit: sbatch failed");
+  return 0;
+}
+
+}  // namespace
+
+int sweep_main(const std::vector<std::string>& args) {
+  std::vector<std::string> positional, sets;
+  std::string resume, status, name;
+  std::int64_t jobs = 1, trial = -1;
+  bool dry_run = false, slurm = false, submit = false;
+  ArgReader in(args);
+  while (in.next()) {
+    const std::string a = in.arg();
+    if (in.take_set(sets)) {
+    } else if (a == "--resume") {
+      resume = in.value();
+    } else if (a == "--status") {
+      status = in.value();
+    } else if (a == "--trial") {
+      trial = in.int_value();
+      if (trial < 0) throw ConfigError("--trial must be >= 0");
+    } else if (a == "--jobs" || a == "-j") {
+      jobs = in.int_value();
+      if (jobs < 1) throw ConfigError("--jobs must be >= 1, got " + std::to_string(jobs));
+    } else if (a == "--name") {
+      name = in.value();
+    } else if (a == "--dry-run") {
+      dry_run = true;
+    } else if (a == "--slurm") {
+      slurm = true;
+    } else if (a == "--submit") {
+      slurm = submit = true;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << kSweepUsage;
+      return 0;
+    } else if (in.is_flag()) {
+      in.unknown();
+    } else {
+      positional.push_back(a);
+    }
+  }
+  const int modes = !resume.empty() + !status.empty() + (trial >= 0);
+  if (modes > 1) throw ConfigError("sweep: use one of SPEC.yaml, --resume, --status and --trial\n" + std::string(kSweepUsage));
+  if (trial >= 0) {
+    if (positional.size() != 1) throw ConfigError("sweep --trial I DIR: expected the sweep directory");
+    return run_trial(positional[0], static_cast<std::size_t>(trial));
+  }
+  if (!status.empty() || !resume.empty()) {
+    if (!positional.empty() || !sets.empty() || !name.empty() || dry_run)
+      throw ConfigError("sweep --resume/--status DIR take no SPEC, --set, --name or --dry-run (the sweep's own files are used)");
+  }
+  if (!status.empty()) {
+    std::cout << sweep_status(open_sweep(status));
+    return 0;
+  }
+  if (!resume.empty()) {
+    Sweep sweep = open_sweep(resume);
+    return slurm ? write_slurm(sweep, submit) : run_sweep_local(sweep, jobs);
+  }
+  if (positional.size() != 1) throw ConfigError("sweep: expected exactly one SPEC.yaml\n" + std::string(kSweepUsage));
+  SweepSpec spec = load_sweep_spec(positional[0]);
+  if (!name.empty()) spec.name = name;
+  if (dry_run) {
+    const std::vector<std::string> common = common_overrides(spec, sets);
+    for (const auto& t : checked_trials(spec, common)) {
+      std::cout << t.index << "\t" << t.name;
+      for (const auto& s : common) std::cout << " --set " << s;
+      for (const auto& s : t.overrides) std::cout << " --set " << s;
+      std::cout << "\n";
+    }
+    std::cout << "(dry run: every trial's config is valid; nothing was written)" << std::endl;
+    return 0;
+  }
+  Sweep sweep = create_sweep(spec, sets);
+  std::cout << "created " << sweep.dir.string() << " (" << sweep.trials.size() << " trials)" << std::endl;
+  return slurm ? write_slurm(sweep, submit) : run_sweep_local(sweep, jobs);
+}
+
+}  // namespace mnemo::launch
