@@ -27,6 +27,7 @@
 
 #include "core/check.h"
 #include "core/config.h"
+#include "core/tfevents.h"
 
 namespace mnemo::plot {
 namespace fs = std::filesystem;
@@ -214,6 +215,32 @@ void read_jsonl(const fs::path& file, const std::string& metric, const std::stri
   if (!keys.count(x_column)) missing_column("x column", x_column, file, columns);
 }
 
+// TensorBoard event files (one run's, in name order: a resumed run adds a file). x is the step or
+// "time", seconds since the first event.
+void read_tfevents(const std::vector<fs::path>& files, const std::string& metric, const std::string& x_column,
+                   Series& s) {
+  if (x_column != "step" && x_column != "time")
+    missing_column("x column", x_column, files.front(), {"step", "time"});
+  std::set<std::string> tags;
+  double t0 = kNaN;
+  for (const auto& f : files) {
+    std::vector<tfevents::ScalarEvent> events;
+    try {
+      events = tfevents::read_scalars(f);
+    } catch (const Error& e) {
+      throw ConfigError(e.what());
+    }
+    for (const auto& e : events) {
+      tags.insert(e.tag);
+      if (std::isnan(t0)) t0 = e.wall_time;
+      if (e.tag == metric) append_point(s, x_column == "step" ? static_cast<double>(e.step) : e.wall_time - t0, e.value);
+    }
+  }
+  if (!tags.count(metric)) missing_column("metric", metric, files.front(), std::vector<std::string>(tags.begin(), tags.end()));
+}
+
+bool is_event_file(const fs::path& p) { return p.filename().string().find("tfevents") != std::string::npos; }
+
 }  // namespace
 
 Series read_series(const fs::path& run, const std::string& metric, const std::string& x_column) {
@@ -227,7 +254,15 @@ Series read_series(const fs::path& run, const std::string& metric, const std::st
     } else if (fs::exists(run / "metrics.jsonl", ec)) {
       file = run / "metrics.jsonl";
     } else {
-      throw ConfigError(run.string() + " has no metrics.csv or metrics.jsonl (is it a run directory?)");
+      // A directory of TensorBoard event files (another framework's run, for comparison).
+      std::vector<fs::path> events;
+      for (const auto& e : fs::directory_iterator(run, ec))
+        if (e.is_regular_file() && is_event_file(e.path())) events.push_back(e.path());
+      if (events.empty())
+        throw ConfigError(run.string() + " has no metrics.csv, metrics.jsonl or TensorBoard event file (is it a run directory?)");
+      std::sort(events.begin(), events.end());
+      read_tfevents(events, metric, x_column, s);
+      return s;
     }
   } else if (!fs::exists(run, ec)) {
     throw ConfigError(run.string() + " does not exist");
@@ -236,12 +271,14 @@ Series read_series(const fs::path& run, const std::string& metric, const std::st
     s.label = run.parent_path().filename().string();
     if (s.label.empty()) s.label = run.stem().string();
   }
-  if (ends_with_ci(file.string(), ".jsonl") || ends_with_ci(file.string(), ".json")) {
+  if (is_event_file(file)) {
+    read_tfevents({file}, metric, x_column, s);
+  } else if (ends_with_ci(file.string(), ".jsonl") || ends_with_ci(file.string(), ".json")) {
     read_jsonl(file, metric, x_column, s);
   } else if (ends_with_ci(file.string(), ".csv")) {
     read_csv(file, metric, x_column, s);
   } else {
-    throw ConfigError(file.string() + " is neither a run directory nor a .csv or .jsonl metrics file");
+    throw ConfigError(file.string() + " is neither a run directory nor a .csv, .jsonl or TensorBoard event file");
   }
   return s;
 }
@@ -1357,8 +1394,9 @@ const char* const kPlotUsage =
     "usage: mnemo plot RUN_DIR... --metric NAME --out FILE.png|FILE.svg\n"
     "                  [--x COLUMN] [--mean [--band minmax|std]] [--title TEXT]\n"
     "                  [--width PX] [--height PX]\n"
-    "  RUN_DIR     a run directory (its metrics.csv or metrics.jsonl) or such a file, or a\n"
-    "              sweep directory (mnemo sweep): its trials' run directories\n"
+    "  RUN_DIR     a run directory (its metrics.csv or metrics.jsonl) or such a file, a\n"
+    "              sweep directory (mnemo sweep): its trials' run directories, or TensorBoard\n"
+    "              event files (events.out.tfevents.*, or a directory of them; --x step|time)\n"
     "  --metric    the column to plot, e.g. episode_return\n"
     "  --x         the x column: step (default), time, env_steps, ...\n"
     "  --mean      one line per group of seeds (names ending in _seed3, -s3, ...; all runs\n"

@@ -4,6 +4,9 @@
 //   Event   { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5; }
 //   Summary { repeated Value value = 1; }
 //   Value   { string tag = 1; float simple_value = 2; }
+// The reader also understands Value { TensorProto tensor = 8; } with
+//   TensorProto { DataType dtype = 1; bytes tensor_content = 4; repeated float float_val = 5;
+//                 repeated double double_val = 6; repeated int32 int_val = 7; repeated int64 int64_val = 10; }
 // Encoding by hand keeps the dependency list short; these field numbers are frozen by TensorBoard's
 // need to read files written by every TensorFlow version, so they will not move.
 #include "core/tfevents.h"
@@ -15,6 +18,8 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <fstream>
+#include <iterator>
 
 #include "core/check.h"
 #include "core/crc32c.h"
@@ -182,5 +187,236 @@ void TfEventsWriter::flush() {
 MetricsSink TfEventsWriter::sink() {
   return [this](std::int64_t step, const Scalars& scalars) { write_scalars(step, scalars); };
 }
+
+
+namespace tfevents {
+namespace {
+
+// A bounds-checked protobuf reader over one message.
+class Wire {
+ public:
+  Wire(const std::string& bytes, std::size_t begin, std::size_t end) : s_(bytes), pos_(begin), end_(end) {}
+  bool done() const { return pos_ >= end_; }
+  // False at a malformed varint (too long or running past the end).
+  bool varint(std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= end_) return false;
+      const auto b = static_cast<std::uint8_t>(s_[pos_++]);
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool fixed(int bytes, std::uint64_t& v) {
+    if (end_ - pos_ < static_cast<std::size_t>(bytes)) return false;
+    v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(s_[pos_ + i])) << (8 * i);
+    pos_ += static_cast<std::size_t>(bytes);
+    return true;
+  }
+  // The [begin, end) of a length-delimited field's payload.
+  bool span(std::size_t& begin, std::size_t& end) {
+    std::uint64_t n = 0;
+    if (!varint(n) || n > end_ - pos_) return false;
+    begin = pos_;
+    end = pos_ + static_cast<std::size_t>(n);
+    pos_ = end;
+    return true;
+  }
+  // Skips a field of an unused number; false for group wire types (3, 4) or a short payload.
+  bool skip(std::uint32_t wire_type) {
+    std::uint64_t v = 0;
+    std::size_t b = 0, e = 0;
+    switch (wire_type) {
+      case kVarint: return varint(v);
+      case kFixed64: return fixed(8, v);
+      case kFixed32: return fixed(4, v);
+      case kLengthDelimited: return span(b, e);
+      default: return false;
+    }
+  }
+
+ private:
+  const std::string& s_;
+  std::size_t pos_, end_;
+};
+
+double as_double_bits(std::uint64_t bits) {
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+double as_float_bits(std::uint64_t bits) {
+  const auto b = static_cast<std::uint32_t>(bits);
+  float f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+// TensorProto dtypes of scalars.
+constexpr std::uint64_t kDtFloat = 1, kDtDouble = 2, kDtInt32 = 3, kDtInt64 = 9;
+
+// The first element of a TensorProto, if it is a number; false otherwise.
+bool read_tensor(const std::string& s, std::size_t begin, std::size_t end, double& out) {
+  Wire w(s, begin, end);
+  std::uint64_t dtype = 0;
+  bool have = false;
+  std::size_t content_b = 0, content_e = 0;
+  bool have_content = false;
+  while (!w.done()) {
+    std::uint64_t key = 0;
+    if (!w.varint(key)) return false;
+    const auto field = static_cast<std::uint32_t>(key >> 3), type = static_cast<std::uint32_t>(key & 7);
+    std::uint64_t v = 0;
+    std::size_t b = 0, e = 0;
+    if (field == 1 && type == kVarint) {
+      if (!w.varint(dtype)) return false;
+    } else if (field == 4 && type == kLengthDelimited) {
+      if (!w.span(content_b, content_e)) return false;
+      have_content = true;
+    } else if ((field == 5 || field == 6) && type == kLengthDelimited) {  // packed float / double
+      if (!w.span(b, e)) return false;
+      const std::size_t width = field == 5 ? 4 : 8;
+      if (!have && e - b >= width) {
+        Wire p(s, b, e);
+        if (!p.fixed(static_cast<int>(width), v)) return false;
+        out = field == 5 ? as_float_bits(v) : as_double_bits(v);
+        have = true;
+      }
+    } else if (field == 5 && type == kFixed32) {
+      if (!w.fixed(4, v)) return false;
+      if (!have) out = as_float_bits(v), have = true;
+    } else if (field == 6 && type == kFixed64) {
+      if (!w.fixed(8, v)) return false;
+      if (!have) out = as_double_bits(v), have = true;
+    } else if ((field == 7 || field == 10) && (type == kVarint || type == kLengthDelimited)) {  // int32 / int64
+      if (type == kLengthDelimited) {
+        if (!w.span(b, e)) return false;
+        Wire p(s, b, e);
+        if (!have && !p.done()) {
+          if (!p.varint(v)) return false;
+          out = static_cast<double>(static_cast<std::int64_t>(v)), have = true;
+        }
+      } else {
+        if (!w.varint(v)) return false;
+        if (!have) out = static_cast<double>(static_cast<std::int64_t>(v)), have = true;
+      }
+    } else if (!w.skip(type)) {
+      return false;
+    }
+  }
+  if (!have && have_content) {
+    Wire p(s, content_b, content_e);
+    std::uint64_t v = 0;
+    if (dtype == kDtFloat && p.fixed(4, v)) out = as_float_bits(v), have = true;
+    else if (dtype == kDtDouble && p.fixed(8, v)) out = as_double_bits(v), have = true;
+    else if (dtype == kDtInt32 && p.fixed(4, v)) out = static_cast<std::int32_t>(static_cast<std::uint32_t>(v)), have = true;
+    else if (dtype == kDtInt64 && p.fixed(8, v)) out = static_cast<double>(static_cast<std::int64_t>(v)), have = true;
+  }
+  return have;
+}
+
+// One Summary.Value: false if malformed; `found` tells whether it held a scalar.
+bool read_value(const std::string& s, std::size_t begin, std::size_t end, std::string& tag, double& value, bool& found) {
+  Wire w(s, begin, end);
+  found = false;
+  while (!w.done()) {
+    std::uint64_t key = 0, v = 0;
+    if (!w.varint(key)) return false;
+    const auto field = static_cast<std::uint32_t>(key >> 3), type = static_cast<std::uint32_t>(key & 7);
+    std::size_t b = 0, e = 0;
+    if (field == 1 && type == kLengthDelimited) {
+      if (!w.span(b, e)) return false;
+      tag.assign(s, b, e - b);
+    } else if (field == 2 && type == kFixed32) {
+      if (!w.fixed(4, v)) return false;
+      value = as_float_bits(v);
+      found = true;
+    } else if (field == 8 && type == kLengthDelimited) {
+      if (!w.span(b, e)) return false;
+      double t = 0;
+      if (read_tensor(s, b, e, t)) value = t, found = true;
+    } else if (!w.skip(type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// One Event's scalars; false if malformed.
+bool read_event(const std::string& s, std::size_t begin, std::size_t end, std::vector<ScalarEvent>& out) {
+  Wire w(s, begin, end);
+  std::int64_t step = 0;
+  double wall_time = 0;
+  std::vector<std::pair<std::string, double>> values;
+  while (!w.done()) {
+    std::uint64_t key = 0, v = 0;
+    if (!w.varint(key)) return false;
+    const auto field = static_cast<std::uint32_t>(key >> 3), type = static_cast<std::uint32_t>(key & 7);
+    std::size_t b = 0, e = 0;
+    if (field == 1 && type == kFixed64) {
+      if (!w.fixed(8, v)) return false;
+      wall_time = as_double_bits(v);
+    } else if (field == 2 && type == kVarint) {
+      if (!w.varint(v)) return false;
+      step = static_cast<std::int64_t>(v);
+    } else if (field == 5 && type == kLengthDelimited) {
+      if (!w.span(b, e)) return false;
+      Wire summary(s, b, e);
+      while (!summary.done()) {
+        std::uint64_t k = 0;
+        if (!summary.varint(k)) return false;
+        std::size_t vb = 0, ve = 0;
+        if ((k >> 3) == 1 && (k & 7) == kLengthDelimited) {
+          if (!summary.span(vb, ve)) return false;
+          std::string tag;
+          double value = 0;
+          bool found = false;
+          if (!read_value(s, vb, ve, tag, value, found)) return false;
+          if (found) values.emplace_back(std::move(tag), value);
+        } else if (!summary.skip(static_cast<std::uint32_t>(k & 7))) {
+          return false;
+        }
+      }
+    } else if (!w.skip(type)) {
+      return false;
+    }
+  }
+  for (auto& [tag, value] : values) out.push_back(ScalarEvent{step, wall_time, std::move(tag), value});
+  return true;
+}
+
+}  // namespace
+
+std::vector<ScalarEvent> read_scalars(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error("cannot read " + file.string());
+  const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<ScalarEvent> out;
+  std::size_t pos = 0;
+  auto fail = [&](const std::string& what) {
+    throw Error(file.string() + ": " + what + " at byte " + std::to_string(pos) + " (not a TensorBoard event file?)");
+  };
+  while (pos < s.size()) {
+    if (s.size() - pos < 12) break;  // a header still being written
+    Wire h(s, pos, pos + 12);
+    std::uint64_t length = 0, length_crc = 0;
+    h.fixed(8, length);
+    h.fixed(4, length_crc);
+    if (crc32c_masked(crc32c(s.data() + pos, 8)) != static_cast<std::uint32_t>(length_crc)) fail("bad length CRC");
+    if (length > s.size() - pos - 12 || s.size() - pos - 12 - length < 4) break;  // a record still being written
+    const std::size_t data = pos + 12;
+    Wire t(s, data + length, data + length + 4);
+    std::uint64_t data_crc = 0;
+    t.fixed(4, data_crc);
+    if (crc32c_masked(crc32c(s.data() + data, length)) != static_cast<std::uint32_t>(data_crc)) fail("bad data CRC");
+    if (!read_event(s, data, data + length, out)) fail("malformed Event protobuf");
+    pos = data + length + 4;
+  }
+  return out;
+}
+
+}  // namespace tfevents
 
 }  // namespace mnemo

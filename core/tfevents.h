@@ -65,6 +65,22 @@ std::string frame_record(const std::string& data);
 std::string encode_file_version_event(double wall_time, const std::string& file_version);
 // A serialized Event with wall_time, step and a Summary of simple_value scalars.
 std::string encode_scalars_event(double wall_time, std::int64_t step, const Scalars& scalars);
+
+// One scalar read back from an event file.
+struct ScalarEvent {
+  std::int64_t step = 0;
+  double wall_time = 0;
+  std::string tag;
+  double value = 0;
+};
+
+// The scalars of an event file, in file order: mnemo's, and those of other writers (PyTorch's and
+// TensorFlow's SummaryWriter: `simple_value`, or a scalar `tensor` of float, double, int32 or
+// int64 as TF2 writes them). Other summaries (images, histograms, text) are skipped. The input is
+// untrusted: every length is checked against the bytes left, both CRCs of every record are
+// verified, and a bad one is an Error naming the file and the byte offset. A truncated last
+// record (a run still writing) ends the read without error.
+std::vector<ScalarEvent> read_scalars(const std::filesystem::path& file);
 }  // namespace tfevents
 
 }  // namespace mnemo

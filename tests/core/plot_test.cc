@@ -3,6 +3,7 @@
 // and unfilterer written here (stored and fixed-Huffman deflate blocks, all five PNG filters), so
 // the image is checked byte for byte against the rasteriser's pixels without zlib.
 #include "core/plot.h"
+#include "core/tfevents.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -529,6 +530,35 @@ TEST_F(PlotTest, ReadsTheMetricAgainstStepFromMetricsCsvWrittenByMetricsWriter) 
     EXPECT_DOUBLE_EQ(s.x[i], (i + 1) * 1000.0);
     EXPECT_DOUBLE_EQ(s.y[i], (i + 1) * 10.0);
   }
+}
+
+TEST_F(PlotTest, ReadsTensorBoardEventFilesAndDirectoriesOfThem) {
+  // Another framework's run: only event files, the second one from a resumed session.
+  const fs::path run = dir_ / "cleanrl";
+  {
+    TfEventsWriter w(run);
+    for (int i = 1; i <= 5; ++i) w.write_scalars(i * 100, {{"charts/episodic_return", i * 2.0}, {"sps", 50.0}});
+  }
+  const Series one = read_series(run, "charts/episodic_return");
+  EXPECT_EQ(one.label, "cleanrl");
+  EXPECT_EQ(one.x, (std::vector<double>{100, 200, 300, 400, 500}));
+  EXPECT_EQ(one.y, (std::vector<double>{2, 4, 6, 8, 10}));
+  fs::path first;
+  for (const auto& e : fs::directory_iterator(run)) first = e.path();
+  const Series direct = read_series(first, "charts/episodic_return");
+  EXPECT_EQ(direct.y, one.y);
+  EXPECT_EQ(direct.label, "cleanrl");
+  const Series by_time = read_series(run, "sps", "time");
+  EXPECT_DOUBLE_EQ(by_time.x.front(), 0.0);
+  try {
+    read_series(run, "episodic_return");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'charts/episodic_return'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(read_series(run, "sps", "env_steps"), ConfigError);
+  std::ofstream(run / "events.out.tfevents.0.junk") << "not a record";
+  EXPECT_THROW(read_series(run, "sps"), ConfigError);
 }
 
 TEST_F(PlotTest, ReadsMetricsJsonlWhenThereIsNoCsvAndGivesTheSameSeries) {

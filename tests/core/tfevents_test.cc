@@ -444,3 +444,123 @@ TEST(TfEventsEncodingTest, ScalarEventHasTheExactProtobufBytes) {
 
 }  // namespace
 }  // namespace mnemo
+
+// ---------------------------------------------------------------------------------------------
+// The reader (mnemo plot reads event files, its own and other frameworks').
+
+namespace mnemo {
+namespace {
+
+// Protobuf by hand, for events other writers produce.
+std::string varint(std::uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  return out + static_cast<char>(v);
+}
+std::string key(int field, int wire_type) { return varint(static_cast<std::uint64_t>(field << 3 | wire_type)); }
+std::string bytes_field(int field, const std::string& payload) { return key(field, 2) + varint(payload.size()) + payload; }
+template <class T>
+std::string raw(T v) {
+  return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+class TfEventsReaderTest : public TfEventsWriterTest {
+ protected:
+  fs::path write_raw(const std::vector<std::string>& events) {
+    fs::create_directories(dir_);
+    const fs::path p = dir_ / "events.out.tfevents.1.other";
+    std::ofstream out(p, std::ios::binary);
+    for (const auto& e : events) out << tfevents::frame_record(e);
+    return p;
+  }
+};
+
+TEST_F(TfEventsReaderTest, ReadsBackWhatTheWriterWrote) {
+  fs::path path;
+  {
+    TfEventsWriter w(dir_);
+    w.write_scalars(/*step=*/5, {{"episode_return", 10.5}, {"loss", 0.25}});
+    w.write_scalars(/*step=*/-3, {{"episode_return", std::numeric_limits<double>::infinity()}});
+    path = w.path();
+  }
+  const auto events = tfevents::read_scalars(path);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].step, 5);
+  EXPECT_EQ(events[0].tag, "episode_return");
+  EXPECT_DOUBLE_EQ(events[0].value, 10.5);
+  EXPECT_EQ(events[1].tag, "loss");
+  EXPECT_DOUBLE_EQ(events[1].value, 0.25);
+  EXPECT_EQ(events[2].step, -3);
+  EXPECT_TRUE(std::isinf(events[2].value));
+  EXPECT_GT(events[0].wall_time, 1e9);
+}
+
+TEST_F(TfEventsReaderTest, ReadsTensorScalarsAndSkipsOtherSummaries) {
+  // TF2's tf.summary.scalar: Value { tag, metadata (field 9), tensor { dtype, tensor_shape, float_val } }.
+  const std::string tensor_float = key(1, 0) + varint(1) + bytes_field(2, "") + bytes_field(5, raw(2.5f));
+  const std::string tensor_double = key(1, 0) + varint(2) + bytes_field(4, raw(-7.25));
+  const std::string tensor_int64 = key(1, 0) + varint(9) + key(10, 0) + varint(42);
+  const std::string image = bytes_field(1, "frame") + bytes_field(4, key(1, 0) + varint(8) + bytes_field(4, "PNG..."));
+  const std::string summary = bytes_field(1, bytes_field(1, "charts/return") + bytes_field(9, "meta") + bytes_field(8, tensor_float)) +
+                              bytes_field(1, bytes_field(1, "d") + bytes_field(8, tensor_double)) +
+                              bytes_field(1, bytes_field(1, "i") + bytes_field(8, tensor_int64)) + bytes_field(1, image);
+  const std::string event = key(1, 1) + raw(1700000000.5) + key(2, 0) + varint(300) + bytes_field(5, summary);
+  const auto events = tfevents::read_scalars(write_raw({tfevents::encode_file_version_event(1, "brain.Event:2"), event}));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].tag, "charts/return");
+  EXPECT_DOUBLE_EQ(events[0].value, 2.5);
+  EXPECT_EQ(events[0].step, 300);
+  EXPECT_DOUBLE_EQ(events[0].wall_time, 1700000000.5);
+  EXPECT_DOUBLE_EQ(events[1].value, -7.25);
+  EXPECT_DOUBLE_EQ(events[2].value, 42);
+}
+
+TEST_F(TfEventsReaderTest, ATruncatedLastRecordEndsTheReadQuietly) {
+  fs::path path;
+  {
+    TfEventsWriter w(dir_);
+    w.write_scalars(/*step=*/1, {{"a", 1.0}});
+    w.write_scalars(/*step=*/2, {{"a", 2.0}});
+    path = w.path();
+  }
+  const std::string bytes = read_file(path);
+  for (std::size_t cut = 1; cut < 30; ++cut) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - cut);
+    const auto events = tfevents::read_scalars(path);
+    ASSERT_EQ(events.size(), 1u) << "cut " << cut;
+    EXPECT_EQ(events[0].step, 1);
+  }
+}
+
+TEST_F(TfEventsReaderTest, CorruptionAndGarbageAreErrorsNamingFileAndOffset) {
+  fs::path path;
+  {
+    TfEventsWriter w(dir_);
+    w.write_scalars(/*step=*/1, {{"a", 1.0}});
+    path = w.path();
+  }
+  std::string bytes = read_file(path);
+  const std::size_t second = 12 + read_le(bytes, 0, 8) + 4;
+  bytes[second + 14] ^= 0x10;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    tfevents::read_scalars(path);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(path.string()), std::string::npos) << m;
+    EXPECT_NE(m.find("bad data CRC at byte " + std::to_string(second)), std::string::npos) << m;
+  }
+  // Valid framing around bytes that are not an Event: a length running past the message.
+  const fs::path bad = write_raw({bytes_field(5, std::string("\x0a\x7f", 2))});
+  EXPECT_THROW(tfevents::read_scalars(bad), Error);
+  std::ofstream(dir_ / "events.out.tfevents.2.text") << "this is not an event file at all, just text";
+  EXPECT_THROW(tfevents::read_scalars(dir_ / "events.out.tfevents.2.text"), Error);
+  EXPECT_THROW(tfevents::read_scalars(dir_ / "missing"), Error);
+}
+
+}  // namespace
+}  // namespace mnemo
