@@ -35,20 +35,6 @@ void validate(const PretrainConfig& c) {
                       std::to_string(c.gpt.n_positions) + ")");
 }
 
-int world_size() {
-  int initialized = 0, size = 1;
-  MPI_Initialized(&initialized);
-  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
-
-int world_rank() {
-  int initialized = 0, rank = 0;
-  MPI_Initialized(&initialized);
-  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
-
 PretrainResult run_pretraining(const PretrainConfig& c, std::shared_ptr<const learners::LMCorpus> corpus,
                                const fs::path& run_dir, bool resume, int rank, int size) {
   std::unique_ptr<Communicator> comm;

@@ -55,19 +55,6 @@ std::string last_component(const std::string& key) {
   return dot == std::string::npos ? key : key.substr(dot + 1);
 }
 
-int world_rank() {
-  int rank = 0, initialized = 0;
-  MPI_Initialized(&initialized);
-  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  return rank;
-}
-int world_size() {
-  int size = 1, initialized = 0;
-  MPI_Initialized(&initialized);
-  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return size;
-}
-
 fs::path done_file(const fs::path& sweep_dir, const Trial& t) { return sweep_dir / "done" / (t.name + ".json"); }
 
 std::string self_exe() {

@@ -159,6 +159,20 @@ void prepare_run_dir(const fs::path& dir, const std::string& resolved_config, bo
   if (rank == 0 && !resume) write_file_atomic(dir / "config.yaml", resolved_config);
 }
 
+int world_size() {
+  int initialized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size;
+}
+
+int world_rank() {
+  int initialized = 0, rank = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
+
 std::string bcast_string(std::string s) {
   int n = static_cast<int>(s.size());
   MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);

@@ -51,6 +51,9 @@ void set_threads(const RunOptions& run);
 // Creates <dir>/logs, sends this rank's log lines to logs/rank-<rank>.log and, on rank 0 of a
 // new run, writes the resolved config to <dir>/config.yaml.
 void prepare_run_dir(const std::filesystem::path& dir, const std::string& resolved_config, bool resume, int rank);
+// This process's rank and the size of MPI_COMM_WORLD (0 and 1 before MPI_Init).
+int world_rank();
+int world_size();
 // Rank 0's string on every rank of MPI_COMM_WORLD (e.g. the run directory it picked).
 std::string bcast_string(std::string s);
 
