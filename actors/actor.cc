@@ -90,6 +90,7 @@ void Actor::run() {
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
   nn::State state = policy_->initial_state(N);
+  nn::PrevInputs prev = nn::none_prev(space, N);
   const auto& info_names = venv.info_names();
   const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names);
   auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
@@ -119,6 +120,8 @@ void Actor::run() {
     for (const auto& f : obs_spec.fields) obs_views.push_back(&field(seq::kObsPrefix + f.name));
     auto& action_v = field("action");
     auto& reward_v = field("reward");
+    auto& prev_action_v = field("prev_action");
+    auto& prev_reward_v = field("prev_reward");
     auto& first_v = field("first");
     auto& term_v = field("terminated");
     auto& trunc_v = field("truncated");
@@ -134,7 +137,7 @@ void Actor::run() {
       torch::Tensor action;
       {
         torch::InferenceMode guard;
-        auto out = policy_->step(nn::flatten_obs(obs_now, 1), state);
+        auto out = policy_->step(nn::flatten_obs(obs_now, 1), prev, state);
         nn::ActionDist dist(space, out.params, policy_->log_std());
         action = dist.sample(gen);
         logprob_v.select(1, t).copy_(dist.log_prob(action));
@@ -144,8 +147,11 @@ void Actor::run() {
       for (std::size_t f = 0; f < obs_now.size(); ++f) obs_views[f]->select(1, t).copy_(obs_now[f]);
       first_v.select(1, t).copy_(first_now);
       action_v.select(1, t).copy_(action);
+      prev_action_v.select(1, t).copy_(prev.action);
+      prev_reward_v.select(1, t).copy_(prev.reward);
       step = &venv.step(to_array(action));
       reward_v.select(1, t).copy_(reward_now);
+      prev = nn::next_prev(space, action, reward_now, first_now);
       term_v.select(1, t).copy_(term_now);
       trunc_v.select(1, t).copy_(trunc_now);
       for (std::size_t i = 0; i < info_names.size(); ++i)
@@ -157,7 +163,11 @@ void Actor::run() {
         stats_.episodes += ended.sum().item<int64_t>();
         if (trunc_now.logical_and(term_now.logical_not()).any().item<bool>()) {
           torch::InferenceMode guard;
-          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), state).value;
+          // The final observation's own prev inputs: this step's action and reward.
+          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), nn::next_prev(space, action, reward_now,
+                                                                                  torch::zeros_like(first_now)),
+                                  state)
+                        .value;
           final_value_v.select(1, t).copy_(fv.where(trunc_now.to(torch::kBool), torch::zeros_like(fv)));
         }
         // Recurrent state restarts with each new episode.
@@ -174,7 +184,7 @@ void Actor::run() {
     }
     {
       torch::InferenceMode guard;
-      field("bootstrap_value").copy_(policy_->step(nn::flatten_obs(obs_now, 1), state).value);
+      field("bootstrap_value").copy_(policy_->step(nn::flatten_obs(obs_now, 1), prev, state).value);
     }
     field("version").fill_(version_);
     stats_.env_steps += N * T;

@@ -14,6 +14,8 @@ Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::i
   FieldSpec a = action_space.field();
   spec.fields.push_back({"action", a.dtype, with_time(a.shape)});
   spec.fields.push_back({"reward", DType::kFloat32, {T}});
+  spec.fields.push_back({"prev_action", a.dtype, with_time(a.shape)});
+  spec.fields.push_back({"prev_reward", DType::kFloat32, {T}});
   spec.fields.push_back({"first", DType::kUInt8, {T}});
   spec.fields.push_back({"terminated", DType::kUInt8, {T}});
   spec.fields.push_back({"truncated", DType::kUInt8, {T}});

@@ -4,6 +4,9 @@
 //   obs/<name>     [T, ...]  observation field (pixels stay uint8)
 //   action         [T, ...]  action taken
 //   reward         [T]       float32
+//   prev_action    [T, ...]  the policy's previous-action input at each step (nn::PrevInputs:
+//                            the action before, none at an episode start: -1 or zeros)
+//   prev_reward    [T]       float32, the policy's previous-reward input (0 at an episode start)
 //   first          [T]       uint8, 1 where an episode starts (the state was reset)
 //   terminated     [T]       uint8, the step ended the episode in a terminal state
 //   truncated      [T]       uint8, the step ended the episode at a time limit

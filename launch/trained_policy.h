@@ -47,8 +47,8 @@ Located locate_checkpoint(const std::string& path);
 TrainedPolicy load_trained_policy(const std::string& path, const std::vector<std::string>& overrides);
 
 // Acts with a policy on the batches of a synchronous pool of `num_envs` envs, as the actors do:
-// one batched forward per step under inference mode, the recurrent state restarted in the rows
-// whose episode just began (batch.first), actions the distribution's mode or, when stochastic,
+// one batched forward per step under inference mode, the recurrent state and the prev inputs
+// (nn::PrevInputs) restarted in the rows whose episode just began (batch.first), actions the distribution's mode or, when stochastic,
 // samples drawn from `generator` (one call per step for all rows). `mnemo eval` and
 // `mnemo collect` run trained policies through it.
 class PolicyRunner {
@@ -65,6 +65,7 @@ class PolicyRunner {
   bool stochastic_;
   at::Generator generator_;
   nn::State state_;
+  torch::Tensor last_action_;  // the previous act()'s actions
 };
 
 // Sets torch intra-op and OpenBLAS threads from the run section, as `mnemo train` does (the two

@@ -51,6 +51,7 @@ struct SequenceBatch {
   torch::Tensor obs;          // [T, B, obs_dim] float32
   torch::Tensor actions;      // [T, B] int64 or [T, B, D] float32
   torch::Tensor rewards;      // [T, B]
+  nn::PrevInputs prev;        // the policy's prev inputs: action [T, B] / [T, B, D], reward [T, B]
   torch::Tensor first;        // [T, B] bool
   torch::Tensor terminated;   // [T, B] bool
   torch::Tensor truncated;    // [T, B] bool

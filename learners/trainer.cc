@@ -64,6 +64,7 @@ SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
   s.obs = nn::flatten_obs(obs, 2);
   s.actions = time_major(b, "action");
   s.rewards = time_major(b, "reward");
+  s.prev = {time_major(b, "prev_action"), time_major(b, "prev_reward")};
   s.first = time_major(b, "first").to(torch::kBool);
   s.terminated = time_major(b, "terminated").to(torch::kBool);
   s.truncated = time_major(b, "truncated").to(torch::kBool);
@@ -92,6 +93,7 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
     return t.reshape(flat);
   };
   auto obs = columns(batch.obs), actions = columns(batch.actions), first = columns(batch.first);
+  auto prev_action = columns(batch.prev.action), prev_reward = columns(batch.prev.reward);
   auto old_logprob = columns(batch.logprob), old_value = columns(batch.value);
   adv = columns(adv);
   ret = columns(ret);
@@ -112,11 +114,15 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
       nn::State state0;
       for (const auto& s : batch.state0) state0.push_back(s.index_select(0, idx));
       auto mb_obs = obs.index_select(1, idx), mb_first = first.index_select(1, idx);
+      nn::PrevInputs mb_prev{prev_action.index_select(1, idx), prev_reward.index_select(1, idx)};
       if (burn > 0) {
         torch::NoGradGuard no_grad;
-        state0 = policy_->unroll(mb_obs.narrow(0, 0, burn), mb_first.narrow(0, 0, burn), state0).state;
+        auto head = [burn](const torch::Tensor& t) { return t.narrow(0, 0, burn); };
+        state0 = policy_->unroll(head(mb_obs), {head(mb_prev.action), head(mb_prev.reward)}, head(mb_first), state0)
+                     .state;
       }
-      auto out = policy_->unroll(train_part(mb_obs), train_part(mb_first), state0);
+      auto out = policy_->unroll(train_part(mb_obs), {train_part(mb_prev.action), train_part(mb_prev.reward)},
+                                 train_part(mb_first), state0);
       auto sel = [&](const torch::Tensor& t) { return train_part(t.index_select(1, idx)); };
       auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), sel(actions), sel(old_logprob),
                            sel(old_value), sel(adv), sel(ret));

@@ -169,26 +169,29 @@ std::pair<torch::Tensor, torch::Tensor> ActorCriticHeadsImpl::forward(const torc
 }
 
 EncoderPolicyImpl::EncoderPolicyImpl(const ModelOptions& o, const Spec& spec, const ActionSpace& space)
-    : obs_dim_(nn::obs_dim(spec)) {
+    : obs_dim_(nn::obs_dim(spec)), prev_(o, space) {
   encoder_ = register_module("encoder", make_encoder(o, spec));
-  heads_ = register_module("heads", ActorCriticHeads(encoder_->out_dim(), space, o.init_log_std));
+  heads_ = register_module("heads", ActorCriticHeads(encoder_->out_dim() + prev_.dim(), space, o.init_log_std));
 }
 
-PolicyOutput EncoderPolicyImpl::step(const torch::Tensor& obs, const State& state) {
+PolicyOutput EncoderPolicyImpl::step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) {
   if (obs.dim() != 2 || obs.size(1) != obs_dim_)
     throw Error("mlp.step: observations have shape " + sizes_str(obs.sizes()) + ", expected [B, " +
                 std::to_string(obs_dim_) + "]");
-  auto [params, value] = heads_->forward(encoder_->forward(obs));
+  auto [params, value] = heads_->forward(prev_.append(encoder_->forward(obs), prev, {}, "mlp.step: "));
   return {params, value, state};
 }
 
-PolicyOutput EncoderPolicyImpl::unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) {
+PolicyOutput EncoderPolicyImpl::unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                                       const State& state0) {
   if (obs.dim() != 3 || obs.size(2) != obs_dim_)
     throw Error("mlp.unroll: observations have shape " + sizes_str(obs.sizes()) + ", expected [T, B, " +
                 std::to_string(obs_dim_) + "]");
   const int64_t T = obs.size(0), B = obs.size(1);
-  auto [params, value] = heads_->forward(encoder_->forward(obs.reshape({T * B, obs_dim_})));
-  return {params.reshape({T, B, -1}), value.reshape({T, B}), state0};
+  auto features = encoder_->forward(obs.reshape({T * B, obs_dim_})).reshape({T, B, -1});
+  auto [params, value] =
+      heads_->forward(prev_.append(features, prev, first.defined() ? first.to(torch::kBool) : first, "mlp.unroll: "));
+  return {params, value, state0};
 }
 
 State reset_rows(const State& state, const State& initial, const torch::Tensor& reset) {
@@ -204,7 +207,7 @@ State reset_rows(const State& state, const State& initial, const torch::Tensor& 
 
 RecurrentPolicyImpl::RecurrentPolicyImpl(std::string name, const ModelOptions& o, const Spec& spec,
                                          const ActionSpace& space)
-    : name_(std::move(name)), obs_dim_(nn::obs_dim(spec)), options_(o), space_(space) {
+    : name_(std::move(name)), obs_dim_(nn::obs_dim(spec)), options_(o), space_(space), prev_(o, space) {
   encoder_ = register_module("encoder", make_encoder(o, spec));
 }
 
@@ -235,27 +238,31 @@ void RecurrentPolicyImpl::check_state(const char* method, const State& state, in
   }
 }
 
-PolicyOutput RecurrentPolicyImpl::run(const torch::Tensor& obs, const torch::Tensor& first, const State& state) {
+PolicyOutput RecurrentPolicyImpl::run(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                                      const State& state, const std::string& where) {
   const int64_t T = obs.size(0), B = obs.size(1);
   auto features = encoder_->forward(obs.reshape({T * B, obs_dim_})).reshape({T, B, -1});
-  auto [out, final_state] = core_unroll(features, first, state);
+  auto [out, final_state] = core_unroll(prev_.append(features, prev, first, where), first, state);
   auto [params, value] = heads_->forward(out);
   return {params, value, std::move(final_state)};
 }
 
-PolicyOutput RecurrentPolicyImpl::step(const torch::Tensor& obs, const State& state) {
+PolicyOutput RecurrentPolicyImpl::step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) {
   if (obs.dim() != 2 || obs.size(1) != obs_dim_)
     throw Error(name_ + ".step: observations have shape " + sizes_str(obs.sizes()) + ", expected [B, " +
                 std::to_string(obs_dim_) + "]");
   check_state("step", state, obs.size(0));
+  prev_.check(prev, {obs.size(0)}, name_ + ".step: ");
   // The caller resets rows itself (actors do at episode ends), so a step is an unroll of one
   // step without resets: one code path, so acting and training cannot drift apart.
   auto first = torch::zeros({1, obs.size(0)}, torch::TensorOptions().dtype(torch::kBool).device(obs.device()));
-  auto out = run(obs.unsqueeze(0), first, state);
+  auto one_step = [](const torch::Tensor& t) { return t.defined() ? t.unsqueeze(0) : t; };
+  auto out = run(obs.unsqueeze(0), {one_step(prev.action), one_step(prev.reward)}, first, state, name_ + ".step: ");
   return {out.params.squeeze(0), out.value.squeeze(0), std::move(out.state)};
 }
 
-PolicyOutput RecurrentPolicyImpl::unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) {
+PolicyOutput RecurrentPolicyImpl::unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                                         const State& state0) {
   if (obs.dim() != 3 || obs.size(2) != obs_dim_ || obs.size(0) < 1)
     throw Error(name_ + ".unroll: observations have shape " + sizes_str(obs.sizes()) + ", expected [T, B, " +
                 std::to_string(obs_dim_) + "] with T >= 1");
@@ -265,7 +272,7 @@ PolicyOutput RecurrentPolicyImpl::unroll(const torch::Tensor& obs, const torch::
                 std::to_string(obs.size(0)) + ", " + std::to_string(obs.size(1)) + "] to match observations " +
                 sizes_str(obs.sizes()));
   check_state("unroll", state0, obs.size(1));
-  return run(obs, first.to(torch::kBool), state0);
+  return run(obs, prev, first.to(torch::kBool), state0, name_ + ".unroll: ");
 }
 
 }  // namespace mnemo::nn

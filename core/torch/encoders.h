@@ -123,27 +123,34 @@ void init_linear(torch::nn::Linear& layer, double gain);
 class EncoderPolicyImpl : public PolicyImpl {
  public:
   EncoderPolicyImpl(const ModelOptions& options, const Spec& obs_spec, const ActionSpace& action_space);
+  using PolicyImpl::step;
+  using PolicyImpl::unroll;
   State initial_state(int64_t) override { return {}; }
-  PolicyOutput step(const torch::Tensor& obs, const State& state) override;
-  PolicyOutput unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) override;
+  PolicyOutput step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) override;
+  PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                      const State& state0) override;
   torch::Tensor log_std() override { return heads_->log_std(); }
 
  private:
   int64_t obs_dim_;
+  PrevInputEncoder prev_;
   std::shared_ptr<EncoderImpl> encoder_;
   ActorCriticHeads heads_{nullptr};
 };
 
-// Base of the memory policies: obs -> encoder -> memory core -> heads. It owns the public
+// Base of the memory policies: obs -> encoder (+ prev action/reward) -> memory core -> heads. It owns the public
 // Policy contract (shape checks with clear errors, resets at `first` handled by the core's
 // unroll, step = a one-step unroll without resets) so that each core only implements its
 // recurrence. Subclasses register their modules in their constructor and then call
 // finish(core_dim), which adds the heads; the registration order fixes the flat parameter layout.
 class RecurrentPolicyImpl : public PolicyImpl {
  public:
+  using PolicyImpl::step;
+  using PolicyImpl::unroll;
   State initial_state(int64_t batch) final;
-  PolicyOutput step(const torch::Tensor& obs, const State& state) final;
-  PolicyOutput unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) final;
+  PolicyOutput step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) final;
+  PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                      const State& state0) final;
   torch::Tensor log_std() override { return heads_->log_std(); }
   // The state tensors in order, with symbolic and actual sizes per env, e.g.
   // "memory [B, L, M, d_model] = [B, 2, 8, 16]; valid [B, M] = [B, 8]".
@@ -155,7 +162,8 @@ class RecurrentPolicyImpl : public PolicyImpl {
   RecurrentPolicyImpl(std::string name, const ModelOptions& options, const Spec& obs_spec,
                       const ActionSpace& action_space);
   void finish(int64_t core_dim);
-  int64_t feature_dim() const { return encoder_->out_dim(); }
+  // Input width of the core: the encoded observation and the prev inputs.
+  int64_t feature_dim() const { return encoder_->out_dim() + prev_.dim(); }
 
   // The state of fresh episodes: every tensor [batch, ...], float32, with `options`' device.
   virtual State core_initial_state(int64_t batch, const torch::TensorOptions& options) = 0;
@@ -166,12 +174,14 @@ class RecurrentPolicyImpl : public PolicyImpl {
 
  private:
   void check_state(const char* method, const State& state, int64_t batch);
-  PolicyOutput run(const torch::Tensor& obs, const torch::Tensor& first, const State& state);
+  PolicyOutput run(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first, const State& state,
+                   const std::string& where);
 
   std::string name_;
   int64_t obs_dim_;
   ModelOptions options_;
   ActionSpace space_;
+  PrevInputEncoder prev_;
   std::shared_ptr<EncoderImpl> encoder_;
   ActorCriticHeads heads_{nullptr};
 };

@@ -46,24 +46,113 @@ int64_t action_head_size(const ActionSpace& s) {
   throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
 }
 
-MlpPolicyImpl::MlpPolicyImpl(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {
+PrevInputs none_prev(const ActionSpace& space, int64_t batch) {
+  PrevInputs p;
+  switch (space.kind) {
+    case ActionSpace::Kind::kDiscrete: p.action = torch::full({batch}, -1, torch::kLong); break;
+    case ActionSpace::Kind::kBox:
+      p.action = torch::zeros({batch, static_cast<int64_t>(space.low.size())}, torch::kFloat32);
+      break;
+    case ActionSpace::Kind::kMultiDiscrete:
+      p.action = torch::full({batch, static_cast<int64_t>(space.nvec.size())}, -1, torch::kLong);
+      break;
+  }
+  p.reward = torch::zeros({batch}, torch::kFloat32);
+  return p;
+}
+
+PrevInputs next_prev(const ActionSpace& space, const torch::Tensor& action, const torch::Tensor& reward,
+                     const torch::Tensor& first) {
+  const int64_t B = reward.size(0);
+  PrevInputs none = none_prev(space, B);
+  auto f = first.to(torch::kBool);
+  auto rows = [&](const torch::Tensor& t) {
+    std::vector<int64_t> shape(static_cast<std::size_t>(t.dim()), 1);
+    shape[0] = B;
+    return f.view(shape);
+  };
+  auto a = action.to(none.action.scalar_type());
+  return {torch::where(rows(a), none.action, a), torch::where(f, none.reward, reward.to(torch::kFloat32))};
+}
+
+PrevInputEncoder::PrevInputEncoder(const ModelOptions& o, const ActionSpace& space)
+    : use_action_(o.prev_action),
+      use_reward_(o.prev_reward),
+      discrete_(space.kind == ActionSpace::Kind::kDiscrete),
+      action_dim_(0) {
+  if (use_action_) {
+    if (space.kind == ActionSpace::Kind::kMultiDiscrete)
+      throw ConfigError("model.prev_action: multi-discrete action spaces are not supported");
+    action_dim_ = action_head_size(space);
+  }
+  dim_ = action_dim_ + (use_reward_ ? 1 : 0);
+}
+
+void PrevInputEncoder::check(const PrevInputs& prev, const std::vector<int64_t>& lead, const std::string& where) const {
+  auto expect = [&](const torch::Tensor& t, std::vector<int64_t> want, const char* name, const char* option) {
+    if (!t.defined() || t.sizes().vec() != want)
+      throw Error(where + name + " has shape " + (t.defined() ? sizes_str(t.sizes()) : std::string("(undefined)")) +
+                  ", expected " + sizes_str(want) + " (" + option + " is on)");
+  };
+  if (use_action_) {
+    auto want = lead;
+    if (!discrete_) want.push_back(action_dim_);
+    expect(prev.action, want, "prev_action", "model.prev_action");
+  }
+  if (use_reward_) expect(prev.reward, lead, "prev_reward", "model.prev_reward");
+}
+
+torch::Tensor PrevInputEncoder::append(const torch::Tensor& x, const PrevInputs& prev, const torch::Tensor& first,
+                                       const std::string& where) const {
+  if (dim_ == 0) return x;
+  auto lead = x.sizes().vec();
+  lead.pop_back();
+  check(prev, lead, where);
+  std::vector<torch::Tensor> parts;
+  if (use_action_) {
+    if (discrete_) {
+      auto classes = torch::arange(action_dim_, prev.action.options().dtype(torch::kLong));
+      parts.push_back(prev.action.to(torch::kLong).unsqueeze(-1).eq(classes).to(x.scalar_type()));
+    } else {
+      parts.push_back(prev.action.to(x.scalar_type()));
+    }
+  }
+  if (use_reward_) parts.push_back(prev.reward.to(x.scalar_type()).unsqueeze(-1));
+  auto extra = torch::cat(parts, -1);
+  // An episode start has no previous action or reward, whatever the caller passed.
+  if (first.defined()) extra = extra * first.logical_not().unsqueeze(-1).to(x.scalar_type());
+  return torch::cat({x, extra}, -1);
+}
+
+MlpPolicyImpl::MlpPolicyImpl(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space)
+    : obs_dim_(obs_dim), prev_(o, space) {
   if (o.activation != "tanh" && o.activation != "relu")
     throw ConfigError("model.activation must be tanh or relu, got '" + o.activation + "'");
   for (auto h : o.hidden)
     if (h <= 0) throw ConfigError("model.hidden sizes must be positive");
-  actor_ = register_module("actor", make_mlp(obs_dim, o.hidden, action_head_size(space), o.activation, 0.01));
-  critic_ = register_module("critic", make_mlp(obs_dim, o.hidden, 1, o.activation, 1.0));
+  const int64_t in = obs_dim + prev_.dim();
+  actor_ = register_module("actor", make_mlp(in, o.hidden, action_head_size(space), o.activation, 0.01));
+  critic_ = register_module("critic", make_mlp(in, o.hidden, 1, o.activation, 1.0));
   if (space.kind == ActionSpace::Kind::kBox)
     log_std_ = register_parameter("log_std", torch::full({action_head_size(space)}, o.init_log_std));
 }
 
-PolicyOutput MlpPolicyImpl::step(const torch::Tensor& obs, const State& state) {
-  return {actor_->forward(obs), critic_->forward(obs).squeeze(-1), state};
+PolicyOutput MlpPolicyImpl::step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) {
+  if (obs.dim() != 2 || obs.size(1) != obs_dim_)
+    throw Error("mlp.step: observations have shape " + sizes_str(obs.sizes()) + ", expected [B, " +
+                std::to_string(obs_dim_) + "]");
+  auto x = prev_.append(obs, prev, {}, "mlp.step: ");
+  return {actor_->forward(x), critic_->forward(x).squeeze(-1), state};
 }
 
-PolicyOutput MlpPolicyImpl::unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) {
-  // Memoryless: the time and batch dimensions fold together.
-  return {actor_->forward(obs), critic_->forward(obs).squeeze(-1), state0};
+PolicyOutput MlpPolicyImpl::unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                                   const State& state0) {
+  if (obs.dim() != 3 || obs.size(2) != obs_dim_)
+    throw Error("mlp.unroll: observations have shape " + sizes_str(obs.sizes()) + ", expected [T, B, " +
+                std::to_string(obs_dim_) + "]");
+  // Memoryless: the time and batch dimensions fold together (inside the Linear layers).
+  auto x = prev_.append(obs, prev, first.defined() ? first.to(torch::kBool) : first, "mlp.unroll: ");
+  return {actor_->forward(x), critic_->forward(x).squeeze(-1), state0};
 }
 
 std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& o, int64_t obs_dim, const ActionSpace& space) {

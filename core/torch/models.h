@@ -36,6 +36,8 @@ struct ModelOptions {
   std::vector<std::int64_t> encoder_hidden = {64};
   std::int64_t cnn_features = 256;
   std::vector<std::int64_t> impala_channels = {16, 32, 32};
+  bool prev_action = false;
+  bool prev_reward = false;
   template <class V>
   void visit(V& v) {
     v("type", type, "policy model: mlp, lstm, gtrxl, agalite or galite");
@@ -55,6 +57,9 @@ struct ModelOptions {
     v("encoder_hidden", encoder_hidden, "layer sizes of the MLP encoder in front of memory models (empty: raw obs)");
     v("cnn_features", cnn_features, "output size of the fully connected layer after the nature/impala convolutions");
     v("impala_channels", impala_channels, "channels of the IMPALA CNN stacks (conv, pool, 2 residual blocks each)");
+    v("prev_action", prev_action,
+      "feed the previous action (one-hot for discrete actions) to the policy next to the encoded observation");
+    v("prev_reward", prev_reward, "feed the previous reward to the policy next to the encoded observation");
   }
 };
 
@@ -66,29 +71,81 @@ struct PolicyOutput {
   State state;           // state after the last step
 };
 
+// The previous action and reward a policy may read next to each observation (model.prev_action,
+// model.prev_reward; IMPALA and R2D2 feed them to their LSTMs). Discrete actions are int64 [B]
+// and enter one-hot, with -1 meaning "no previous action" (all zeros); continuous ones are float
+// [B, D] (zeros: none); rewards are float [B]. At an episode start there is no previous action or reward:
+// none_prev() gives that, next_prev() the inputs of the step after an env step.
+struct PrevInputs {
+  torch::Tensor action;  // [B] int64 (-1: none) or [B, D] float32
+  torch::Tensor reward;  // [B] float32
+};
+PrevInputs none_prev(const ActionSpace& space, int64_t batch);
+// The inputs for the observations an env step returned: its action and reward, or none in the
+// rows where `first` is set (the env was reset, the observation starts a new episode).
+PrevInputs next_prev(const ActionSpace& space, const torch::Tensor& action, const torch::Tensor& reward,
+                     const torch::Tensor& first);
+
 class PolicyImpl : public torch::nn::Module {
  public:
   // State for a batch of fresh episodes.
   virtual State initial_state(int64_t batch) = 0;
-  // obs [B, obs_dim] float32 -> params [B, A], value [B].
-  virtual PolicyOutput step(const torch::Tensor& obs, const State& state) = 0;
-  // obs [T, B, obs_dim], first [T, B] (bool/uint8) -> params [T, B, A], value [T, B].
-  virtual PolicyOutput unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) = 0;
+  // obs [B, obs_dim] float32, prev [B] / [B, D] -> params [B, A], value [B]. The caller resets
+  // state rows and passes none_prev() rows at episode starts. The prev tensors may be undefined
+  // when the model reads neither (model.prev_action and model.prev_reward off).
+  virtual PolicyOutput step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) = 0;
+  PolicyOutput step(const torch::Tensor& obs, const State& state) { return step(obs, PrevInputs{}, state); }
+  // obs [T, B, obs_dim], prev [T, B] / [T, B, D], first [T, B] (bool/uint8) -> params [T, B, A],
+  // value [T, B]. Where first[t, b] is set, the state and the prev inputs of env b are reset.
+  virtual PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                              const State& state0) = 0;
+  PolicyOutput unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) {
+    return unroll(obs, PrevInputs{}, first, state0);
+  }
   // Log std of a Gaussian head (undefined for discrete actions).
   virtual torch::Tensor log_std() { return {}; }
 };
 TORCH_MODULE(Policy);
 
 // Memoryless actor-critic with separate MLP torsos (CleanRL's PPO layout, orthogonal init).
+// Turns PrevInputs into the features a policy appends to its encoded observation: the previous
+// action (one-hot for discrete spaces, raw for boxes) when model.prev_action is on, the previous
+// reward when model.prev_reward is on, nothing when both are off. Parameter-free; checks shapes
+// and names the model and method in its errors.
+class PrevInputEncoder {
+ public:
+  PrevInputEncoder(const ModelOptions& options, const ActionSpace& space);
+  int64_t dim() const { return dim_; }
+  // x [lead..., F] -> [lead..., F + dim()]: x with the prev features appended, zeroed in the
+  // rows where `first` ([lead...] bool, may be undefined) is set. `where` prefixes errors.
+  torch::Tensor append(const torch::Tensor& x, const PrevInputs& prev, const torch::Tensor& first,
+                       const std::string& where) const;
+  // Throws mnemo::Error unless the inputs the model reads are defined with leading dims `lead`.
+  void check(const PrevInputs& prev, const std::vector<int64_t>& lead, const std::string& where) const;
+
+ private:
+  bool use_action_, use_reward_;
+  bool discrete_;
+  int64_t action_dim_;  // one-hot width or box dimension
+  int64_t dim_;
+};
+
+// Memoryless actor-critic with separate MLP torsos (CleanRL's PPO layout, orthogonal init); the
+// prev inputs, when on, join the observation at the torsos' input.
 class MlpPolicyImpl : public PolicyImpl {
  public:
   MlpPolicyImpl(const ModelOptions& options, int64_t obs_dim, const ActionSpace& action_space);
+  using PolicyImpl::step;
+  using PolicyImpl::unroll;
   State initial_state(int64_t) override { return {}; }
-  PolicyOutput step(const torch::Tensor& obs, const State& state) override;
-  PolicyOutput unroll(const torch::Tensor& obs, const torch::Tensor& first, const State& state0) override;
+  PolicyOutput step(const torch::Tensor& obs, const PrevInputs& prev, const State& state) override;
+  PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
+                      const State& state0) override;
   torch::Tensor log_std() override { return log_std_; }
 
  private:
+  int64_t obs_dim_;
+  PrevInputEncoder prev_;
   torch::nn::Sequential actor_{nullptr}, critic_{nullptr};
   torch::Tensor log_std_;
 };

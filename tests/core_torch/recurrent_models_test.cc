@@ -141,6 +141,166 @@ INSTANTIATE_TEST_SUITE_P(AllModels, PolicyContractTest, ::testing::Values("mlp",
                          [](const auto& info) { return info.param; });
 
 // ---------------------------------------------------------------------------------------------
+// Previous action and reward inputs (model.prev_action, model.prev_reward), for every model type
+// and for discrete and continuous actions.
+
+struct PrevCase {
+  std::string type;
+  bool box;
+};
+
+class PrevInputsTest : public ::testing::TestWithParam<PrevCase> {
+ protected:
+  ActionSpace space() const { return GetParam().box ? ActionSpace::box({-1, -1}, {1, 1}) : ActionSpace::discrete(3); }
+  std::shared_ptr<PolicyImpl> make(bool prev_action = true, bool prev_reward = true) const {
+    auto o = small_options(GetParam().type);
+    o.prev_action = prev_action;
+    o.prev_reward = prev_reward;
+    torch::manual_seed(7);
+    return make_policy(o, kObsDim, space());
+  }
+  // Random prev inputs for [T, B] steps (actions in range, some "none").
+  PrevInputs random_prev(int64_t T, int64_t B) const {
+    PrevInputs p;
+    p.action = GetParam().box ? torch::randn({T, B, 2}) : torch::randint(-1, 3, {T, B}, torch::kLong);
+    p.reward = torch::randn({T, B});
+    return p;
+  }
+  // warm_state() with prev inputs.
+  State warm(PolicyImpl& p, int64_t B) const {
+    torch::NoGradGuard no_grad;
+    auto first = torch::zeros({3, B}, torch::kBool);
+    first[0].fill_(true);
+    return detached(p.unroll(torch::randn({3, B, kObsDim}), random_prev(3, B), first, p.initial_state(B)).state);
+  }
+};
+
+TEST_P(PrevInputsTest, UnrollMatchesStepByStepWithResets) {
+  auto p = make();
+  const int64_t T = 12, B = 3;
+  auto state0 = warm(*p, B);
+  auto obs = torch::randn({T, B, kObsDim});
+  auto first = some_firsts(T, B);
+  auto prev = random_prev(T, B);
+  torch::NoGradGuard no_grad;
+  auto un = p->unroll(obs, prev, first, state0);
+  // What an actor does: reset the state and pass "none" where an episode starts.
+  std::vector<torch::Tensor> params, values;
+  State state = state0;
+  for (int64_t t = 0; t < T; ++t) {
+    if (!state.empty()) state = reset_rows(state, p->initial_state(B), first[t]);
+    PrevInputs now = next_prev(space(), prev.action[t], prev.reward[t], first[t]);
+    auto out = p->step(obs[t], now, state);
+    params.push_back(out.params);
+    values.push_back(out.value);
+    state = out.state;
+  }
+  expect_close(un.params, torch::stack(params), "params");
+  expect_close(un.value, torch::stack(values), "value");
+  expect_states_close(un.state, state);
+}
+
+TEST_P(PrevInputsTest, PrevActionAndRewardChangeTheOutputsOnlyWhenOn) {
+  const int64_t T = 5, B = 2;
+  auto obs = torch::randn({T, B, kObsDim});
+  auto first = torch::zeros({T, B}, torch::kBool);
+  auto prev = random_prev(T, B);
+  PrevInputs other_action{prev.action.clone(), prev.reward}, other_reward{prev.action, prev.reward.clone()};
+  if (GetParam().box) other_action.action[2][0] += 0.5;
+  else other_action.action[2][0] = (other_action.action[2][0].item<int64_t>() + 2) % 3;
+  other_reward.reward[2][0] += 1.0;
+  torch::NoGradGuard no_grad;
+  auto differ = [&](PolicyImpl& p, const PrevInputs& changed) {
+    auto a = p.unroll(obs, prev, first, p.initial_state(B)).params;
+    auto b = p.unroll(obs, changed, first, p.initial_state(B)).params;
+    EXPECT_TRUE(torch::equal(a.narrow(0, 0, 2), b.narrow(0, 0, 2))) << "a prev input changed the past";
+    EXPECT_TRUE(torch::equal(a.select(1, 1), b.select(1, 1))) << "a prev input changed another env";
+    return !torch::allclose(a.select(0, 2), b.select(0, 2), 0, 1e-7);
+  };
+  auto both = make(true, true);
+  EXPECT_TRUE(differ(*both, other_action));
+  EXPECT_TRUE(differ(*both, other_reward));
+  auto action_only = make(true, false);
+  EXPECT_TRUE(differ(*action_only, other_action));
+  EXPECT_FALSE(differ(*action_only, other_reward));
+  auto neither = make(false, false);
+  EXPECT_FALSE(differ(*neither, other_action));
+  EXPECT_FALSE(differ(*neither, other_reward));
+  // Neither on: the two-argument forms without prev inputs give the same outputs.
+  expect_close(neither->unroll(obs, first, neither->initial_state(B)).params,
+               neither->unroll(obs, prev, first, neither->initial_state(B)).params, "params without prev inputs");
+}
+
+TEST_P(PrevInputsTest, PrevInputsAreIgnoredAtEpisodeStarts) {
+  auto p = make();
+  const int64_t T = 6, B = 3;
+  auto obs = torch::randn({T, B, kObsDim});
+  auto first = some_firsts(T, B);
+  auto prev = random_prev(T, B);
+  PrevInputs changed{prev.action.clone(), prev.reward.clone()};
+  changed.reward[3][0] += 5.0;  // env 0 starts an episode at t = 3
+  changed.action[3][0] = GetParam().box ? torch::full({2}, 0.7) : torch::tensor(int64_t{2});
+  torch::NoGradGuard no_grad;
+  auto state0 = warm(*p, B);
+  expect_close(p->unroll(obs, prev, first, state0).params, p->unroll(obs, changed, first, state0).params,
+               "params after changing prev inputs at an episode start");
+}
+
+TEST_P(PrevInputsTest, MissingOrMisshapenPrevInputsNameTheInput) {
+  auto p = make();
+  const int64_t B = 3;
+  auto state = p->initial_state(B);
+  auto obs = torch::zeros({B, kObsDim});
+  expect_error_naming([&] { p->step(obs, state); }, {"prev_action", "(undefined)", "model.prev_action"});
+  PrevInputs good = next_prev(space(), none_prev(space(), B).action, torch::zeros({B}), torch::zeros({B}));
+  expect_error_naming([&] { p->step(obs, {good.action, {}}, state); }, {"prev_reward", "(undefined)"});
+  expect_error_naming([&] { p->step(obs, {good.action.narrow(0, 0, 2), good.reward}, state); },
+                      {"prev_action", "[2"});
+  expect_error_naming([&] { p->unroll(torch::zeros({4, B, kObsDim}), good, torch::zeros({4, B}, torch::kBool), state); },
+                      {"unroll", "prev_action", "expected [4, 3"});
+  EXPECT_NO_THROW(p->step(obs, good, state));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AllModels, PrevInputsTest,
+    ::testing::Values(PrevCase{"mlp", false}, PrevCase{"mlp", true}, PrevCase{"lstm", false}, PrevCase{"lstm", true},
+                      PrevCase{"gtrxl", false}, PrevCase{"gtrxl", true}, PrevCase{"agalite", false},
+                      PrevCase{"agalite", true}, PrevCase{"galite", false}, PrevCase{"galite", true}),
+    [](const auto& info) { return info.param.type + (info.param.box ? "_box" : "_discrete"); });
+
+TEST(PrevInputsHelpersTest, NoneAtEpisodeStartsElseTheStepsActionAndReward) {
+  auto none = none_prev(ActionSpace::discrete(4), 3);
+  EXPECT_TRUE(torch::equal(none.action, torch::full({3}, -1, torch::kLong)));
+  EXPECT_TRUE(torch::equal(none.reward, torch::zeros({3})));
+  auto box_none = none_prev(ActionSpace::box({-1, -1}, {1, 1}), 3);
+  EXPECT_TRUE(torch::equal(box_none.action, torch::zeros({3, 2})));
+  auto first = torch::tensor({0, 1, 0}, torch::kUInt8);
+  auto next = next_prev(ActionSpace::discrete(4), torch::tensor({2, 3, 1}, torch::kLong), torch::tensor({0.5f, 1.f, -1.f}),
+                        first);
+  EXPECT_TRUE(torch::equal(next.action, torch::tensor({2, -1, 1}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(next.reward, torch::tensor({0.5f, 0.f, -1.f})));
+  auto box_next = next_prev(ActionSpace::box({-1, -1}, {1, 1}), torch::ones({3, 2}), torch::ones({3}), first);
+  EXPECT_TRUE(torch::equal(box_next.action, torch::tensor({1.f, 1.f, 0.f, 0.f, 1.f, 1.f}).view({3, 2})));
+}
+
+TEST(PrevInputsHelpersTest, PixelPoliciesReadPrevInputsToo) {
+  auto o = small_options("mlp");
+  o.encoder = "impala";
+  o.impala_channels = {4};
+  o.cnn_features = 8;
+  o.prev_action = o.prev_reward = true;
+  torch::manual_seed(8);
+  Spec spec{{FieldSpec{"pixels", DType::kUInt8, {8, 8, 3}}}};
+  auto p = make_policy(o, spec, ActionSpace::discrete(4));
+  auto obs = torch::randint(0, 256, {2, 8 * 8 * 3}).to(torch::kFloat32);
+  torch::NoGradGuard no_grad;
+  auto a = p->step(obs, {torch::tensor({0, 1}, torch::kLong), torch::zeros({2})}, {});
+  auto b = p->step(obs, {torch::tensor({3, 1}, torch::kLong), torch::zeros({2})}, {});
+  EXPECT_FALSE(torch::equal(a.params[0], b.params[0]));
+  EXPECT_TRUE(torch::equal(a.params[1], b.params[1]));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Memory models only.
 
 class MemoryPolicyTest : public ::testing::TestWithParam<std::string> {};

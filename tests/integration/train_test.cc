@@ -162,6 +162,54 @@ TEST(TrainTest, ResumeRestoresTheReplayTableSavedWithTheCheckpoint) {
   fs::remove_all(dir);
 }
 
+// An LSTM that reads the previous action and reward trains end to end, and the sequences the
+// actors stored carry the inputs it acted on: the step before's action and reward, "none" (-1, 0)
+// at episode starts.
+TEST(TrainTest, PrevActionAndRewardInputsTravelWithTheSequences) {
+  fs::path dir = fresh_dir("prev-inputs");
+  TrainResult r = train_embedded(
+      cartpole({"model.type=lstm", "model.d_model=16", "model.layers=1", "model.prev_action=true",
+                "model.prev_reward=true", "replay.checkpoint=true", "replay.table.sampler=uniform",
+                "replay.table.max_size=64", "learner.total_env_steps=" + std::to_string(3 * 4 * 128)}),
+      dir, false);
+  EXPECT_EQ(r.counters.updates, 3);
+  CheckpointManager mgr(dir / "checkpoints");
+  ASSERT_TRUE(mgr.latest().has_value());
+  const replay::TableSnapshot saved =
+      replay::read_table_snapshot(mgr.latest()->dir / "replay" / "0" / "table-000.bin");
+  ASSERT_GE(saved.items.size(), 4u);
+  std::int64_t checked = 0, starts = 0;
+  for (const auto& e : saved.items) {
+    std::map<std::string, const replay::ItemField*> f;
+    for (const auto& field : e.fields) f[field.name] = &field;
+    for (const char* name : {"action", "reward", "first", "prev_action", "prev_reward"})
+      ASSERT_TRUE(f.count(name) && f[name]->codec == replay::Codec::kNone) << "item " << e.key << ": " << name;
+    auto data = [&](const char* name) { return f[name]->bytes.raw(); };
+    const auto* action = static_cast<const std::int64_t*>(data("action"));
+    const auto* reward = static_cast<const float*>(data("reward"));
+    const auto* first = static_cast<const std::uint8_t*>(data("first"));
+    const auto* prev_action = static_cast<const std::int64_t*>(data("prev_action"));
+    const auto* prev_reward = static_cast<const float*>(data("prev_reward"));
+    for (std::int64_t t = 0; t < shape_numel(f["reward"]->shape); ++t) {
+      if (first[t]) {
+        EXPECT_EQ(prev_action[t], -1) << "item " << e.key << " t " << t;
+        EXPECT_EQ(prev_reward[t], 0.0f) << "item " << e.key << " t " << t;
+        ++starts;
+      } else if (t > 0) {
+        EXPECT_EQ(prev_action[t], action[t - 1]) << "item " << e.key << " t " << t;
+        EXPECT_EQ(prev_reward[t], reward[t - 1]) << "item " << e.key << " t " << t;
+        ++checked;
+      } else {
+        EXPECT_TRUE(prev_action[t] == 0 || prev_action[t] == 1) << "item " << e.key;
+        EXPECT_EQ(prev_reward[t], 1.0f) << "item " << e.key;  // CartPole rewards every step with 1
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
+  EXPECT_GT(starts, 0);
+  fs::remove_all(dir);
+}
+
 TEST(TrainTest, ResumeWithoutACheckpointIsAClearError) {
   fs::path dir = fresh_dir("nockpt");
   fs::create_directories(dir);
