@@ -15,6 +15,8 @@
 #include "core/metrics.h"
 #include "core/params.h"
 #include "core/tfevents.h"
+#include "core/torch/communicator.h"
+#include "core/torch/tensor.h"
 #include "launch/offline.h"
 #include "learners/offline_trainer.h"
 #include "replay/dataset.h"
@@ -98,6 +100,34 @@ void restore_replay(replay::Server& server, const fs::path& run_dir, std::int64_
   MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", dir.string());
 }
 
+// The device a learner trains on: the option parsed, and a CUDA device named without an index
+// resolved to the GPU of this rank's place among the learners of its node (local rank modulo the
+// node's GPUs), so that learners sharing a node do not share one GPU. `comm`: the learners'
+// communicator, or MPI_COMM_NULL for a single learner.
+torch::Device learner_device(const std::string& name, const std::string& option, MPI_Comm comm) {
+  const torch::Device d = parse_device(name, option);
+  if (!d.is_cuda() || d.has_index()) return d;
+  int local_rank = 0;
+  if (comm != MPI_COMM_NULL) {
+    MPI_Comm node;
+    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local_rank);
+    MPI_Comm_free(&node);
+  }
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+}
+
+// The gradient plane of `size` data-parallel learners on `device`: NCCL for CUDA, else MPI.
+std::unique_ptr<Communicator> learner_communicator(MPI_Comm* comm, int size, const torch::Device& device,
+                                                   const std::string& option) {
+  if (size == 1) return std::make_unique<SingleCommunicator>();
+  if (!device.is_cuda()) return make_mpi_communicator(comm);
+  // Gradients on the GPU are averaged by NCCL; MPI only carries CPU tensors.
+  if (!nccl_available())
+    throw ConfigError(option + ": " + device.str() + " under mpirun needs mnemo built with NCCL (MNEMO_WITH_CUDA)");
+  return make_nccl_communicator(comm, device.index());
+}
+
 learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& run_dir, bool resume,
                                          std::int64_t resume_step) {
   auto probe = env_factory(c)(0);
@@ -116,6 +146,7 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   t.checkpoint_replay = c.replay.checkpoint;
   t.progress = c.run.progress;
   t.interrupt = &interrupt_flag();
+  t.device = learner_device(c.learner.ppo.device, "learner.ppo.device", MPI_COMM_NULL);
   return t;
 }
 
@@ -378,7 +409,10 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     if (replay_rank) {
       server->run();  // until the chief learner asks it to shut down
     } else if (learner) {
-      auto comm = make_mpi_communicator(&learner_comm);
+      int learners_n = 1;
+      MPI_Comm_size(learner_comm, &learners_n);
+      const torch::Device device = learner_device(c.learner.ppo.device, "learner.ppo.device", learner_comm);
+      auto comm = learner_communicator(&learner_comm, learners_n, device, "learner.ppo.device");
       std::unique_ptr<TfEventsWriter> events;
       std::unique_ptr<MetricsWriter> metrics;
       if (rank == 0) {
@@ -388,6 +422,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       }
       learners::TrainerContext tc = trainer_context(c, run_dir, resume, step);
       tc.comm = comm.get();
+      tc.device = device;
       tc.replay_endpoint = replay_ep;
       tc.params = params.get();
       tc.metrics = metrics.get();
@@ -483,20 +518,9 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
   if (rank == 0) MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; ", c.learner.algo,
                             " on ", c.learner.dt.dataset, " over ", size, " learner rank(s)");
 
-  std::unique_ptr<Communicator> comm;
   MPI_Comm world = MPI_COMM_WORLD;
-  const torch::Device device = c.learner.dt.torch_device();
-  if (size == 1) {
-    comm = std::make_unique<SingleCommunicator>();
-  } else if (device.is_cuda()) {
-    // Gradients on the GPU are averaged by NCCL; MPI only carries CPU tensors.
-    if (!nccl_available())
-      throw ConfigError("learner.dt.device: " + c.learner.dt.device +
-                        " under mpirun needs mnemo built with NCCL (MNEMO_WITH_CUDA)");
-    comm = make_nccl_communicator(&world, device.has_index() ? device.index() : 0);
-  } else {
-    comm = make_mpi_communicator(&world);
-  }
+  const torch::Device device = learner_device(c.learner.dt.device, "learner.dt.device", size > 1 ? world : MPI_COMM_NULL);
+  std::unique_ptr<Communicator> comm = learner_communicator(&world, size, device, "learner.dt.device");
   std::unique_ptr<TfEventsWriter> events;
   std::unique_ptr<MetricsWriter> metrics;
   if (rank == 0) {
@@ -509,6 +533,7 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
   learners::OfflineContext oc;
   oc.algo = c.learner.algo;
   oc.options = c.learner.dt;
+  oc.options.device = device.str();  // with the GPU index resolved for this rank
   oc.shape.obs_spec = probe->observation_spec();
   oc.shape.action_space = probe->action_space();
   oc.dataset = std::make_shared<replay::Dataset>(replay::read_dataset(c.learner.dt.dataset));

@@ -65,20 +65,7 @@ void DTOptions::validate(const std::string& algo) const {
                         ") exceeds learner.dt.gpt.n_positions (" + std::to_string(gpt.n_positions) + ")");
 }
 
-torch::Device DTOptions::torch_device() const {
-  std::optional<torch::Device> d;
-  try {
-    d.emplace(device);
-  } catch (const std::exception&) {
-    throw ConfigError("learner.dt.device: '" + device + "' is not a device (valid: cpu, cuda, cuda:N)");
-  }
-  if (d->is_cuda() && (!torch::cuda::is_available() ||
-                       (d->has_index() && d->index() >= static_cast<int>(torch::cuda::device_count()))))
-    throw ConfigError("learner.dt.device: " + device + " is not available to this process (" +
-                      std::to_string(torch::cuda::device_count()) + " CUDA devices)");
-  if (!d->is_cpu() && !d->is_cuda()) throw ConfigError("learner.dt.device: only cpu and cuda are supported, not " + device);
-  return *d;
-}
+torch::Device DTOptions::torch_device() const { return parse_device(device, "learner.dt.device"); }
 
 // ---------------------------------------------------------------------------------------------
 // Model

@@ -1,6 +1,7 @@
 #include "learners/ppo.h"
 
 #include "core/check.h"
+#include "core/torch/tensor.h"
 
 namespace mnemo::learners {
 
@@ -13,7 +14,10 @@ void PPOOptions::validate() const {
   if (minibatches < 1) bad("minibatches", "must be at least 1");
   if (!(clip > 0)) bad("clip", "must be positive");
   if (!(max_grad_norm > 0)) bad("max_grad_norm", "must be positive");
+  torch_device();
 }
+
+torch::Device PPOOptions::torch_device() const { return parse_device(device, "learner.ppo.device"); }
 
 std::pair<torch::Tensor, torch::Tensor> compute_gae(const SequenceBatch& b, double gamma, double lambda) {
   torch::NoGradGuard no_grad;

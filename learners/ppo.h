@@ -27,6 +27,7 @@ struct PPOOptions {
   double max_grad_norm = 0.5;
   bool normalize_advantages = true;
   double adam_eps = 1e-5;
+  std::string device = "cpu";
   template <class V>
   void visit(V& v) {
     v("lr", lr, "Adam learning rate");
@@ -42,8 +43,13 @@ struct PPOOptions {
     v("max_grad_norm", max_grad_norm, "global gradient norm clip");
     v("normalize_advantages", normalize_advantages, "normalise advantages per minibatch");
     v("adam_eps", adam_eps, "Adam epsilon");
+    v("device", device,
+      "where the learner trains: cpu, cuda or cuda:N (actors act on the CPU; under mpirun, cuda uses NCCL "
+      "and each learner of a node takes its own GPU)");
   }
   void validate() const;
+  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have.
+  torch::Device torch_device() const;
 };
 
 // A batch of B sequences of T steps, time-major ([T, B, ...]), as tensors.

@@ -13,7 +13,7 @@
 namespace mnemo::learners {
 namespace {
 
-// [B, T, ...] replay field -> [T, B, ...] tensor.
+// [B, T, ...] replay field -> [T, B, ...] tensor (CPU, over the batch's memory).
 torch::Tensor time_major(const replay::Batch& b, const std::string& name) {
   return to_tensor(b.at(name)).transpose(0, 1);
 }
@@ -47,6 +47,7 @@ Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_gener
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
   torch::manual_seed(ctx_.seed);
   policy_ = nn::make_policy(ctx_.model, ctx_.obs_spec, ctx_.action_space);
+  policy_->to(ctx_.device);
   memoryless_ = policy_->initial_state(1).empty();
   optimizer_ = std::make_unique<torch::optim::Adam>(
       policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
@@ -59,24 +60,27 @@ Trainer::~Trainer() = default;
 
 SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
   SequenceBatch s;
+  const torch::Device d = ctx_.device;
+  auto field = [&](const std::string& name) { return time_major(b, name).to(d); };
   std::vector<torch::Tensor> obs;
-  for (const auto& f : ctx_.obs_spec.fields) obs.push_back(time_major(b, seq::kObsPrefix + f.name));
+  // Pixels cross to the device as uint8 and become floats there.
+  for (const auto& f : ctx_.obs_spec.fields) obs.push_back(field(seq::kObsPrefix + f.name));
   s.obs = nn::flatten_obs(obs, 2);
-  s.actions = time_major(b, "action");
-  s.rewards = time_major(b, "reward");
-  s.prev = {time_major(b, "prev_action"), time_major(b, "prev_reward")};
-  s.first = time_major(b, "first").to(torch::kBool);
-  s.terminated = time_major(b, "terminated").to(torch::kBool);
-  s.truncated = time_major(b, "truncated").to(torch::kBool);
-  s.logprob = time_major(b, "logprob");
-  s.value = time_major(b, "value");
-  s.final_value = time_major(b, "final_value");
-  s.bootstrap = to_tensor(b.at("bootstrap_value"));
+  s.actions = field("action");
+  s.rewards = field("reward");
+  s.prev = {field("prev_action"), field("prev_reward")};
+  s.first = field("first").to(torch::kBool);
+  s.terminated = field("terminated").to(torch::kBool);
+  s.truncated = field("truncated").to(torch::kBool);
+  s.logprob = field("logprob");
+  s.value = field("value");
+  s.final_value = field("final_value");
+  s.bootstrap = to_tensor(b.at("bootstrap_value")).to(d);
   s.version = to_tensor(b.at("version"));
   for (std::size_t i = 0;; ++i) {
     std::string name = seq::kStatePrefix + std::to_string(i);
     if (!b.has(name)) break;
-    s.state0.push_back(to_tensor(b.at(name)));
+    s.state0.push_back(to_tensor(b.at(name)).to(d));
   }
   return s;
 }
@@ -108,7 +112,8 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
   std::map<std::string, double> sums;
   int64_t steps = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    auto perm = torch::randperm(n, gen_, torch::kLong);
+    // Drawn on the CPU from the checkpointed generator, whatever the device.
+    auto perm = torch::randperm(n, gen_, torch::kLong).to(ctx_.device);
     for (int64_t start = 0; start + mb <= n; start += mb) {
       auto idx = perm.narrow(0, start, mb);
       nn::State state0;
@@ -204,7 +209,7 @@ void Trainer::restore() {
       auto latest = mgr.latest();
       if (latest) step = latest->step;
     }
-    auto s = torch::tensor({step}, torch::kLong);
+    auto s = torch::tensor({step}, torch::kLong).to(ctx_.device);  // NCCL reduces device tensors only
     ctx_.comm->broadcast(s, 0);
     step = s[0].item<std::int64_t>();
   }
@@ -212,12 +217,12 @@ void Trainer::restore() {
   const std::filesystem::path dir = mgr.step_dir(step);
   {
     torch::serialize::InputArchive ar;
-    ar.load_from((dir / "model.pt").string());
+    ar.load_from((dir / "model.pt").string(), ctx_.device);
     policy_->load(ar);
   }
   {
     torch::serialize::InputArchive ar;
-    ar.load_from((dir / "optimizer.pt").string());
+    ar.load_from((dir / "optimizer.pt").string(), ctx_.device);
     optimizer_->load(ar);
   }
   auto state = StateFile::load(dir / "state.bin");
@@ -264,7 +269,7 @@ void Trainer::run() {
     auto stats = update(batch);
 
     // Counters every rank agrees on: steps, finished episodes, policy lag, interrupts.
-    auto ended = batch.terminated.logical_or(batch.truncated);
+    auto ended = batch.terminated.logical_or(batch.truncated).cpu();
     auto ep_ret = time_major(rb, "episode_return");
     bool interrupted = ctx_.interrupt != nullptr && ctx_.interrupt->load();
     std::vector<double> sums{static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
@@ -277,8 +282,9 @@ void Trainer::run() {
       if (f.first.rfind(seq::kInfoPrefix, 0) == 0) info_names.push_back(f.first.substr(seq::kInfoPrefix.size()));
     for (const auto& name : info_names)
       sums.push_back(time_major(rb, seq::kInfoPrefix + name).masked_select(ended).sum().item<double>());
-    auto g = torch::tensor(sums, torch::kFloat64);
+    auto g = torch::tensor(sums, torch::kFloat64).to(ctx_.device);  // NCCL reduces device tensors only
     ctx_.comm->allreduce_sum(g);
+    g = g.cpu();
     auto gv = g.accessor<double, 1>();
     counters_.env_steps += static_cast<std::int64_t>(gv[0]);
     counters_.updates += 1;

@@ -83,6 +83,7 @@ struct TrainerContext {
   bool checkpoint_replay = false;         // every checkpoint also holds each replay shard's tables (replay/<shard>/)
   bool progress = true;                   // print the console progress line (chief only)
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT/SIGTERM: checkpoint and stop
+  torch::Device device = torch::kCPU;     // where the policy trains (learner.ppo.device, resolved per rank)
 };
 
 class Trainer {

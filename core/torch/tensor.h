@@ -19,4 +19,8 @@ torch::Tensor to_tensor(const Array& a);
 // An Array over the tensor's memory (CPU; makes it contiguous first if needed).
 Array to_array(const torch::Tensor& t);
 
+// The device a config option names: cpu, cuda or cuda:N. ConfigError naming `option` for a bad
+// name, another device type, or a CUDA device this process does not have.
+torch::Device parse_device(const std::string& name, const std::string& option);
+
 }  // namespace mnemo

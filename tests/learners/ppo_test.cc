@@ -81,5 +81,27 @@ TEST(PpoOptionsTest, InvalidValuesAreConfigErrors) {
   EXPECT_THROW(p.validate(), ConfigError);
 }
 
+TEST(PpoOptionsTest, DevicesAreCheckedAndNamed) {
+  auto error_of = [](const std::string& device) -> std::string {
+    PPOOptions o;
+    o.device = device;
+    try {
+      o.validate();
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of("cpu"), "");
+  EXPECT_NE(error_of("mps").find("learner.ppo.device: only cpu and cuda"), std::string::npos) << error_of("mps");
+  EXPECT_NE(error_of("gpu!").find("learner.ppo.device: 'gpu!' is not a device"), std::string::npos);
+  if (!torch::cuda::is_available())
+    EXPECT_NE(error_of("cuda").find("is not available to this process (0 CUDA devices)"), std::string::npos)
+        << error_of("cuda");
+  else
+    EXPECT_EQ(error_of("cuda"), "");
+  EXPECT_EQ(PPOOptions().torch_device(), torch::Device(torch::kCPU));
+}
+
 }  // namespace
 }  // namespace mnemo::learners
