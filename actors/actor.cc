@@ -190,8 +190,10 @@ void Actor::run() {
     stats_.env_steps += N * T;
     ++stats_.unrolls;
 
+    // One item per env (views of its rows), sent in one request per replay shard.
+    std::vector<replay::Item> items(static_cast<std::size_t>(N));
     for (int64_t b = 0; b < N; ++b) {
-      replay::Item item;
+      replay::Item& item = items[static_cast<std::size_t>(b)];
       item.reserve(bufs.size());
       for (std::size_t i = 0; i < bufs.size(); ++i) {
         const Array& buf = bufs[i];
@@ -200,12 +202,12 @@ void Actor::run() {
         item.emplace_back(item_spec.fields[i].name,
                           Array::wrap(buf.dtype(), s, static_cast<char*>(buf.raw()) + b * row, buf.owner()));
       }
-      try {
-        replay.insert(item);
-      } catch (const Error& e) {
-        if (ctx_.stop != nullptr && ctx_.stop->load()) return;
-        throw;
-      }
+    }
+    try {
+      replay.insert_many(items);
+    } catch (const Error& e) {
+      if (ctx_.stop != nullptr && ctx_.stop->load()) return;
+      throw;
     }
   }
   MNEMO_INFO("actor ", ctx_.actor_id, " stopping after ", stats_.env_steps, " env steps, ", stats_.episodes,

@@ -2,15 +2,20 @@
 // items, over inproc:// and tcp loopback, with 1 and 4 clients, next to raw ZeroMQ moving the same
 // message sizes over the same transport in the same run (the reference the ratios are against).
 //
-//   bench_replay_throughput [--seconds S]   (default 1 second per measurement)
+//   bench_replay_throughput [--seconds S] [--transport inproc|tcp] [--bytes 1024|65536] [--clients 1|4]
+//                           [--op insert|insert_many|sample] [--repeat N]
+//   (default 1 second per measurement; the filters pick rows, raw ZeroMQ always runs first;
+//   --repeat: N rounds of raw + replay, medians reported)
 //
 // Each measurement prints one JSON line; a table follows. Raw ZeroMQ: DEALER senders stream
 // messages to one ROUTER that counts them (one way, no acknowledgements, no checksums: the upper
 // bound for moving bytes through ZeroMQ). Each message is built from the sender's buffer with
 // zmq_msg_init_size + memcpy, the way a plain ZeroMQ program sends a buffer it keeps reusing; the
 // replay client copies too (it must: the caller may reuse its buffer once insert() returns). A
-// zero-copy reference would be meaningless over inproc://, where it moves pointers, not bytes. Replay insert: Clients with 16 inserts in flight insert into a
-// uniform table of 512 items (evicting, so memory stays bounded). Replay sample: Clients with a
+// zero-copy reference would be meaningless over inproc://, where it moves pointers, not bytes.
+// Replay insert: Clients with 16 inserts in flight insert into a uniform table of 512 items
+// (evicting, so memory stays bounded); replay insert_many: the same with 16 items per
+// insert_many() call (one request each, as an actor sends its unroll). Replay sample: Clients with a
 // prefetch of 4 sample batches of 8 items from a prefilled uniform table.
 #include <zmq.h>
 
@@ -125,7 +130,12 @@ replay::Item item_of(std::size_t bytes) {
   return {{"obs", a}};
 }
 
-Result replay_insert(const std::string& tname, std::size_t bytes, int clients, double seconds) {
+// Items per insert_many() call in the batched insert measurement (an actor inserts one item per
+// env of its unroll in one call).
+constexpr int kInsertBatch = 16;
+
+// batch 0: insert() item by item; batch k: insert_many() of k items per call.
+Result replay_insert(const std::string& tname, std::size_t bytes, int clients, double seconds, int batch = 0) {
   replay::Server server(server_options(tname));
   server.start();
   const std::string ep = server.endpoint();
@@ -139,10 +149,16 @@ Result replay_insert(const std::string& tname, std::size_t bytes, int clients, d
       co.max_in_flight_inserts = 16;
       replay::Client client(ep, co);
       const replay::Item item = item_of(bytes);
+      const std::vector<replay::Item> items(static_cast<std::size_t>(std::max(batch, 1)), item);
       long n = 0;
       while (!stop.load()) {
-        client.insert(item);
-        ++n;
+        if (batch > 0) {
+          client.insert_many(items);
+          n += batch;
+        } else {
+          client.insert(item);
+          ++n;
+        }
       }
       client.flush();
       inserted += n;
@@ -151,7 +167,7 @@ Result replay_insert(const std::string& tname, std::size_t bytes, int clients, d
   stop = true;
   for (auto& t : threads) t.join();
   const double dt = seconds_since(start);
-  Result r{"replay_insert", tname, bytes, clients};
+  Result r{batch > 0 ? "replay_insert_many" : "replay_insert", tname, bytes, clients};
   r.items_per_s = inserted.load() / dt;
   r.bytes_per_s = r.items_per_s * static_cast<double>(bytes);
   return r;
@@ -204,11 +220,27 @@ void print_json(const Result& r) {
 
 int main(int argc, char** argv) {
   double seconds = 1.0;
+  std::string only_transport, only_op;
+  long only_bytes = 0, only_clients = 0;
+  int repeat = 1;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--seconds" && i + 1 < argc) {
+    const std::string a = argv[i];
+    if (a == "--seconds" && i + 1 < argc) {
       seconds = std::atof(argv[++i]);
+    } else if (a == "--transport" && i + 1 < argc) {
+      only_transport = argv[++i];
+    } else if (a == "--bytes" && i + 1 < argc) {
+      only_bytes = std::atol(argv[++i]);
+    } else if (a == "--clients" && i + 1 < argc) {
+      only_clients = std::atol(argv[++i]);
+    } else if (a == "--op" && i + 1 < argc) {
+      only_op = argv[++i];
+    } else if (a == "--repeat" && i + 1 < argc) {
+      repeat = std::max(1, std::atoi(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--seconds S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--seconds S] [--transport inproc|tcp] [--bytes 1024|65536] [--clients 1|4] "
+                   "[--op insert|insert_many|sample] [--repeat N]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -217,20 +249,46 @@ int main(int argc, char** argv) {
   for (const std::string tname : {"inproc", "tcp"})
     for (std::size_t bytes : {std::size_t{1024}, std::size_t{64 * 1024}})
       for (int clients : {1, 4}) {
-        Result raw = raw_zmq(tname, bytes, clients, seconds);
-        raw.ratio = 1.0;
-        print_json(raw);
-        all.push_back(raw);
-        for (Result r : {replay_insert(tname, bytes, clients, seconds), replay_sample(tname, bytes, clients, seconds)}) {
-          r.ratio = r.bytes_per_s / raw.bytes_per_s;
-          print_json(r);
-          all.push_back(r);
+        if ((!only_transport.empty() && tname != only_transport) ||
+            (only_bytes != 0 && static_cast<long>(bytes) != only_bytes) || (only_clients != 0 && clients != only_clients))
+          continue;
+        // Rounds of [raw, replay ops]: each op's ratio is against the raw figure of its own round,
+        // and the table reports medians over rounds (a shared VM swings several-fold between runs).
+        std::vector<std::vector<Result>> rounds;
+        for (int round = 0; round < repeat; ++round) {
+          std::vector<Result> row;
+          Result raw = raw_zmq(tname, bytes, clients, seconds);
+          raw.ratio = 1.0;
+          row.push_back(raw);
+          if (only_op.empty() || only_op == "insert") row.push_back(replay_insert(tname, bytes, clients, seconds));
+          if (only_op.empty() || only_op == "insert_many")
+            row.push_back(replay_insert(tname, bytes, clients, seconds, kInsertBatch));
+          if (only_op.empty() || only_op == "sample") row.push_back(replay_sample(tname, bytes, clients, seconds));
+          for (Result& r : row) {
+            r.ratio = r.bytes_per_s / raw.bytes_per_s;
+            print_json(r);
+          }
+          rounds.push_back(row);
+        }
+        for (std::size_t op = 0; op < rounds[0].size(); ++op) {
+          Result m = rounds[0][op];
+          auto median = [&](double Result::*field) {
+            std::vector<double> v;
+            for (const auto& row : rounds) v.push_back(row[op].*field);
+            std::sort(v.begin(), v.end());
+            return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+          };
+          m.items_per_s = median(&Result::items_per_s);
+          m.bytes_per_s = median(&Result::bytes_per_s);
+          m.ratio = median(&Result::ratio);
+          all.push_back(m);
         }
       }
-  std::printf("\n%-14s %-9s %9s %7s %14s %12s %9s\n", "op", "transport", "item", "clients", "items/s", "MiB/s",
+  if (repeat > 1) std::printf("\nmedians over %d rounds (ratio: median of the per-round ratios)", repeat);
+  std::printf("\n%-18s %-9s %9s %7s %14s %12s %9s\n", "op", "transport", "item", "clients", "items/s", "MiB/s",
               "vs raw");
   for (const Result& r : all)
-    std::printf("%-14s %-9s %8zuK %7d %14.0f %12.1f %8.0f%%\n", r.what.c_str(), r.transport.c_str(), r.bytes / 1024,
+    std::printf("%-18s %-9s %8zuK %7d %14.0f %12.1f %8.0f%%\n", r.what.c_str(), r.transport.c_str(), r.bytes / 1024,
                 r.clients, r.items_per_s, r.bytes_per_s / (1 << 20), 100 * r.ratio);
   return 0;
 }

@@ -61,6 +61,12 @@ std::int64_t shape_numel(const Shape& s) {
 }
 
 Array Array::zeros(DType dtype, Shape shape) {
+  Array a = uninitialized(dtype, std::move(shape));
+  std::memset(a.data_, 0, a.nbytes());
+  return a;
+}
+
+Array Array::uninitialized(DType dtype, Shape shape) {
   Array a;
   a.dtype_ = dtype;
   a.numel_ = shape_numel(shape);
@@ -70,7 +76,6 @@ Array Array::zeros(DType dtype, Shape shape) {
   if (alloc == 0) alloc = 64;
   void* p = std::aligned_alloc(64, alloc);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, alloc);
   a.owner_ = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
   a.data_ = p;
   return a;

@@ -43,6 +43,9 @@ class Array {
   Array() = default;
   // New zero-filled array owning its memory (64-byte aligned).
   static Array zeros(DType dtype, Shape shape);
+  // The same without the zero fill, for a caller that writes every byte next (large buffers:
+  // the fill costs as much as the copy that follows).
+  static Array uninitialized(DType dtype, Shape shape);
   // Wraps memory owned elsewhere; `owner` keeps it alive for as long as any copy of the Array.
   static Array wrap(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner);
   template <typename T>

@@ -54,7 +54,7 @@ struct ParameterServer::Impl {
         bool stop = stopping.load();
         rep.add("stop", Array::scalar<std::uint8_t>(stop ? 1 : 0));
         if (stop) stop_replies.fetch_add(1);
-        transport::send_routed(socket, routing, rep);
+        transport::send_routed(socket, routing, rep, /*payload_checksums=*/!limits.allow_unchecked_payload);
       } catch (const std::exception& e) {
         MNEMO_WARN("parameter server: rejected a request from ", transport::peer_name(in->peer), ": ", e.what());
         wire::Message err(wire::MsgType::kError);
@@ -68,6 +68,8 @@ struct ParameterServer::Impl {
 ParameterServer::ParameterServer(const std::string& endpoint) : impl_(std::make_unique<Impl>()) {
   transport::configure_server_socket(impl_->socket, wire::Limits{1 << 20, 8, 2, 64});
   impl_->endpoint = transport::bind_any(impl_->socket, endpoint);
+  // In-process peers go without payload checksums (wire.h).
+  impl_->limits.allow_unchecked_payload = transport::in_process(impl_->endpoint);
   impl_->thread = std::thread([this] { impl_->serve(); });
 }
 
@@ -100,6 +102,7 @@ ParameterClient::ParameterClient(const std::string& endpoint, std::int64_t timeo
   impl_->timeout_ms = timeout_ms;
   impl_->socket.set(zmq::sockopt::linger, 0);
   impl_->socket.connect(endpoint);
+  impl_->limits.allow_unchecked_payload = transport::in_process(endpoint);
 }
 
 ParameterClient::~ParameterClient() = default;
@@ -108,7 +111,7 @@ FetchedParams ParameterClient::fetch(std::int64_t have_version) {
   std::uint64_t id = impl_->next_id++;
   wire::Message req(wire::MsgType::kGetParams, id);
   req.add("have_version", Array::scalar<std::int64_t>(have_version));
-  transport::send(impl_->socket, req);
+  transport::send(impl_->socket, req, /*wait=*/true, /*payload_checksums=*/!impl_->limits.allow_unchecked_payload);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->timeout_ms);
   auto recv_limits = transport::RecvLimits::for_wire(impl_->limits, 0);
   while (true) {

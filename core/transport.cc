@@ -113,12 +113,13 @@ bool send_frames(zmq::socket_t& socket, const std::vector<wire::Frame>& frames, 
   return true;
 }
 
-bool send(zmq::socket_t& socket, const wire::Message& message, bool wait) {
-  return send_frames(socket, wire::encode(message), wait);
+bool send(zmq::socket_t& socket, const wire::Message& message, bool wait, bool payload_checksums) {
+  return send_frames(socket, wire::encode(message, payload_checksums), wait);
 }
 
-bool send_routed(zmq::socket_t& socket, const std::string& routing_id, const wire::Message& message) {
-  std::vector<wire::Frame> frames = wire::encode(message);
+bool send_routed(zmq::socket_t& socket, const std::string& routing_id, const wire::Message& message,
+                 bool payload_checksums) {
+  std::vector<wire::Frame> frames = wire::encode(message, payload_checksums);
   zmq::message_t id(routing_id.data(), routing_id.size());
   if (!send_one(socket, id, /*more=*/true, /*wait=*/false)) return false;
   for (std::size_t i = 0; i < frames.size(); ++i) {
@@ -127,6 +128,8 @@ bool send_routed(zmq::socket_t& socket, const std::string& routing_id, const wir
   }
   return true;
 }
+
+bool in_process(const std::string& endpoint) { return endpoint.rfind("inproc://", 0) == 0; }
 
 std::string peer_address(const zmq::message_t& message) {
   const char* v = zmq_msg_gets(message.handle(), "Peer-Address");

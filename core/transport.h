@@ -56,11 +56,17 @@ std::optional<std::vector<wire::Frame>> recv_frames(zmq::socket_t& socket, const
 // Sends the frames as one multipart message. Frames with an owner are handed to ZeroMQ without a
 // copy (the owner is kept until ZeroMQ releases the buffer); tiny or ownerless frames are copied.
 // With wait = false returns false instead of blocking when the socket cannot take the message.
+// payload_checksums = false only where the socket is in-process (see wire.h and in_process()).
 bool send_frames(zmq::socket_t& socket, const std::vector<wire::Frame>& frames, bool wait);
-bool send(zmq::socket_t& socket, const wire::Message& message, bool wait = true);
+bool send(zmq::socket_t& socket, const wire::Message& message, bool wait = true, bool payload_checksums = true);
 // For ROUTER sockets: prepends the routing-id frame of the peer to answer. Never blocks: a reply
 // to a peer that is gone or not reading is dropped by ZeroMQ, so one client cannot stall a server.
-bool send_routed(zmq::socket_t& socket, const std::string& routing_id, const wire::Message& message);
+bool send_routed(zmq::socket_t& socket, const std::string& routing_id, const wire::Message& message,
+                 bool payload_checksums = true);
+
+// Whether an endpoint is in-process (inproc://): its messages never leave this process's memory,
+// so they go without payload checksums (wire::Limits::allow_unchecked_payload on the receiver).
+bool in_process(const std::string& endpoint);
 
 // "Peer-Address" metadata of a received message (the sender's IP for tcp://), empty if unknown.
 std::string peer_address(const zmq::message_t& message);

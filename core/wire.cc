@@ -127,7 +127,7 @@ std::uint32_t payload_crc32c(const void* data, std::size_t n) {
   return crc32c(p, n, crc);
 }
 
-bool msg_type_valid(std::uint16_t raw) { return raw >= 1 && raw <= 11; }
+bool msg_type_valid(std::uint16_t raw) { return raw >= 1 && raw <= 12; }
 
 const char* msg_type_name(MsgType type) {
   switch (type) {
@@ -142,6 +142,7 @@ const char* msg_type_name(MsgType type) {
     case MsgType::kUpdatePriorities: return "update_priorities";
     case MsgType::kCheckpoint: return "checkpoint";
     case MsgType::kConfigure: return "configure";
+    case MsgType::kInsertBatch: return "insert_batch";
   }
   return "invalid";
 }
@@ -210,13 +211,14 @@ const char* code_name(WireError::Code code) {
   return "invalid";
 }
 
-std::vector<Frame> encode(const Message& message) {
+std::vector<Frame> encode(const Message& message, bool payload_checksums) {
   std::ostringstream os;
   {
     cereal::BinaryOutputArchive ar(os);
     MNEMO_CHECK(message.fields.size() <= std::numeric_limits<std::uint32_t>::max(), "too many fields");
-    ar(kMagic, kVersion, static_cast<std::uint16_t>(message.type), message.request_id,
-       static_cast<std::uint32_t>(message.fields.size()));
+    const std::uint16_t type =
+        static_cast<std::uint16_t>(static_cast<std::uint16_t>(message.type) | (payload_checksums ? 0 : kNoPayloadChecksums));
+    ar(kMagic, kVersion, type, message.request_id, static_cast<std::uint32_t>(message.fields.size()));
     for (const auto& [name, array] : message.fields) {
       MNEMO_CHECK(array.defined(), "field '", name, "' has no memory");
       MNEMO_CHECK(name.size() <= std::numeric_limits<std::uint32_t>::max(), "field name too long");
@@ -225,7 +227,7 @@ std::vector<Frame> encode(const Message& message) {
       ar(cereal::binary_data(name.data(), name.size()));
       ar(static_cast<std::uint8_t>(array.dtype()), static_cast<std::uint32_t>(array.shape().size()));
       for (std::int64_t d : array.shape()) ar(d);
-      ar(static_cast<std::uint64_t>(bytes), payload_crc32c(array.raw(), bytes));
+      ar(static_cast<std::uint64_t>(bytes), payload_checksums ? payload_crc32c(array.raw(), bytes) : std::uint32_t{0});
     }
   }
   std::string header = os.str();
@@ -252,6 +254,7 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
 
   Message msg;
   std::vector<FieldHeader> fields;
+  bool unchecked = false;
   std::uint32_t header_crc = 0;
   std::size_t crc_offset = 0;
   {
@@ -305,7 +308,8 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
       read_pod(ar, buf, header_crc, "header checksum");
       if (buf.remaining() != 0)
         fail(Code::kMalformed, std::to_string(buf.remaining()) + " unexpected bytes after the header");
-      msg.type = static_cast<MsgType>(type);
+      unchecked = (type & kNoPayloadChecksums) != 0;
+      msg.type = static_cast<MsgType>(type & ~kNoPayloadChecksums);
     } catch (const cereal::Exception& e) {
       // read_pod checks lengths first, so this only guards against a short read we did not foresee.
       fail(Code::kTruncated, std::string("header: ") + e.what());
@@ -316,6 +320,8 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
   if (actual_crc != header_crc) fail(Code::kBadChecksum, "header checksum mismatch");
   if (!msg_type_valid(static_cast<std::uint16_t>(msg.type)))
     fail(Code::kMalformed, "unknown message type " + std::to_string(static_cast<unsigned>(msg.type)));
+  if (unchecked && !limits.allow_unchecked_payload)
+    fail(Code::kBadChecksum, "message without payload checksums on a transport that is not in-process");
 
   // Semantic checks on each declared field, before touching any payload frame.
   std::size_t total = 0;
@@ -353,7 +359,8 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
       fail(Code::kSizeMismatch, "field '" + f.name + "' declares " + std::to_string(f.length) + " bytes, frame has " +
                                     std::to_string(fr.size));
     if (fr.size > 0 && fr.data == nullptr) fail(Code::kMalformed, "field '" + f.name + "' frame without data");
-    if (payload_crc32c(fr.data, fr.size) != f.crc) fail(Code::kBadChecksum, "field '" + f.name + "' checksum mismatch");
+    if (!unchecked && payload_crc32c(fr.data, fr.size) != f.crc)
+      fail(Code::kBadChecksum, "field '" + f.name + "' checksum mismatch");
   }
 
   msg.fields.reserve(fields.size());
@@ -366,7 +373,7 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
     if (fr.size > 0 && aligned && fr.owner) {
       a = Array::wrap(dtype, std::move(f.shape), const_cast<void*>(fr.data), std::move(fr.owner));
     } else {
-      a = Array::zeros(dtype, std::move(f.shape));
+      a = Array::uninitialized(dtype, std::move(f.shape));  // fr.size == a.nbytes(), checked above
       if (fr.size > 0) std::memcpy(a.raw(), fr.data, fr.size);
     }
     msg.fields.emplace_back(std::move(f.name), std::move(a));

@@ -10,10 +10,17 @@
 //
 // Header layout (native byte order, which is little-endian on every supported machine; a
 // big-endian peer fails cleanly with kBadMagic):
-//   u32 magic "MNEM" | u16 version | u16 type | u64 request_id | u32 field count |
+//   u32 magic "MNEM" | u16 version | u16 type (| kNoPayloadChecksums) | u64 request_id |
+//   u32 field count |
 //   per field: u32 name length, name bytes, u8 dtype, u32 ndim, i64 dims[ndim], u64 byte length,
-//              u32 CRC32C of the field's bytes |
+//              u32 CRC32C of the field's bytes (0 with kNoPayloadChecksums) |
 //   u32 CRC32C of all the header bytes before it
+//
+// Payload checksums guard bytes that crossed a wire. Over inproc:// nothing does: the frames are
+// the sender's own memory in the same process, so senders there leave them out (the type's
+// kNoPayloadChecksums bit) and receivers that know their transport is in-process accept that
+// (Limits::allow_unchecked_payload). Every other receiver refuses such a message, and the header
+// checksum is always there.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +37,8 @@ namespace mnemo::wire {
 
 constexpr std::uint32_t kMagic = 0x4d4e454du;  // "MNEM"
 constexpr std::uint16_t kVersion = 1;
+// Set in the header's type field when the fields carry no payload checksums.
+constexpr std::uint16_t kNoPayloadChecksums = 0x8000;
 
 // What a message asks for or answers. Values are part of the wire format: append, never reorder.
 enum class MsgType : std::uint16_t {
@@ -44,6 +53,7 @@ enum class MsgType : std::uint16_t {
   kUpdatePriorities = 9,  // replay: set the priorities of items by key
   kCheckpoint = 10,       // replay: write a checkpoint of every table
   kConfigure = 11,        // replay: runtime switches (rate limiting on/off)
+  kInsertBatch = 12,      // replay: insert several items, their fields stacked
 };
 bool msg_type_valid(std::uint16_t raw);
 const char* msg_type_name(MsgType type);
@@ -87,6 +97,8 @@ struct Limits {
   std::size_t max_fields = 256;
   std::size_t max_ndim = 8;
   std::size_t max_name = 64;
+  // Accept messages without payload checksums: only for in-process (inproc://) sockets.
+  bool allow_unchecked_payload = false;
 };
 // The largest header frame that a message within `limits` can have.
 std::size_t max_header_bytes(const Limits& limits);
@@ -105,8 +117,9 @@ class WireError : public Error {
 const char* code_name(WireError::Code code);
 
 // Frames for one multipart message: the header, then one frame per field pointing at the field's
-// memory (no payload copy). Throws mnemo::Error for an Array without memory.
-std::vector<Frame> encode(const Message& message);
+// memory (no payload copy). Without payload_checksums (inproc:// only) the payload is not read at
+// all. Throws mnemo::Error for an Array without memory.
+std::vector<Frame> encode(const Message& message, bool payload_checksums = true);
 
 // CRC32C of a payload, bit-identical to crc32c(data, n) but faster for large buffers (three
 // interleaved streams). Encode and decode use it for field checksums.

@@ -36,6 +36,7 @@ struct ClientOptions {
   std::int64_t max_message_mb = 4096;
   std::string table;
   std::int64_t max_in_flight_inserts = 1;
+  std::int64_t max_batch_mb = 64;
   std::int64_t prefetch = 0;
   std::string compression = "none";
   std::int64_t compression_level = 1;
@@ -51,6 +52,8 @@ struct ClientOptions {
     v("max_message_mb", max_message_mb, "largest reply (a sampled batch) accepted, in MiB");
     v("table", table, "table that requests name by default; empty: the server's default table");
     v("max_in_flight_inserts", max_in_flight_inserts, "inserts sent but not yet acknowledged; 1 waits for each");
+    v("max_batch_mb", max_batch_mb,
+      "largest insert_many request (stacked items), in MiB; keep it under the server's max_message_mb");
     v("prefetch", prefetch, "sample requests kept in flight ahead of sample() (same batch size); 0 off");
     v("compression", compression, "compress large item fields: none, lz4 or zstd");
     v("compression_level", compression_level, "zstd level (1-19) or lz4 acceleration (1 = densest)");
@@ -104,6 +107,14 @@ class Client {
   // caller may reuse the item's buffers.
   void insert(const Item& item);
   void insert(const Item& item, double priority, const std::string& table = "");
+  // Inserts items of one layout (same field names, dtypes and shapes; else ReplayError) in as
+  // few requests as possible: the items each shard gets are stacked into one request (split at
+  // max_message_mb), which the server inserts in order. Counts as one insert in flight per
+  // request, waits and throws like insert(); a request that times out may have inserted part of
+  // its items (the error says how many). With compression the items go one by one.
+  void insert_many(const std::vector<Item>& items, const std::string& table = "");
+  void insert_many(const std::vector<Item>& items, const std::vector<double>& priorities,
+                   const std::string& table = "");
   // Waits until every insert in flight is acknowledged; throws the first failure.
   void flush();
   // Takes n items (stacked [n, ...]) with their keys, probabilities and importance weights, waiting
@@ -130,7 +141,7 @@ class Client {
   // must outlive the Client or be reset to nullptr.
   void set_stop_flag(const std::atomic<bool>* flag);
   const std::string& endpoint() const;
-  // Inserts sent and not yet acknowledged (never more than max_in_flight_inserts).
+  // Insert requests sent and not yet acknowledged (never more than max_in_flight_inserts).
   std::int64_t in_flight_inserts() const;
   // Times a dropped connection was rebuilt.
   std::int64_t reconnects() const;

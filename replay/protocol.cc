@@ -1,6 +1,7 @@
 // Replay protocol helpers. See protocol.h.
 #include "replay/protocol.h"
 
+#include <cstring>
 #include <vector>
 
 namespace mnemo::replay {
@@ -87,6 +88,58 @@ EncodedItem item_from_request(const wire::Message& m, std::size_t max_logical_by
     item.push_back(std::move(f));
   }
   return item;
+}
+
+std::vector<EncodedItem> items_from_batch_request(const wire::Message& m, bool share) {
+  auto bad = [](const std::string& why) { return ReplayError(ErrorCode::kInvalidArgument, "insert_batch: " + why); };
+  std::int64_t k = -1;
+  std::vector<std::pair<const std::string*, const Array*>> fields;
+  for (const auto& [name, array] : m.fields) {
+    if (name == kTimeoutField || name == kTableField || name == kPriorityField) continue;
+    if (name.rfind(kCompressedPrefix, 0) == 0) throw bad("fields travel uncompressed in a batch ('" + name + "')");
+    if (is_reserved_field(name)) throw bad("item field name '" + name + "' is reserved by the replay protocol");
+    if (array.shape().empty()) throw bad("field '" + name + "' is not stacked (no leading item dimension)");
+    if (k < 0) k = array.shape()[0];
+    if (array.shape()[0] != k)
+      throw bad("field '" + name + "' holds " + std::to_string(array.shape()[0]) + " items, the batch's first field " +
+                std::to_string(k));
+    fields.emplace_back(&name, &array);
+  }
+  if (k < 1) throw bad("no items");
+  std::vector<EncodedItem> items(static_cast<std::size_t>(k));
+  for (auto& item : items) item.reserve(fields.size());
+  for (const auto& [name, array] : fields) {
+    Shape shape(array->shape().begin() + 1, array->shape().end());
+    const std::size_t row = array->nbytes() / static_cast<std::size_t>(k);
+    for (std::int64_t i = 0; i < k; ++i) {
+      auto* src = static_cast<char*>(array->raw()) + static_cast<std::size_t>(i) * row;
+      Array a;
+      if (share) {
+        a = Array::wrap(array->dtype(), shape, src, array->owner());
+      } else {
+        a = Array::uninitialized(array->dtype(), shape);
+        if (row > 0) std::memcpy(a.raw(), src, row);
+      }
+      items[static_cast<std::size_t>(i)].push_back(ItemField::raw(*name, std::move(a)));
+    }
+  }
+  return items;
+}
+
+std::vector<double> priorities_from_request(const wire::Message& m, std::size_t count, double default_priority) {
+  if (!m.has(kPriorityField)) return std::vector<double>(count, default_priority);
+  const Array& a = m.at(kPriorityField);
+  const bool one = count == 1 && a.numel() == 1;
+  const bool floating = a.dtype() == DType::kFloat64 || a.dtype() == DType::kFloat32;
+  if (!floating || !(one || (a.shape().size() == 1 && a.numel() == static_cast<std::int64_t>(count))))
+    throw ReplayError(ErrorCode::kInvalidArgument,
+                      "field 'priority' must be float64 " +
+                          std::string(count == 1 ? "(a scalar)" : "[" + std::to_string(count) + "]") + ", got " +
+                          dtype_name(a.dtype()) + shape_str(a.shape()));
+  std::vector<double> out(count);
+  for (std::size_t i = 0; i < count; ++i)
+    out[i] = a.dtype() == DType::kFloat64 ? a.data<double>()[i] : static_cast<double>(a.data<float>()[i]);
+  return out;
 }
 
 wire::Message error_reply(std::uint64_t request_id, ErrorCode code, const std::string& text, bool timed_out) {

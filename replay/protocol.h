@@ -8,6 +8,10 @@
 // signature before it decompresses anything.
 //
 //   kInsert            item fields, "timeout_ms", ["table"], ["priority" float64]   -> kOk
+//   kInsertBatch       k items' fields stacked [k, ...] (uncompressed), "timeout_ms", ["table"],
+//                      ["priority" float64[k]]  -> kOk: "inserted" int64 (= k). Items go in in
+//                      order; a batch the table cannot take at once waits like one insert, and a
+//                      timeout reply says how many of its items went in
 //   kSample            "n", "timeout_ms", ["table"]  -> kOk: stacked fields, "keys" int64[n],
 //                      "probabilities", "weights", "priorities" float64[n]
 //   kUpdatePriorities  "keys" int64[k], "priorities" float64[k], ["table"]  -> kOk: "updated"
@@ -49,6 +53,7 @@ inline constexpr const char* kCodeField = "code";
 inline constexpr const char* kRateLimitedField = "rate_limited";
 inline constexpr const char* kPathField = "path";
 inline constexpr const char* kCompressedPrefix = "__z.";
+inline constexpr const char* kInsertedField = "inserted";
 bool is_reserved_field(const std::string& name);
 // Fields of checkpoint requests and replies. Not reserved: those messages never carry an item.
 inline constexpr const char* kDirField = "dir";
@@ -62,6 +67,15 @@ void add_item_field(wire::Message& m, const std::string& name, const Array& a, C
 // must be within `max_logical_bytes` and the bytes must decompress to exactly that size. Throws
 // ReplayError (kInvalidArgument / kDataLoss) naming the field.
 EncodedItem item_from_request(const wire::Message& m, std::size_t max_logical_bytes);
+// The k items of a kInsertBatch request: row i of every stacked field. With `share` the items
+// are views into the message's frames (no copy; a frame is freed with the last of its items),
+// else private copies (for tables whose remover may keep one item of a batch long after the rest).
+// Throws ReplayError(kInvalidArgument) naming the field for compressed or reserved fields, fields
+// whose first dimension differs, or an empty batch.
+std::vector<EncodedItem> items_from_batch_request(const wire::Message& m, bool share);
+// The per-item priorities of an insert or batch request (`count` items): the "priority" field,
+// else `default_priority` for each. Throws ReplayError(kInvalidArgument) for a malformed field.
+std::vector<double> priorities_from_request(const wire::Message& m, std::size_t count, double default_priority);
 
 // Reply helpers.
 wire::Message error_reply(std::uint64_t request_id, ErrorCode code, const std::string& text, bool timed_out = false);

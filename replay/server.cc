@@ -42,6 +42,8 @@ const ServerOptions& validated(const ServerOptions& o) {
 wire::Limits limits_of(const ServerOptions& o) {
   wire::Limits l;
   l.max_message_bytes = static_cast<std::size_t>(o.max_message_mb) << 20;
+  // In-process clients leave payload checksums out, and so do the replies to them (wire.h).
+  l.allow_unchecked_payload = transport::in_process(o.bind);
   return l;
 }
 
@@ -120,9 +122,10 @@ struct Server::Impl {
     std::uint64_t request_id = 0;
     std::int64_t timeout_ms = 0;
     Clock::time_point deadline;
-    EncodedItem item;      // inserts
-    double priority = 0;   // inserts
-    std::int64_t n = 0;    // samples
+    std::vector<EncodedItem> items;  // inserts: one, or a batch's
+    std::vector<double> priorities;  // inserts, per item
+    std::size_t next = 0;            // inserts: items already in the table
+    std::int64_t n = 0;              // samples
   };
   struct TableState {
     std::unique_ptr<Table> table;
@@ -277,24 +280,27 @@ struct Server::Impl {
 
   void dispatch(const std::string& routing_id, const std::string& who, const Message& req, bool& shutdown) {
     switch (req.type) {
-      case MsgType::kInsert: {
+      case MsgType::kInsert:
+      case MsgType::kInsertBatch: {
         TableState& t = table_of(req);
         Parked p = make_parked(Kind::kInsert, routing_id, who, req);
-        p.item = item_from_request(req, limits.max_message_bytes);
-        p.priority = t.table->options().default_priority;
-        if (req.has(kPriorityField)) {
-          const Array& a = req.at(kPriorityField);
-          if (a.numel() != 1 || (a.dtype() != DType::kFloat64 && a.dtype() != DType::kFloat32))
-            throw ReplayError(ErrorCode::kInvalidArgument, "field 'priority' must be a float64 scalar");
-          p.priority = a.item<double>();
-        }
-        t.table->check(p.item);
-        if (t.inserts.empty() && t.table->try_insert(p.item, p.priority)) {
-          reply(routing_id, Message(MsgType::kOk, req.request_id));
-          progress(t);
+        if (req.type == MsgType::kInsert) {
+          p.items.push_back(item_from_request(req, limits.max_message_bytes));
         } else {
-          park(t, std::move(p));
+          // Views into the message when items leave in insertion order (the frame goes with the
+          // batch's last item); copies when one item could pin the whole batch's memory.
+          p.items = items_from_batch_request(req, /*share=*/t.table->options().remover == "fifo");
         }
+        p.priorities = priorities_from_request(req, p.items.size(), t.table->options().default_priority);
+        for (const auto& item : p.items) t.table->check(item);
+        const bool all = t.inserts.empty() && insert_some(t, p);
+        const bool some = p.next > 0;
+        if (all) {
+          reply(routing_id, inserted_reply(p));
+        } else {
+          park(t, std::move(p));  // the rest of a batch waits; what went in may serve parked samples
+        }
+        if (some) progress(t);
         return;
       }
       case MsgType::kSample: {
@@ -436,7 +442,11 @@ struct Server::Impl {
       while (!t.inserts.empty()) {
         std::optional<std::string> error;
         try {
-          if (!t.table->try_insert(t.inserts.front().item, t.inserts.front().priority)) break;
+          const std::size_t before = t.inserts.front().next;
+          if (!insert_some(t, t.inserts.front())) {
+            if (t.inserts.front().next > before) changed = true;  // part of a batch went in
+            break;
+          }
         } catch (const std::exception& e) {
           error = e.what();
         }
@@ -444,11 +454,23 @@ struct Server::Impl {
         if (error) {
           reject(p.routing_id, p.peer, p.request_id, ErrorCode::kInvalidArgument, *error);
         } else {
-          reply(p.routing_id, Message(MsgType::kOk, p.request_id));
+          reply(p.routing_id, inserted_reply(p));
         }
         changed = true;
       }
     }
+  }
+
+  // Inserts p's items from p.next on while the table admits them; true when all are in.
+  bool insert_some(TableState& t, Parked& p) {
+    while (p.next < p.items.size() && t.table->try_insert(p.items[p.next], p.priorities[p.next])) ++p.next;
+    return p.next == p.items.size();
+  }
+
+  Message inserted_reply(const Parked& p) const {
+    Message m(MsgType::kOk, p.request_id);
+    if (p.items.size() > 1) m.add(kInsertedField, Array::scalar<std::int64_t>(static_cast<std::int64_t>(p.next)));
+    return m;
   }
 
   Parked take(std::deque<Parked>& queue) {
@@ -492,7 +514,10 @@ struct Server::Impl {
         p.kind == Kind::kSample
             ? "sample of " + std::to_string(p.n) + " items from table '" + table.name() + "' (holding " +
                   std::to_string(table.size()) + ")"
-            : "insert into table '" + table.name() + "' (holding " + std::to_string(table.size()) + " of " +
+            : (p.items.size() > 1 ? "batch insert of " + std::to_string(p.items.size()) + " items (" +
+                                        std::to_string(p.next) + " inserted) "
+                                  : std::string("insert ")) +
+                  "into table '" + table.name() + "' (holding " + std::to_string(table.size()) + " of " +
                   std::to_string(table.max_size()) + ")";
     return error_reply(p.request_id, ErrorCode::kRateLimiterTimeout,
                        what + " timed out after " + std::to_string(p.timeout_ms) + " ms; rate limiter: " +
@@ -642,7 +667,7 @@ struct Server::Impl {
 
   void reply(const std::string& routing_id, const Message& m) {
     try {
-      if (!transport::send_routed(socket, routing_id, m)) {
+      if (!transport::send_routed(socket, routing_id, m, /*payload_checksums=*/!limits.allow_unchecked_payload)) {
         ++lost_replies;
         MNEMO_DEBUG("replay server at ", endpoint, ": a reply was dropped (peer not reading)");
       }

@@ -290,6 +290,39 @@ TEST(WireTest, RejectsBadPayloadChecksum) {
   EXPECT_EQ(rejection(frames), Code::kBadChecksum);
 }
 
+TEST(WireTest, PayloadChecksumsCanBeLeftOutOnlyWhereTheReceiverAllowsIt) {
+  const Message m = small_message();
+  std::vector<Frame> unchecked = encode(m, /*payload_checksums=*/false);
+  Limits in_process;
+  in_process.allow_unchecked_payload = true;
+  // Refused by default, with the reason.
+  try {
+    decode(received(unchecked));
+    FAIL() << "decode accepted a message without payload checksums";
+  } catch (const WireError& e) {
+    EXPECT_EQ(e.code(), Code::kBadChecksum);
+    EXPECT_NE(std::string(e.what()).find("not in-process"), std::string::npos) << e.what();
+  }
+  // Accepted where allowed, the same message (type without the flag).
+  Message back = decode(received(unchecked), in_process);
+  EXPECT_EQ(back.type, m.type);
+  EXPECT_EQ(back.request_id, m.request_id);
+  ASSERT_EQ(back.fields.size(), m.fields.size());
+  for (std::size_t i = 0; i < m.fields.size(); ++i) EXPECT_TRUE(same_bytes(back.fields[i].second, m.fields[i].second));
+  // A message that has checksums is still checked where they are optional.
+  std::vector<Frame> checked = received(encode(m));
+  std::string payload = bytes_of(checked[2]);
+  payload[3] ^= 0x01;
+  checked[2] = Frame::from_string(payload);
+  EXPECT_EQ(rejection(checked, in_process), Code::kBadChecksum);
+  // The header checksum covers the flag: setting it on a checksummed message breaks the header.
+  std::vector<Frame> flagged = received(encode(m));
+  std::string h = bytes_of(flagged[0]);
+  h[7] = static_cast<char>(h[7] | 0x80);  // the type's high byte (little-endian)
+  flagged[0] = Frame::from_string(h);
+  EXPECT_EQ(rejection(flagged, in_process), Code::kBadChecksum);
+}
+
 TEST(WireTest, RejectsBadHeaderChecksum) {
   std::vector<Frame> frames = received(encode(small_message()));
   std::string h = bytes_of(frames[0]);

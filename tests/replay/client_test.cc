@@ -164,6 +164,102 @@ TEST(ClientTest, ShardedClientSpreadsInsertsAndSamplesFromEveryShard) {
   EXPECT_EQ(client.update_priorities(batch.keys, std::vector<double>(6, 2.0)), 6);
 }
 
+std::vector<Item> items_valued(int n, int from = 0) {
+  std::vector<Item> items;
+  for (int i = 0; i < n; ++i) items.push_back(make_item(static_cast<float>(from + i)));
+  return items;
+}
+
+TEST(ClientTest, InsertManySendsOneRequestThatInsertsTheItemsInOrder) {
+  Server server(server_options("fifo", 16));
+  server.start();
+  ClientOptions co = client_options();
+  co.max_in_flight_inserts = 4;
+  Client client(server.endpoint(), co);
+  std::vector<Item> items = items_valued(5);
+  client.insert_many(items);
+  EXPECT_EQ(client.in_flight_inserts(), 1);  // one request for the five items
+  // The caller may reuse its buffers at once: the items were copied into the request.
+  for (auto& item : items) std::fill(item[0].second.data<float>(), item[0].second.data<float>() + 16, -1.0f);
+  client.flush();
+  EXPECT_EQ(client.info().inserts, 5);
+  Batch b = client.sample(5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(value_of(b, i), static_cast<float>(i));
+  std::vector<Item> mixed = items_valued(2);
+  mixed.push_back(make_item(9, 128));
+  try {
+    client.insert_many(mixed);
+    FAIL() << "items of different shapes were accepted";
+  } catch (const ReplayError& e) {
+    EXPECT_NE(std::string(e.what()).find("item 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(client.insert_many(items_valued(2), std::vector<double>{1.0}), ReplayError);
+}
+
+TEST(ClientTest, InsertManySplitsRequestsAtMaxBatchMb) {
+  Server server(server_options("fifo", 16));
+  server.start();
+  ClientOptions co = client_options();
+  co.max_in_flight_inserts = 8;
+  co.max_batch_mb = 1;
+  Client client(server.endpoint(), co);
+  std::vector<Item> big;
+  for (int i = 0; i < 5; ++i) big.push_back(make_item(static_cast<float>(i), 400 * 1024));
+  client.insert_many(big);
+  EXPECT_EQ(client.in_flight_inserts(), 3);  // 2 + 2 + 1 items of 0.4 MiB under 1 MiB
+  client.flush();
+  Batch b = client.sample(5);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(value_of(b, i), static_cast<float>(i));
+}
+
+TEST(ClientTest, InsertManyWaitsForRoomAndGoesInPartByPart) {
+  Server server(server_options("fifo", /*max_size=*/2));
+  server.start();
+  Client consumer(server.endpoint(), client_options(10000));
+  // A sample parked on the empty table first: the part of the batch that goes in must serve it.
+  auto first = std::async(std::launch::async, [&] { return value_of(consumer.sample(1), 0); });
+  ASSERT_TRUE(eventually([&] { return server.stats().pending == 1; }));
+  Client producer(server.endpoint(), client_options(10000));
+  auto done = std::async(std::launch::async, [&] { producer.insert_many(items_valued(5)); });
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(first.get(), 0.0f);
+  // The FIFO queue holds 2: each sample makes room for the next item of the parked batch.
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(value_of(consumer.sample(1), 0), static_cast<float>(i));
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  done.get();
+}
+
+TEST(ClientTest, InsertManyTimeoutSaysHowManyItemsWentIn) {
+  Server server(server_options("fifo", /*max_size=*/2));
+  server.start();
+  Client client(server.endpoint(), client_options(300));
+  try {
+    client.insert_many(items_valued(5));
+    FAIL() << "a batch larger than the queue went in";
+  } catch (const RateLimiterTimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("batch insert of 5 items (2 inserted)"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(client.info().size, 2);
+}
+
+TEST(ClientTest, InsertManySpreadsItemsOverShardsWithTheirPriorities) {
+  ServerOptions o = server_options("prioritized", 64);
+  o.table.priority_exponent = 1.0;
+  Server a(o), b(server_options("prioritized", 64));
+  a.start();
+  b.start();
+  Client client(a.endpoint() + "," + b.endpoint(), client_options());
+  std::vector<double> priorities;
+  for (int i = 0; i < 10; ++i) priorities.push_back(i == 0 ? 1.0 : 0.0);
+  client.insert_many(items_valued(10), priorities);
+  EXPECT_EQ(a.stats().size, 5);
+  EXPECT_EQ(b.stats().size, 5);
+  // Shard a got items 0, 2, 4, 6, 8: only item 0 has any priority there.
+  Client only_a(a.endpoint(), client_options());
+  Batch batch = only_a.sample(4);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(value_of(batch, i), 0.0f);
+}
+
 TEST(ClientTest, ServesSeveralTablesByName) {
   ServerOptions o = server_options("fifo", 4);
   o.tables = config::parse_yaml("offline: {sampler: uniform, max_size: 10}\nrecent: {sampler: lifo}\n", "test");

@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <future>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -125,14 +127,28 @@ TEST_P(ServerTransportTest, InsertWaitsWhileFullUntilASampleFreesRoom) {
 }
 
 // Sends `frames` from a raw DEALER socket and returns the decoded reply.
-wire::Message raw_exchange(zmq::socket_t& raw, const std::vector<wire::Frame>& frames) {
+// The type field of a header frame (after the u32 magic and u16 version).
+std::uint16_t header_type_bits(const wire::Frame& header) {
+  std::uint16_t type = 0;
+  std::memcpy(&type, static_cast<const char*>(header.data) + 6, sizeof(type));
+  return type;
+}
+
+// Sends the frames from a raw DEALER and decodes the reply. `checksummed` (when set) is what the
+// reply's payload checksums must be: present over tcp, left out over inproc.
+wire::Message raw_exchange(zmq::socket_t& raw, const std::vector<wire::Frame>& frames,
+                           std::optional<bool> checksummed = std::nullopt) {
   EXPECT_TRUE(transport::send_frames(raw, frames, /*wait=*/true));
   auto reply = transport::recv_frames(raw, transport::RecvLimits{}, /*timeout_ms=*/5000);
   if (!reply) {
     ADD_FAILURE() << "no reply from the server";
     return wire::Message();
   }
-  return wire::decode(std::move(*reply));
+  if (checksummed)
+    EXPECT_EQ((header_type_bits(reply->front()) & wire::kNoPayloadChecksums) == 0, *checksummed);
+  wire::Limits limits;
+  limits.allow_unchecked_payload = true;  // this test's socket is a peer of either kind
+  return wire::decode(std::move(*reply), limits);
 }
 
 std::string error_text(const wire::Message& m) {
@@ -174,6 +190,64 @@ TEST_P(ServerTransportTest, AnswersGarbageWithErrorsAndKeepsServing) {
   Client client(server.endpoint(), with_timeout(5000));
   client.insert(make_item(3));
   EXPECT_EQ(first_obs(client.sample(1), 0), 3.0f);
+}
+
+// Payload checksums are left out in-process only: an inproc server takes messages without them
+// and answers without them; a tcp server refuses them and always checksums its replies.
+TEST_P(ServerTransportTest, PayloadChecksumsAreOptionalOnlyInProcess) {
+  const bool inproc = GetParam() == "inproc";
+  Server server(options_for(GetParam()));
+  server.start();
+  zmq::socket_t raw(transport::context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(server.endpoint());
+  auto insert = [](std::uint64_t id, float value) {
+    wire::Message m(wire::MsgType::kInsert, id);
+    for (const auto& [name, a] : make_item(value)) m.add(name, a);
+    m.add(kTimeoutField, Array::scalar<std::int64_t>(1000));
+    return m;
+  };
+  // With checksums: accepted everywhere.
+  wire::Message checked = raw_exchange(raw, wire::encode(insert(1, 1.0f)), /*checksummed=*/!inproc);
+  EXPECT_EQ(checked.type, wire::MsgType::kOk);
+  // Without: accepted in-process, refused over tcp.
+  wire::Message unchecked = raw_exchange(raw, wire::encode(insert(2, 2.0f), /*payload_checksums=*/false),
+                                         /*checksummed=*/!inproc);
+  if (inproc) {
+    EXPECT_EQ(unchecked.type, wire::MsgType::kOk);
+  } else {
+    EXPECT_NE(error_text(unchecked).find("not in-process"), std::string::npos) << error_text(unchecked);
+  }
+  EXPECT_EQ(server.stats().bad_requests, inproc ? 0 : 1);
+  Client client(server.endpoint(), with_timeout(5000));
+  EXPECT_EQ(client.info().size, inproc ? 2 : 1);
+}
+
+TEST(ServerTest, RefusesMalformedBatchInsertsAndKeepsServing) {
+  Server server(options_for("tcp://127.0.0.1:*"));
+  server.start();
+  zmq::socket_t raw(transport::context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(server.endpoint());
+  auto batch = [](std::uint64_t id) { return wire::Message(wire::MsgType::kInsertBatch, id); };
+  wire::Message uneven = batch(1);
+  uneven.add("obs", Array::zeros(DType::kFloat32, {3, 4}));
+  uneven.add("reward", Array::zeros(DType::kFloat32, {2, 4}));
+  EXPECT_NE(error_text(raw_exchange(raw, wire::encode(uneven))).find("'reward' holds 2 items"), std::string::npos);
+  wire::Message unstacked = batch(2);
+  unstacked.add("obs", Array::scalar<float>(1.0f));
+  EXPECT_NE(error_text(raw_exchange(raw, wire::encode(unstacked))).find("not stacked"), std::string::npos);
+  wire::Message empty = batch(3);
+  EXPECT_NE(error_text(raw_exchange(raw, wire::encode(empty))).find("no items"), std::string::npos);
+  wire::Message bad_priorities = batch(4);
+  bad_priorities.add("obs", Array::zeros(DType::kFloat32, {3, 4}));
+  bad_priorities.add(kPriorityField, Array::from_vector(std::vector<double>{1, 2}, {2}));
+  EXPECT_NE(error_text(raw_exchange(raw, wire::encode(bad_priorities))).find("'priority' must be float64 [3]"),
+            std::string::npos);
+  EXPECT_EQ(server.stats().size, 0);
+  Client client(server.endpoint(), with_timeout(5000));
+  client.insert_many({make_item(1), make_item(2)});
+  EXPECT_EQ(client.info().size, 2);
 }
 
 TEST(ServerTest, RefusesAMessageOverTheSizeLimitAndKeepsServing) {
