@@ -31,6 +31,8 @@ constexpr long kSliceMs = 50;
 // and the caller sees the server's account of what it was waiting for, even from a server (or a
 // machine) that is busy for a moment: 250 ms proved too short on a loaded CI machine.
 constexpr std::int64_t kGraceMs = 1000;
+// How long a closing client waits for the replies to its outstanding requests.
+constexpr std::int64_t kCloseGraceMs = 500;
 // Sharded keys carry the shard index in their top byte.
 constexpr int kShardShift = 56;
 
@@ -124,6 +126,21 @@ struct Client::Impl {
   }
 
   ~Impl() {
+    // Replies still on their way (prefetched samples, pipelined inserts) are awaited for a moment
+    // before the sockets close: libzmq 4.3.4 can abort in an I/O thread ("Resource temporarily
+    // unavailable (src/session_base.cpp:260)") when a tcp connection closes while a multipart
+    // message is in the middle of crossing it.
+    try {
+      const auto deadline = Clock::now() + std::chrono::milliseconds(std::min<std::int64_t>(options.timeout_ms, kCloseGraceMs));
+      auto outstanding = [&] {
+        for (const auto& c : conns)
+          if (!c.outstanding.empty()) return true;
+        return false;
+      };
+      while (outstanding() && Clock::now() < deadline) pump(10);
+    } catch (...) {
+      // Closing anyway.
+    }
     for (auto& c : conns) close(c);
   }
 
