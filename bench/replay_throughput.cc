@@ -16,7 +16,9 @@
 // Replay insert: Clients with 16 inserts in flight insert into a uniform table of 512 items
 // (evicting, so memory stays bounded); replay insert_many: the same with 16 items per
 // insert_many() call (one request each, as an actor sends its unroll). Replay sample: Clients with a
-// prefetch of 4 sample batches of 8 items from a prefilled uniform table.
+// prefetch of 4 sample batches of 8 items from a prefilled uniform table. Ring copy (1-client
+// groups): one thread memcpy-ing the item into a ring of 512 slots, the memory-bound ceiling of
+// writing items into a table of that size (raw ZeroMQ over inproc recycles a few cache-hot buffers).
 #include <zmq.h>
 
 #include <algorithm>
@@ -53,6 +55,23 @@ struct Result {
 std::string endpoint_for(const std::string& transport_name) {
   static int counter = 0;
   return transport_name == "inproc" ? "inproc://bench-replay-" + std::to_string(counter++) : "tcp://127.0.0.1:*";
+}
+
+// The memory bound of a table: one thread copying a hot item of `bytes` into the slots of a
+// ring as large as the bench's tables (512 items), as an insert must; no ZeroMQ, no bookkeeping.
+Result ring_copy(std::size_t bytes, double seconds) {
+  constexpr std::size_t kSlots = 512;
+  std::vector<char> src(bytes, 7), ring(kSlots * bytes);
+  long n = 0;
+  const auto start = Clock::now();
+  while ((n & 63) != 0 || seconds_since(start) < seconds) {
+    std::memcpy(ring.data() + (static_cast<std::size_t>(n) % kSlots) * bytes, src.data(), bytes);
+    ++n;
+  }
+  Result r{"ring_copy", "-", bytes, 1};
+  r.items_per_s = n / seconds_since(start);
+  r.bytes_per_s = r.items_per_s * static_cast<double>(bytes);
+  return r;
 }
 
 // Raw ZeroMQ: `clients` DEALERs stream messages of `bytes` to one ROUTER for about `seconds`.
@@ -264,6 +283,7 @@ int main(int argc, char** argv) {
           if (only_op.empty() || only_op == "insert_many")
             row.push_back(replay_insert(tname, bytes, clients, seconds, kInsertBatch));
           if (only_op.empty() || only_op == "sample") row.push_back(replay_sample(tname, bytes, clients, seconds));
+          if (clients == 1 && only_op.empty()) row.push_back(ring_copy(bytes, seconds));
           for (Result& r : row) {
             r.ratio = r.bytes_per_s / raw.bytes_per_s;
             print_json(r);
