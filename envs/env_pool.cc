@@ -80,7 +80,8 @@ EnvPool::EnvPool(const EnvPoolOptions& options, const EnvFactory& factory) {
     // About eight chunks per thread: few enough claims to be cheap, enough to rebalance.
     chunk_ = std::max<std::size_t>(1, n / (8 * num_threads_));
     num_chunks_ = (n + chunk_ - 1) / chunk_;
-    for (std::size_t t = 1; t < num_threads_; ++t) threads_.emplace_back([this] { sync_helper(); });
+    claims_ = std::make_unique<ClaimWord[]>(num_threads_);
+    for (std::size_t t = 1; t < num_threads_; ++t) threads_.emplace_back([this, t] { sync_helper(t); });
   }
 }
 
@@ -363,30 +364,43 @@ void EnvPool::sync_run(bool reset, const char* actions) {
   job_reset_.store(reset, std::memory_order_relaxed);
   job_done_.store(0, std::memory_order_relaxed);
   ++job_gen_;
-  job_word_.store(static_cast<std::uint64_t>(job_gen_) << 32);  // publishes the parameters above
+  const std::uint64_t gen = static_cast<std::uint64_t>(job_gen_) << 32;
+  for (std::size_t t = 0; t < num_threads_; ++t) claims_[t].word.store(gen | range_begin(t), std::memory_order_relaxed);
+  job_word_.store(gen);  // publishes the parameters and claim words above
   if (num_threads_ > 1 && idle_threads_.load() > 0) {
     { std::lock_guard<std::mutex> lock(mu_); }
     work_cv_.notify_all();
   }
-  std::size_t mine = 0;
-  for (;;) {
-    const std::uint64_t w = job_word_.fetch_add(1);
-    const std::size_t c = static_cast<std::size_t>(w & 0xFFFFFFFFu);
-    if (c >= num_chunks_) break;
-    mine += sync_chunk(c, reset, actions);
-  }
+  const std::size_t mine = run_claims(0, job_gen_, reset, actions);
   if (job_done_.fetch_add(mine) + mine != n) wait_caller([&] { return job_done_.load() == n; }, nullptr);
   rethrow_if_failed();
 }
 
-void EnvPool::sync_helper() {
+std::size_t EnvPool::run_claims(std::size_t self, std::uint32_t gen, bool reset, const char* actions) {
+  std::size_t done = 0;
+  for (std::size_t j = 0; j < num_threads_; ++j) {
+    const std::size_t t = (self + j) % num_threads_;  // own range first, then the others'
+    const std::size_t end = range_begin(t + 1);
+    std::uint64_t w = claims_[t].word.load();
+    for (;;) {
+      if (static_cast<std::uint32_t>(w >> 32) != gen) return done;  // a newer job: this one is over
+      const auto c = static_cast<std::size_t>(w & 0xFFFFFFFFu);
+      if (c >= end) break;
+      if (!claims_[t].word.compare_exchange_weak(w, w + 1)) continue;  // w reloaded
+      done += sync_chunk(c, reset, actions);
+      w = claims_[t].word.load();
+    }
+  }
+  return done;
+}
+
+void EnvPool::sync_helper(std::size_t self) {
   const std::size_t n = envs_.size();
-  std::uint32_t seen = 0;  // the last generation this thread found fully claimed
+  std::uint32_t seen = 0;  // the last generation this thread worked on
   for (;;) {
-    std::uint64_t w = job_word_.load();
+    const std::uint64_t w = job_word_.load();
     const auto gen = static_cast<std::uint32_t>(w >> 32);
-    const auto c = static_cast<std::size_t>(w & 0xFFFFFFFFu);
-    if (gen == seen || c >= num_chunks_) {
+    if (gen == seen) {
       seen = gen;
       auto has_job = [&] { return stop_.load() || static_cast<std::uint32_t>(job_word_.load() >> 32) != seen; };
       bool ready = false;
@@ -403,12 +417,13 @@ void EnvPool::sync_helper() {
       if (stop_.load()) return;
       continue;
     }
-    // Read the job before claiming: a successful claim proves the job was still this one.
+    // Read the job before claiming: a successful claim proves the job was still this one (a job
+    // ends only when every range is claimed to its end).
     const bool reset = job_reset_.load(std::memory_order_relaxed);
     const char* actions = job_actions_.load(std::memory_order_relaxed);
-    if (!job_word_.compare_exchange_weak(w, w + 1)) continue;
-    const std::size_t done = sync_chunk(c, reset, actions);
-    if (job_done_.fetch_add(done) + done == n && caller_waiting_.load()) {
+    const std::size_t done = run_claims(self, gen, reset, actions);
+    seen = gen;
+    if (done > 0 && job_done_.fetch_add(done) + done == n && caller_waiting_.load()) {
       { std::lock_guard<std::mutex> lock(mu_); }
       caller_cv_.notify_all();
     }

@@ -114,7 +114,7 @@ class EnvPool {
   void sync_run(bool reset, const char* actions);
   // Runs chunk c of the current job; returns the number of envs it stepped.
   std::size_t sync_chunk(std::size_t c, bool reset, const char* actions);
-  void sync_helper();
+  void sync_helper(std::size_t self);
 
   // Asynchronous mode.
   void worker();
@@ -157,12 +157,21 @@ class EnvPool {
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;  // guarded by mu_
 
-  // Synchronous job. The envs are cut into chunks that every thread, the caller included, claims
-  // from one word holding (generation << 32 | next chunk). A thread that is descheduled (the
-  // machine is shared) then only delays the chunk it holds, instead of the whole batch waiting
-  // for its static share; the row of env i is still row i, so results do not depend on who ran
-  // what. Claiming by compare-and-swap on the whole word means a late thread cannot claim a chunk
-  // of a newer job with the parameters of an older one.
+  // Synchronous job. The envs are cut into chunks, and each thread (the caller is thread 0) owns
+  // a contiguous range of them, claimed from its own word holding (generation << 32 | next
+  // chunk). A thread works through its own range first, so each env's state stays in the cache of
+  // the core that stepped it last time (with one shared counter the chunks changed cores every
+  // step and their memory crossed between caches), then steals the rest of the others' ranges: a
+  // thread that is descheduled (the machine is shared) only delays the chunk it holds. The row of
+  // env i is still row i, so results do not depend on who ran what. Claiming by compare-and-swap
+  // on a word that carries the generation means a late thread cannot claim a chunk of a newer job
+  // with the parameters of an older one. job_word_ announces the generation to the helpers.
+  struct alignas(64) ClaimWord {
+    std::atomic<std::uint64_t> word{0};
+  };
+  std::unique_ptr<ClaimWord[]> claims_;   // one per thread
+  std::size_t range_begin(std::size_t thread) const { return thread * num_chunks_ / num_threads_; }
+  std::size_t run_claims(std::size_t self, std::uint32_t gen, bool reset, const char* actions);
   alignas(64) std::atomic<std::uint64_t> job_word_{0};
   alignas(64) std::atomic<std::size_t> job_done_{0};  // envs finished in the current job
   std::atomic<const char*> job_actions_{nullptr};
