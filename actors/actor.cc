@@ -92,7 +92,9 @@ void Actor::run() {
   nn::State state = policy_->initial_state(N);
   nn::PrevInputs prev = nn::none_prev(space, N);
   const auto& info_names = venv.info_names();
-  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names);
+  // Only a policy that reads prev inputs stores them (other runs keep their sequence layout).
+  const bool prev_inputs = ctx_.model.prev_action || ctx_.model.prev_reward;
+  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names, prev_inputs);
   auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
 
   for (std::int64_t k = 0;; ++k) {
@@ -120,8 +122,6 @@ void Actor::run() {
     for (const auto& f : obs_spec.fields) obs_views.push_back(&field(seq::kObsPrefix + f.name));
     auto& action_v = field("action");
     auto& reward_v = field("reward");
-    auto& prev_action_v = field("prev_action");
-    auto& prev_reward_v = field("prev_reward");
     auto& first_v = field("first");
     auto& term_v = field("terminated");
     auto& trunc_v = field("truncated");
@@ -147,8 +147,10 @@ void Actor::run() {
       for (std::size_t f = 0; f < obs_now.size(); ++f) obs_views[f]->select(1, t).copy_(obs_now[f]);
       first_v.select(1, t).copy_(first_now);
       action_v.select(1, t).copy_(action);
-      prev_action_v.select(1, t).copy_(prev.action);
-      prev_reward_v.select(1, t).copy_(prev.reward);
+      if (prev_inputs) {
+        field("prev_action").select(1, t).copy_(prev.action);
+        field("prev_reward").select(1, t).copy_(prev.reward);
+      }
       step = &venv.step(to_array(action));
       reward_v.select(1, t).copy_(reward_now);
       prev = nn::next_prev(space, action, reward_now, first_now);

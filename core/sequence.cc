@@ -3,7 +3,7 @@
 namespace mnemo::seq {
 
 Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
-                   const Spec& state_spec, const std::vector<std::string>& info_names) {
+                   const Spec& state_spec, const std::vector<std::string>& info_names, bool prev_inputs) {
   MNEMO_CHECK(T > 0, "sequence length must be positive, got ", T);
   auto with_time = [T](Shape s) {
     s.insert(s.begin(), T);
@@ -14,8 +14,10 @@ Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::i
   FieldSpec a = action_space.field();
   spec.fields.push_back({"action", a.dtype, with_time(a.shape)});
   spec.fields.push_back({"reward", DType::kFloat32, {T}});
-  spec.fields.push_back({"prev_action", a.dtype, with_time(a.shape)});
-  spec.fields.push_back({"prev_reward", DType::kFloat32, {T}});
+  if (prev_inputs) {
+    spec.fields.push_back({"prev_action", a.dtype, with_time(a.shape)});
+    spec.fields.push_back({"prev_reward", DType::kFloat32, {T}});
+  }
   spec.fields.push_back({"first", DType::kUInt8, {T}});
   spec.fields.push_back({"terminated", DType::kUInt8, {T}});
   spec.fields.push_back({"truncated", DType::kUInt8, {T}});

@@ -4,9 +4,10 @@
 //   obs/<name>     [T, ...]  observation field (pixels stay uint8)
 //   action         [T, ...]  action taken
 //   reward         [T]       float32
-//   prev_action    [T, ...]  the policy's previous-action input at each step (nn::PrevInputs:
-//                            the action before, none at an episode start: -1 or zeros)
-//   prev_reward    [T]       float32, the policy's previous-reward input (0 at an episode start)
+//   prev_action    [T, ...]  with prev_inputs (a policy that reads them: model.prev_action or
+//                            model.prev_reward): the previous-action input at each step
+//                            (nn::PrevInputs: the action before, none at an episode start: -1 or zeros)
+//   prev_reward    [T]       with prev_inputs: float32, the previous-reward input (0 at an episode start)
 //   first          [T]       uint8, 1 where an episode starts (the state was reset)
 //   terminated     [T]       uint8, the step ended the episode in a terminal state
 //   truncated      [T]       uint8, the step ended the episode at a time limit
@@ -33,8 +34,10 @@ inline const std::string kInfoPrefix = "info/";
 
 // The replay signature of a sequence of `T` steps for the given observation and action specs
 // and the policy's per-env recurrent state (one field per state tensor, in order, without the
-// batch dimension; names are ignored and become state/<i>).
+// batch dimension; names are ignored and become state/<i>), with the prev_action/prev_reward
+// fields when `prev_inputs`.
 Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::int64_t T,
-                   const Spec& state_spec = {}, const std::vector<std::string>& info_names = {});
+                   const Spec& state_spec = {}, const std::vector<std::string>& info_names = {},
+                   bool prev_inputs = false);
 
 }  // namespace mnemo::seq

@@ -90,7 +90,7 @@ OfflineEvalResult evaluate_offline_run(const std::string& path, const std::vecto
   learners::DecisionTransformer model(o, shape);
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from((where.checkpoint / "model.pt").string());
+    ar.load_from((where.checkpoint / "model.pt").string(), torch::kCPU);
     model->load(ar);
   } catch (const c10::Error& e) {
     throw ConfigError("the weights in " + (where.checkpoint / "model.pt").string() + " do not fit the " +

@@ -85,7 +85,7 @@ TrainedPolicy load_trained_policy(const std::string& path, const std::vector<std
   const auto expected = shapes();
   try {
     torch::serialize::InputArchive ar;
-    ar.load_from(model_pt.string());
+    ar.load_from(model_pt.string(), torch::kCPU);  // trained on any device, acted with here on the CPU
     t.policy->load(ar);
   } catch (const c10::Error& e) {
     throw misfit(e.what_without_backtrace());

@@ -58,7 +58,7 @@ void DTOptions::validate(const std::string& algo) const {
     fail("lm_weight", "needs learner.dt.init_from and learner.dt.lm_corpus");
   if (lm_batch < 1) fail("lm_batch", "must be at least 1");
   if (lm_block < 2) fail("lm_block", "must be at least 2");
-  torch_device();
+  parse_device(device, "learner.dt.device", /*available=*/false);
   const std::int64_t tokens = (algo == "bc" ? 2 : 3) * context;
   if (positions && tokens > gpt.n_positions)
     fail("context", "x " + std::to_string(tokens / context) + " tokens (" + std::to_string(tokens) +

@@ -101,7 +101,8 @@ struct DTOptions {
   }
   // Throws ConfigError naming the key. `algo` is dt or bc.
   void validate(const std::string& algo) const;
-  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have.
+  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have
+  // (validate() checks the name only).
   torch::Device torch_device() const;
 };
 

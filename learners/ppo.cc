@@ -14,7 +14,7 @@ void PPOOptions::validate() const {
   if (minibatches < 1) bad("minibatches", "must be at least 1");
   if (!(clip > 0)) bad("clip", "must be positive");
   if (!(max_grad_norm > 0)) bad("max_grad_norm", "must be positive");
-  torch_device();
+  parse_device(device, "learner.ppo.device", /*available=*/false);
 }
 
 torch::Device PPOOptions::torch_device() const { return parse_device(device, "learner.ppo.device"); }

@@ -48,7 +48,8 @@ struct PPOOptions {
       "and each learner of a node takes its own GPU)");
   }
   void validate() const;
-  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have.
+  // The parsed device; ConfigError for a bad name or a CUDA device this process does not have
+  // (validate() checks the name only).
   torch::Device torch_device() const;
 };
 

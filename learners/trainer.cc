@@ -68,7 +68,7 @@ SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
   s.obs = nn::flatten_obs(obs, 2);
   s.actions = field("action");
   s.rewards = field("reward");
-  s.prev = {field("prev_action"), field("prev_reward")};
+  if (b.has("prev_action")) s.prev = {field("prev_action"), field("prev_reward")};  // stored when the policy reads them
   s.first = field("first").to(torch::kBool);
   s.terminated = field("terminated").to(torch::kBool);
   s.truncated = field("truncated").to(torch::kBool);
@@ -97,7 +97,9 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
     return t.reshape(flat);
   };
   auto obs = columns(batch.obs), actions = columns(batch.actions), first = columns(batch.first);
-  auto prev_action = columns(batch.prev.action), prev_reward = columns(batch.prev.reward);
+  // Undefined unless the sequences carry them (the policy then does not read them).
+  auto maybe = [](const torch::Tensor& t, auto&& f) { return t.defined() ? f(t) : t; };
+  auto prev_action = maybe(batch.prev.action, columns), prev_reward = maybe(batch.prev.reward, columns);
   auto old_logprob = columns(batch.logprob), old_value = columns(batch.value);
   adv = columns(adv);
   ret = columns(ret);
@@ -119,14 +121,16 @@ std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
       nn::State state0;
       for (const auto& s : batch.state0) state0.push_back(s.index_select(0, idx));
       auto mb_obs = obs.index_select(1, idx), mb_first = first.index_select(1, idx);
-      nn::PrevInputs mb_prev{prev_action.index_select(1, idx), prev_reward.index_select(1, idx)};
+      auto rows = [&](const torch::Tensor& t) { return t.index_select(1, idx); };
+      nn::PrevInputs mb_prev{maybe(prev_action, rows), maybe(prev_reward, rows)};
       if (burn > 0) {
         torch::NoGradGuard no_grad;
         auto head = [burn](const torch::Tensor& t) { return t.narrow(0, 0, burn); };
-        state0 = policy_->unroll(head(mb_obs), {head(mb_prev.action), head(mb_prev.reward)}, head(mb_first), state0)
+        state0 = policy_->unroll(head(mb_obs), {maybe(mb_prev.action, head), maybe(mb_prev.reward, head)},
+                                 head(mb_first), state0)
                      .state;
       }
-      auto out = policy_->unroll(train_part(mb_obs), {train_part(mb_prev.action), train_part(mb_prev.reward)},
+      auto out = policy_->unroll(train_part(mb_obs), {maybe(mb_prev.action, train_part), maybe(mb_prev.reward, train_part)},
                                  train_part(mb_first), state0);
       auto sel = [&](const torch::Tensor& t) { return train_part(t.index_select(1, idx)); };
       auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), sel(actions), sel(old_logprob),

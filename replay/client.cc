@@ -380,6 +380,7 @@ struct Client::Impl {
                                                          std::to_string(priorities->size()) + " priorities for " +
                                                          std::to_string(items.size()) + " items");
     const Item& first = items.front();
+    if (first.empty()) throw ReplayError(ErrorCode::kInvalidArgument, "replay client: insert_many: item 0 has no fields");
     for (std::size_t i = 0; i < items.size(); ++i) {
       const Item& item = items[i];
       bool same = item.size() == first.size();

@@ -109,7 +109,7 @@ class Client {
   void insert(const Item& item, double priority, const std::string& table = "");
   // Inserts items of one layout (same field names, dtypes and shapes; else ReplayError) in as
   // few requests as possible: the items each shard gets are stacked into one request (split at
-  // max_message_mb), which the server inserts in order. Counts as one insert in flight per
+  // max_batch_mb), which the server inserts in order. Counts as one insert in flight per
   // request, waits and throws like insert(); a request that times out may have inserted part of
   // its items (the error says how many). With compression the items go one by one.
   void insert_many(const std::vector<Item>& items, const std::string& table = "");

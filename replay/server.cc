@@ -125,6 +125,7 @@ struct Server::Impl {
     std::vector<EncodedItem> items;  // inserts: one, or a batch's
     std::vector<double> priorities;  // inserts, per item
     std::size_t next = 0;            // inserts: items already in the table
+    bool batch = false;              // inserts: a kInsertBatch request (its reply counts the items)
     std::int64_t n = 0;              // samples
   };
   struct TableState {
@@ -284,16 +285,27 @@ struct Server::Impl {
       case MsgType::kInsertBatch: {
         TableState& t = table_of(req);
         Parked p = make_parked(Kind::kInsert, routing_id, who, req);
-        if (req.type == MsgType::kInsert) {
+        p.batch = req.type == MsgType::kInsertBatch;
+        if (!p.batch) {
           p.items.push_back(item_from_request(req, limits.max_message_bytes));
         } else {
           // Views into the message when items leave in insertion order (the frame goes with the
           // batch's last item); copies when one item could pin the whole batch's memory.
-          p.items = items_from_batch_request(req, /*share=*/t.table->options().remover == "fifo");
+          const TableOptions& o = t.table->options();
+          const bool in_order = o.remover == "fifo" && (o.resolved_max_times_sampled() == 0 || o.sampler == "fifo");
+          p.items = items_from_batch_request(req, /*share=*/in_order);
         }
         p.priorities = priorities_from_request(req, p.items.size(), t.table->options().default_priority);
         for (const auto& item : p.items) t.table->check(item);
-        const bool all = t.inserts.empty() && insert_some(t, p);
+        bool all = false;
+        try {
+          all = t.inserts.empty() && insert_some(t, p);
+        } catch (const std::exception& e) {
+          if (p.next == 0) throw;
+          progress(t);  // what went in may serve parked samples
+          throw ReplayError(code_of(e) == ErrorCode::kUnknown ? ErrorCode::kInvalidArgument : code_of(e),
+                            std::string(e.what()) + inserted_note(p));
+        }
         const bool some = p.next > 0;
         if (all) {
           reply(routing_id, inserted_reply(p));
@@ -409,7 +421,8 @@ struct Server::Impl {
                                "replay server at " + endpoint + " is busy: " +
                                    (total ? std::to_string(options.max_pending) + " requests are already waiting"
                                           : "this client already has " + std::to_string(options.max_pending_per_client) +
-                                                " waiting requests")));
+                                                " waiting requests") +
+                                   inserted_note(p)));
     }
     ++mine;
     (p.kind == Kind::kInsert ? t.inserts : t.samples).push_back(std::move(p));
@@ -452,7 +465,7 @@ struct Server::Impl {
         }
         Parked p = take(t.inserts);
         if (error) {
-          reject(p.routing_id, p.peer, p.request_id, ErrorCode::kInvalidArgument, *error);
+          reject(p.routing_id, p.peer, p.request_id, ErrorCode::kInvalidArgument, *error + inserted_note(p));
         } else {
           reply(p.routing_id, inserted_reply(p));
         }
@@ -469,8 +482,14 @@ struct Server::Impl {
 
   Message inserted_reply(const Parked& p) const {
     Message m(MsgType::kOk, p.request_id);
-    if (p.items.size() > 1) m.add(kInsertedField, Array::scalar<std::int64_t>(static_cast<std::int64_t>(p.next)));
+    if (p.batch) m.add(kInsertedField, Array::scalar<std::int64_t>(static_cast<std::int64_t>(p.next)));
     return m;
+  }
+
+  // " (k of n items of the batch were inserted)" for a batch that fails part-way, else "".
+  static std::string inserted_note(const Parked& p) {
+    if (!p.batch || p.next == 0) return "";
+    return " (" + std::to_string(p.next) + " of " + std::to_string(p.items.size()) + " items of the batch were inserted)";
   }
 
   Parked take(std::deque<Parked>& queue) {
@@ -514,7 +533,7 @@ struct Server::Impl {
         p.kind == Kind::kSample
             ? "sample of " + std::to_string(p.n) + " items from table '" + table.name() + "' (holding " +
                   std::to_string(table.size()) + ")"
-            : (p.items.size() > 1 ? "batch insert of " + std::to_string(p.items.size()) + " items (" +
+            : (p.batch ? "batch insert of " + std::to_string(p.items.size()) + " items (" +
                                         std::to_string(p.next) + " inserted) "
                                   : std::string("insert ")) +
                   "into table '" + table.name() + "' (holding " + std::to_string(table.size()) + " of " +

@@ -46,7 +46,7 @@ int64_t action_head_size(const ActionSpace& s) {
   throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
 }
 
-PrevInputs none_prev(const ActionSpace& space, int64_t batch) {
+PrevInputs none_prev(const ActionSpace& space, int64_t batch, torch::Device device) {
   PrevInputs p;
   switch (space.kind) {
     case ActionSpace::Kind::kDiscrete: p.action = torch::full({batch}, -1, torch::kLong); break;
@@ -58,14 +58,15 @@ PrevInputs none_prev(const ActionSpace& space, int64_t batch) {
       break;
   }
   p.reward = torch::zeros({batch}, torch::kFloat32);
+  if (!device.is_cpu()) p = {p.action.to(device), p.reward.to(device)};
   return p;
 }
 
 PrevInputs next_prev(const ActionSpace& space, const torch::Tensor& action, const torch::Tensor& reward,
                      const torch::Tensor& first) {
   const int64_t B = reward.size(0);
-  PrevInputs none = none_prev(space, B);
-  auto f = first.to(torch::kBool);
+  PrevInputs none = none_prev(space, B, reward.device());
+  auto f = first.to(reward.device(), torch::kBool);
   auto rows = [&](const torch::Tensor& t) {
     std::vector<int64_t> shape(static_cast<std::size_t>(t.dim()), 1);
     shape[0] = B;
@@ -108,16 +109,17 @@ torch::Tensor PrevInputEncoder::append(const torch::Tensor& x, const PrevInputs&
   auto lead = x.sizes().vec();
   lead.pop_back();
   check(prev, lead, where);
+  // On the model's device, wherever the caller built them.
   std::vector<torch::Tensor> parts;
   if (use_action_) {
     if (discrete_) {
-      auto classes = torch::arange(action_dim_, prev.action.options().dtype(torch::kLong));
-      parts.push_back(prev.action.to(torch::kLong).unsqueeze(-1).eq(classes).to(x.scalar_type()));
+      auto classes = torch::arange(action_dim_, torch::TensorOptions().dtype(torch::kLong).device(x.device()));
+      parts.push_back(prev.action.to(x.device(), torch::kLong).unsqueeze(-1).eq(classes).to(x.scalar_type()));
     } else {
-      parts.push_back(prev.action.to(x.scalar_type()));
+      parts.push_back(prev.action.to(x.device(), x.scalar_type()));
     }
   }
-  if (use_reward_) parts.push_back(prev.reward.to(x.scalar_type()).unsqueeze(-1));
+  if (use_reward_) parts.push_back(prev.reward.to(x.device(), x.scalar_type()).unsqueeze(-1));
   auto extra = torch::cat(parts, -1);
   // An episode start has no previous action or reward, whatever the caller passed.
   if (first.defined()) extra = extra * first.logical_not().unsqueeze(-1).to(x.scalar_type());

@@ -80,7 +80,7 @@ struct PrevInputs {
   torch::Tensor action;  // [B] int64 (-1: none) or [B, D] float32
   torch::Tensor reward;  // [B] float32
 };
-PrevInputs none_prev(const ActionSpace& space, int64_t batch);
+PrevInputs none_prev(const ActionSpace& space, int64_t batch, torch::Device device = torch::kCPU);
 // The inputs for the observations an env step returned: its action and reward, or none in the
 // rows where `first` is set (the env was reset, the observation starts a new episode).
 PrevInputs next_prev(const ActionSpace& space, const torch::Tensor& action, const torch::Tensor& reward,
@@ -107,7 +107,6 @@ class PolicyImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Policy);
 
-// Memoryless actor-critic with separate MLP torsos (CleanRL's PPO layout, orthogonal init).
 // Turns PrevInputs into the features a policy appends to its encoded observation: the previous
 // action (one-hot for discrete spaces, raw for boxes) when model.prev_action is on, the previous
 // reward when model.prev_reward is on, nothing when both are off. Parameter-free; checks shapes

@@ -53,7 +53,7 @@ Array to_array(const torch::Tensor& t) {
   return Array::wrap(from_torch_dtype(c.scalar_type()), std::move(shape), c.data_ptr(), holder);
 }
 
-torch::Device parse_device(const std::string& name, const std::string& option) {
+torch::Device parse_device(const std::string& name, const std::string& option, bool available) {
   std::optional<torch::Device> d;
   try {
     d.emplace(name);
@@ -61,7 +61,7 @@ torch::Device parse_device(const std::string& name, const std::string& option) {
     throw ConfigError(option + ": '" + name + "' is not a device (valid: cpu, cuda, cuda:N)");
   }
   if (!d->is_cpu() && !d->is_cuda()) throw ConfigError(option + ": only cpu and cuda are supported, not " + name);
-  if (d->is_cuda() && (!torch::cuda::is_available() ||
+  if (available && d->is_cuda() && (!torch::cuda::is_available() ||
                        (d->has_index() && d->index() >= static_cast<int>(torch::cuda::device_count()))))
     throw ConfigError(option + ": " + name + " is not available to this process (" +
                       std::to_string(torch::cuda::device_count()) + " CUDA devices)");

@@ -20,7 +20,9 @@ torch::Tensor to_tensor(const Array& a);
 Array to_array(const torch::Tensor& t);
 
 // The device a config option names: cpu, cuda or cuda:N. ConfigError naming `option` for a bad
-// name, another device type, or a CUDA device this process does not have.
-torch::Device parse_device(const std::string& name, const std::string& option);
+// name or another device type, and with `available` for a CUDA device this process does not have
+// (config validation checks names only: a config trained on a GPU still loads on a CPU machine,
+// for evaluation or on actor ranks).
+torch::Device parse_device(const std::string& name, const std::string& option, bool available = true);
 
 }  // namespace mnemo

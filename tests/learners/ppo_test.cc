@@ -86,7 +86,8 @@ TEST(PpoOptionsTest, DevicesAreCheckedAndNamed) {
     PPOOptions o;
     o.device = device;
     try {
-      o.validate();
+      o.validate();  // the name only
+      o.torch_device();
     } catch (const ConfigError& e) {
       return e.what();
     }

@@ -258,6 +258,15 @@ TEST(ClientTest, InsertManySpreadsItemsOverShardsWithTheirPriorities) {
   Client only_a(a.endpoint(), client_options());
   Batch batch = only_a.sample(4);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(value_of(batch, i), 0.0f);
+  // A batch refused part-way says how much of it went in.
+  const std::int64_t before = only_a.info().size;
+  try {
+    only_a.insert_many(items_valued(3), std::vector<double>{1.0, -1.0, 1.0});
+    FAIL() << "a negative priority was accepted";
+  } catch (const ReplayError& e) {
+    EXPECT_NE(std::string(e.what()).find("(1 of 3 items of the batch were inserted)"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(only_a.info().size, before + 1);
 }
 
 TEST(ClientTest, ServesSeveralTablesByName) {
