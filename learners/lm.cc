@@ -10,6 +10,7 @@
 #include "core/crc32c.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/torch/models.h"
 #include "core/torch/safetensors.h"
 #include "core/version.h"
 
@@ -261,16 +262,7 @@ void LMTrainer::save_checkpoint() {
   if (ctx_.comm->rank() != 0) return;
   CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
   auto pending = mgr.begin(counters_.steps);
-  {
-    torch::serialize::OutputArchive ar;
-    model_->save(ar);
-    ar.save_to((pending.dir() / "model.pt").string());
-  }
-  {
-    torch::serialize::OutputArchive ar;
-    optimizer_->save(ar);
-    ar.save_to((pending.dir() / "optimizer.pt").string());
-  }
+  nn::save_model_and_optimizer(pending.dir().string(), *model_, *optimizer_);
   StateFile state;
   state.set("steps", counters_.steps);
   state.set("tokens", counters_.tokens);
@@ -296,16 +288,7 @@ void LMTrainer::restore() {
   step = s[0].item<std::int64_t>();
   if (step < 0) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
   const fs::path dir = mgr.step_dir(step);
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "model.pt").string());
-    model_->load(ar);
-  }
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "optimizer.pt").string());
-    optimizer_->load(ar);
-  }
+  nn::load_model_and_optimizer(dir.string(), *model_, *optimizer_, torch::kCPU);
   auto state = StateFile::load(dir / "state.bin");
   counters_.steps = state.get_int("steps");
   counters_.tokens = state.get_int("tokens");

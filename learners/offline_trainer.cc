@@ -138,16 +138,7 @@ void OfflineTrainer::save_checkpoint() {
   if (ctx_.comm->rank() != 0) return;
   CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
   auto pending = mgr.begin(updates_);
-  {
-    torch::serialize::OutputArchive ar;
-    model_->save(ar);
-    ar.save_to((pending.dir() / "model.pt").string());
-  }
-  {
-    torch::serialize::OutputArchive ar;
-    optimizer_->save(ar);
-    ar.save_to((pending.dir() / "optimizer.pt").string());
-  }
+  nn::save_model_and_optimizer(pending.dir().string(), *model_, *optimizer_);
   StateFile state;
   state.set("updates", updates_);
   state.set("target_return", std::to_string(target_));  // what `mnemo eval` conditions on
@@ -172,16 +163,7 @@ void OfflineTrainer::restore() {
   step = s[0].item<std::int64_t>();
   if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
   const std::filesystem::path dir = mgr.step_dir(step);
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "model.pt").string(), device_);
-    model_->load(ar);
-  }
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "optimizer.pt").string(), device_);
-    optimizer_->load(ar);
-  }
+  nn::load_model_and_optimizer(dir.string(), *model_, *optimizer_, device_);
   auto state = StateFile::load(dir / "state.bin");
   updates_ = state.get_int("updates");
   // The checkpoint holds the chief's generator; other ranks keep their rank-seeded one so that

@@ -153,16 +153,7 @@ void Trainer::save_checkpoint() {
   if (ctx_.comm->rank() != 0) return;
   CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
   auto pending = mgr.begin(counters_.updates);
-  {
-    torch::serialize::OutputArchive ar;
-    policy_->save(ar);
-    ar.save_to((pending.dir() / "model.pt").string());
-  }
-  {
-    torch::serialize::OutputArchive ar;
-    optimizer_->save(ar);
-    ar.save_to((pending.dir() / "optimizer.pt").string());
-  }
+  nn::save_model_and_optimizer(pending.dir().string(), *policy_, *optimizer_);
   StateFile state;
   state.set("updates", counters_.updates);
   state.set("env_steps", counters_.env_steps);
@@ -219,16 +210,7 @@ void Trainer::restore() {
   }
   if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
   const std::filesystem::path dir = mgr.step_dir(step);
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "model.pt").string(), ctx_.device);
-    policy_->load(ar);
-  }
-  {
-    torch::serialize::InputArchive ar;
-    ar.load_from((dir / "optimizer.pt").string(), ctx_.device);
-    optimizer_->load(ar);
-  }
+  nn::load_model_and_optimizer(dir.string(), *policy_, *optimizer_, ctx_.device);
   auto state = StateFile::load(dir / "state.bin");
   counters_.updates = state.get_int("updates");
   counters_.env_steps = state.get_int("env_steps");

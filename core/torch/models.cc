@@ -247,6 +247,29 @@ void load_flat_parameters(torch::nn::Module& m, const Array& flat) {
   }
 }
 
+void save_model_and_optimizer(const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer) {
+  {
+    torch::serialize::OutputArchive ar;
+    model.save(ar);
+    ar.save_to(dir + "/model.pt");
+  }
+  torch::serialize::OutputArchive ar;
+  optimizer.save(ar);
+  ar.save_to(dir + "/optimizer.pt");
+}
+
+void load_model_and_optimizer(const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                              torch::Device device) {
+  {
+    torch::serialize::InputArchive ar;
+    ar.load_from(dir + "/model.pt", device);
+    model.load(ar);
+  }
+  torch::serialize::InputArchive ar;
+  ar.load_from(dir + "/optimizer.pt", device);
+  optimizer.load(ar);
+}
+
 at::Generator make_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 
 std::string generator_state(at::Generator& gen) {

@@ -183,6 +183,12 @@ int64_t count_parameters(torch::nn::Module& m);
 // spaces the heads do not support yet.
 int64_t action_head_size(const ActionSpace& space);
 
+// A trainer's model and optimizer as model.pt and optimizer.pt in a checkpoint directory, and
+// back with every tensor placed on `device` (the checkpoint may come from another device).
+void save_model_and_optimizer(const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer);
+void load_model_and_optimizer(const std::string& dir, torch::nn::Module& model, torch::optim::Optimizer& optimizer,
+                              torch::Device device);
+
 at::Generator make_generator(uint64_t seed);
 // A CPU generator's state as bytes (for checkpoints) and back.
 std::string generator_state(at::Generator& gen);
