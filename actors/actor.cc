@@ -90,11 +90,12 @@ void Actor::run() {
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
   nn::State state = policy_->initial_state(N);
-  nn::PrevInputs prev = nn::none_prev(space, N);
   const auto& info_names = venv.info_names();
   // Only a policy that reads prev inputs stores them (other runs keep their sequence layout).
-  const bool prev_inputs = ctx_.model.prev_action || ctx_.model.prev_reward;
+  const bool prev_inputs = policy_->reads_prev();
   const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names, prev_inputs);
+  // Left empty (nothing computed per step) for a policy that does not read them.
+  nn::PrevInputs prev = prev_inputs ? nn::none_prev(space, N) : nn::PrevInputs{};
   auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
 
   for (std::int64_t k = 0;; ++k) {
@@ -130,6 +131,8 @@ void Actor::run() {
     auto& final_value_v = field("final_value");
     auto& ep_ret_v = field("episode_return");
     auto& ep_len_v = field("episode_length");
+    torch::Tensor* prev_action_v = prev_inputs ? &field("prev_action") : nullptr;
+    torch::Tensor* prev_reward_v = prev_inputs ? &field("prev_reward") : nullptr;
     // The learner replays the sequence from the state the policy had at its first step.
     for (std::size_t i = 0; i < state.size(); ++i) field(seq::kStatePrefix + std::to_string(i)).copy_(state[i]);
 
@@ -148,12 +151,12 @@ void Actor::run() {
       first_v.select(1, t).copy_(first_now);
       action_v.select(1, t).copy_(action);
       if (prev_inputs) {
-        field("prev_action").select(1, t).copy_(prev.action);
-        field("prev_reward").select(1, t).copy_(prev.reward);
+        prev_action_v->select(1, t).copy_(prev.action);
+        prev_reward_v->select(1, t).copy_(prev.reward);
       }
       step = &venv.step(to_array(action));
       reward_v.select(1, t).copy_(reward_now);
-      prev = nn::next_prev(space, action, reward_now, first_now);
+      if (prev_inputs) prev = nn::next_prev(space, action, reward_now, first_now);
       term_v.select(1, t).copy_(term_now);
       trunc_v.select(1, t).copy_(trunc_now);
       for (std::size_t i = 0; i < info_names.size(); ++i)
@@ -166,10 +169,9 @@ void Actor::run() {
         if (trunc_now.logical_and(term_now.logical_not()).any().item<bool>()) {
           torch::InferenceMode guard;
           // The final observation's own prev inputs: this step's action and reward.
-          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), nn::next_prev(space, action, reward_now,
-                                                                                  torch::zeros_like(first_now)),
-                                  state)
-                        .value;
+          const nn::PrevInputs final_prev =
+              prev_inputs ? nn::next_prev(space, action, reward_now, torch::zeros_like(first_now)) : nn::PrevInputs{};
+          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), final_prev, state).value;
           final_value_v.select(1, t).copy_(fv.where(trunc_now.to(torch::kBool), torch::zeros_like(fv)));
         }
         // Recurrent state restarts with each new episode.

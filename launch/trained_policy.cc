@@ -107,7 +107,7 @@ PolicyRunner::PolicyRunner(std::shared_ptr<nn::PolicyImpl> policy, ActionSpace s
       stochastic_(stochastic),
       generator_(std::move(generator)),
       state_(policy_->initial_state(num_envs)),
-      last_action_(nn::none_prev(space_, num_envs).action) {}
+      last_action_(policy_->reads_prev() ? nn::none_prev(space_, num_envs).action : torch::Tensor()) {}
 
 Array PolicyRunner::act(const envs::StepBatch& batch) {
   MNEMO_CHECK(batch.size() == num_envs_, "batch of ", batch.size(), " rows for a runner of ", num_envs_, " envs");
@@ -128,12 +128,14 @@ Array PolicyRunner::act(const envs::StepBatch& batch) {
   std::vector<torch::Tensor> obs;
   for (const auto& f : batch.obs) obs.push_back(to_tensor(f));
   // batch.reward is the reward of the previous actions (ignored in the rows that start an episode).
-  const nn::PrevInputs prev = nn::next_prev(space_, last_action_, to_tensor(batch.reward), to_tensor(batch.first));
+  const nn::PrevInputs prev = last_action_.defined()
+                                  ? nn::next_prev(space_, last_action_, to_tensor(batch.reward), to_tensor(batch.first))
+                                  : nn::PrevInputs{};
   nn::PolicyOutput out = policy_->step(nn::flatten_obs(obs, 1), prev, state_);
   nn::ActionDist dist(space_, out.params, policy_->log_std());
   const torch::Tensor action = stochastic_ ? dist.sample(generator_) : dist.mode();
   state_ = out.state;
-  last_action_ = action;
+  if (last_action_.defined()) last_action_ = action;
   return to_array(action.contiguous());
 }
 

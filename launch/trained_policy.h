@@ -65,7 +65,7 @@ class PolicyRunner {
   bool stochastic_;
   at::Generator generator_;
   nn::State state_;
-  torch::Tensor last_action_;  // the previous act()'s actions
+  torch::Tensor last_action_;  // the previous act()'s actions (only for a policy that reads prev inputs)
 };
 
 // Sets torch intra-op and OpenBLAS threads from the run section, as `mnemo train` does (the two

@@ -130,6 +130,7 @@ class EncoderPolicyImpl : public PolicyImpl {
   PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
                       const State& state0) override;
   torch::Tensor log_std() override { return heads_->log_std(); }
+  bool reads_prev() const override { return prev_.dim() > 0; }
 
  private:
   int64_t obs_dim_;
@@ -152,6 +153,7 @@ class RecurrentPolicyImpl : public PolicyImpl {
   PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
                       const State& state0) final;
   torch::Tensor log_std() override { return heads_->log_std(); }
+  bool reads_prev() const override { return prev_.dim() > 0; }
   // The state tensors in order, with symbolic and actual sizes per env, e.g.
   // "memory [B, L, M, d_model] = [B, 2, 8, 16]; valid [B, M] = [B, 8]".
   virtual std::string state_layout() const = 0;

@@ -104,6 +104,8 @@ class PolicyImpl : public torch::nn::Module {
   }
   // Log std of a Gaussian head (undefined for discrete actions).
   virtual torch::Tensor log_std() { return {}; }
+  // Whether step/unroll read prev inputs (model.prev_action or model.prev_reward).
+  virtual bool reads_prev() const = 0;
 };
 TORCH_MODULE(Policy);
 
@@ -141,6 +143,7 @@ class MlpPolicyImpl : public PolicyImpl {
   PolicyOutput unroll(const torch::Tensor& obs, const PrevInputs& prev, const torch::Tensor& first,
                       const State& state0) override;
   torch::Tensor log_std() override { return log_std_; }
+  bool reads_prev() const override { return prev_.dim() > 0; }
 
  private:
   int64_t obs_dim_;

@@ -224,6 +224,9 @@ TEST_P(PrevInputsTest, PrevActionAndRewardChangeTheOutputsOnlyWhenOn) {
   EXPECT_TRUE(differ(*action_only, other_action));
   EXPECT_FALSE(differ(*action_only, other_reward));
   auto neither = make(false, false);
+  EXPECT_TRUE(both->reads_prev());
+  EXPECT_TRUE(action_only->reads_prev());
+  EXPECT_FALSE(neither->reads_prev());
   EXPECT_FALSE(differ(*neither, other_action));
   EXPECT_FALSE(differ(*neither, other_reward));
   // Neither on: the two-argument forms without prev inputs give the same outputs.
