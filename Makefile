@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning bench clean
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-stress bench clean
 
 all: build
 
@@ -40,6 +40,12 @@ test-mpi: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L mpi
 test-learning: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L learning
+
+# Not part of `make test`: the unit and integration tests, STRESS_REPEATS runs each, while every
+# core is kept busy (a test that depends on timing fails here first).
+STRESS_REPEATS ?= 3
+test-stress: build
+	@bash scripts/test-stress.sh $(BUILD_DIR) $(STRESS_REPEATS) $(CTEST_FLAGS)
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)

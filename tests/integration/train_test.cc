@@ -126,14 +126,17 @@ TEST(TrainTest, ResumeRestoresTheReplayTableSavedWithTheCheckpoint) {
   const replay::TableSnapshot saved = replay::read_table_snapshot(mgr.latest()->dir / table_file);
   ASSERT_GE(saved.items.size(), 4u);
 
-  // The learner may not sample before the table holds everything the checkpoint had. A sync-mode
-  // actor adds only one update's worth (4 sequences) before it waits for the learner, so an empty
-  // table would wait here until the sample timeout: only the restored items let training go on.
+  // The learner may not sample before the table holds everything the checkpoint had plus the first
+  // unroll of the resumed actor (4 sequences). A sync-mode actor adds only that one update's worth
+  // before it waits for the learner, so an empty table would wait here until the sample timeout:
+  // only the restored items let training go on. Waiting for the actor's first unroll as well makes
+  // the second session's inserts certain (a min_size table does not otherwise wait for the actor,
+  // and the learner could finish both updates before the actor has started).
   TrainArgs args;
   args.resume_dir = dir.string();
   args.overrides = {"learner.total_env_steps=" + std::to_string(5 * per_update), "run.progress=false",
-                    "replay.table.rate_limiter.min_size_to_sample=" + std::to_string(saved.items.size()),
-                    "replay.client.timeout_ms=10000"};
+                    "replay.table.rate_limiter.min_size_to_sample=" + std::to_string(saved.items.size() + 4),
+                    "replay.client.timeout_ms=60000"};
   TrainResult second = train(args);
   EXPECT_EQ(second.counters.updates, 5);
   ASSERT_EQ(mgr.latest()->step, 5);
@@ -221,8 +224,23 @@ TEST(TrainTest, ResumeWithoutACheckpointIsAClearError) {
 
 TEST(TrainTest, ReplayRejectsGarbageWhileTrainingGoesOn) {
   fs::path dir = fresh_dir("garbage");
-  auto c = cartpole({"learner.total_env_steps=20480", "run.transport=tcp"});
+  // A run far longer than the test: a fixed step count could be reached before the garbage below is
+  // answered (then the server is gone). The test stops it, as SIGINT would, once the learner has
+  // gone on updating after the garbage.
+  auto c = cartpole({"learner.total_env_steps=100000000", "learner.log_every=1", "run.transport=tcp"});
+  interrupt_flag() = false;
   auto run = std::async(std::launch::async, [&] { return train_embedded(c, dir, false); });
+  // However this test ends, the run is stopped before `run`'s destructor waits for it.
+  struct StopRun {
+    std::future<TrainResult>& run;
+    ~StopRun() {
+      if (run.valid()) {
+        interrupt_flag() = true;
+        run.wait();
+      }
+      interrupt_flag() = false;
+    }
+  } stop_run{run};
 
   // Wait (bounded) for the run to publish its endpoints.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -237,7 +255,7 @@ TEST(TrainTest, ReplayRejectsGarbageWhileTrainingGoesOn) {
 
   zmq::socket_t raw(transport::context(), zmq::socket_type::dealer);
   raw.set(zmq::sockopt::linger, 0);
-  raw.set(zmq::sockopt::rcvtimeo, 10000);
+  raw.set(zmq::sockopt::rcvtimeo, 30000);
   raw.connect(replay_ep);
   std::mt19937 rng(7);
   int errors = 0;
@@ -258,8 +276,18 @@ TEST(TrainTest, ReplayRejectsGarbageWhileTrainingGoesOn) {
   }
   EXPECT_EQ(errors, 20);
 
-  TrainResult r = run.get();
-  EXPECT_GE(r.counters.env_steps, 20480);
+  // Training goes on: the learner logs (log_every 1) further updates after the garbage.
+  const std::size_t before = lines_of(dir / "metrics.jsonl").size();
+  const std::size_t want = before + 3;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (lines_of(dir / "metrics.jsonl").size() < want && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(lines_of(dir / "metrics.jsonl").size(), want) << "the learner stopped updating after the garbage";
+
+  interrupt_flag() = true;
+  TrainResult r = run.get();  // rethrows a failure of the run
+  interrupt_flag() = false;
+  EXPECT_GE(r.counters.updates, static_cast<std::int64_t>(want));
   bool logged = false;
   for (const auto& l : lines_of(dir / "logs" / "rank-0.log"))
     if (l.find("127.0.0.1") != std::string::npos && l.find(" W ") != std::string::npos) logged = true;

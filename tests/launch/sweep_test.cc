@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -257,22 +258,43 @@ TEST_F(SweepTest, AnInterruptedTrialResumesFromItsCheckpoint) {
   const Sweep s = create_sweep(load_sweep_spec(spec), {});
   const Trial& t = s.trials[0];
   // Start the trial, stop it with SIGTERM (as Slurm does before a time limit) once it has a checkpoint.
+  // Everything the child needs is prepared before fork(): between fork and exec it only makes
+  // async-signal-safe calls (no allocation, no stdio locks another thread may have held).
+  const std::string log = (dir_ / "trial.out").string();
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    const std::string log = (dir_ / "trial.out").string();
-    std::freopen(log.c_str(), "w", stdout);
-    std::freopen(log.c_str(), "a", stderr);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
     ::execl(binary_.c_str(), binary_.c_str(), "sweep", "--trial", "0", s.dir.c_str(), static_cast<char*>(nullptr));
     std::_Exit(127);
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  // A failed assertion below must not leave the trial training on in the background.
+  struct KillOnExit {
+    pid_t pid;
+    ~KillOnExit() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+    }
+  } child{pid};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
   while (trial_state(s.dir, t) != TrialState::kCheckpointed && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_EQ(trial_state(s.dir, t), TrialState::kCheckpointed) << slurp(dir_ / "trial.out");
-  ::kill(pid, SIGTERM);
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  // The trial finishes its update, checkpoints and exits: bounded, generously for a loaded machine.
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  pid_t reaped = 0;
+  const auto exit_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  while ((reaped = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < exit_deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(reaped, pid) << "the trial did not exit within 180 s of SIGTERM\n" << slurp(dir_ / "trial.out");
+  child.pid = 0;
   ASSERT_TRUE(WIFEXITED(status)) << slurp(dir_ / "trial.out");
   ASSERT_EQ(WEXITSTATUS(status), kTrialInterrupted) << slurp(dir_ / "trial.out");
   EXPECT_EQ(trial_state(s.dir, t), TrialState::kCheckpointed);

@@ -180,7 +180,8 @@ TEST(CheckpointerTest, ServerResumesAndSamplesRightAfterRestore) {
   Client client(restored.endpoint(), co);
   const auto start = std::chrono::steady_clock::now();
   Batch b = client.sample(8);  // must not hang on the limiter
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Well under the 5 s a parked sample would wait before timing out, with room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   EXPECT_EQ(b.size(), 8);
   client.insert(make_item(50));
   EXPECT_EQ(client.info().inserts, 21);
@@ -288,7 +289,8 @@ TEST(CheckpointerTest, CheckpointIntoWritesEveryShardAndRestoresTheSameTablesTha
   // It samples at once, the same keys the original shards draw, and keeps admitting inserts.
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::uint64_t> got = restored.sample(4).keys;
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // Well under the 5 s a parked sample would wait before timing out, with room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(4));
   std::vector<std::uint64_t> want = client.sample(4).keys;
   // Each client starts its sharded samples at a different shard, so the parts come in another order.
   std::sort(got.begin(), got.end());

@@ -52,8 +52,9 @@ ClientOptions with_timeout(std::int64_t ms) {
   return o;
 }
 
-// Polls `pred` until it holds or `timeout` passes; never a bare sleep.
-bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+// Polls `pred` until it holds or `timeout` passes; never a bare sleep. The default is generous: it
+// only bounds how long a failing test takes.
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 20s) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
@@ -309,9 +310,13 @@ TEST(ServerTest, RefusesReservedFieldNamesAndImpossibleSampleSizes) {
 TEST(ServerTest, ParkedSampleTimesOutWithTimeoutError) {
   Server server(options_for("inproc"));
   server.start();
-  Client client(server.endpoint(), with_timeout(200));
+  // Short enough to expire soon, long enough that the insert and info below (which must succeed
+  // with the same client) are not at the mercy of a loaded machine.
+  Client client(server.endpoint(), with_timeout(1000));
   EXPECT_THROW(client.sample(1), TimeoutError);
-  EXPECT_EQ(server.stats().expired, 1);
+  // On a loaded machine the client's own deadline can beat the server's timeout reply; the
+  // server expires the parked sample either way.
+  ASSERT_TRUE(eventually([&] { return server.stats().expired == 1; }));
   EXPECT_EQ(server.stats().pending, 0);
   client.insert(make_item(4));  // the client and the server are both still usable
   EXPECT_EQ(client.info().size, 1);
@@ -321,7 +326,8 @@ TEST(ServerTest, ClientTimesOutWhenNoServerAnswers) {
   Client client("tcp://127.0.0.1:1", with_timeout(200));
   const auto start = std::chrono::steady_clock::now();
   EXPECT_THROW(client.info(), TimeoutError);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // It gives up (after its timeout and the grace for a late server reply) rather than hanging.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);
 }
 
 TEST(ServerTest, StopFlagInterruptsAWaitingInsert) {
@@ -334,7 +340,7 @@ TEST(ServerTest, StopFlagInterruptsAWaitingInsert) {
   auto inserted = std::async(std::launch::async, [&] { actor.insert(make_item(1)); });
   ASSERT_TRUE(eventually([&] { return server.stats().pending == 1; }));
   stop = true;
-  ASSERT_EQ(inserted.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(inserted.wait_for(20s), std::future_status::ready);
   EXPECT_THROW(inserted.get(), StoppedError);
 }
 
@@ -347,7 +353,7 @@ TEST(ServerTest, DiscardsRepliesToAbandonedRequests) {
   auto sampled = std::async(std::launch::async, [&] { return learner.sample(1); });
   ASSERT_TRUE(eventually([&] { return server.stats().pending == 1; }));
   stop = true;
-  ASSERT_EQ(sampled.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(sampled.wait_for(20s), std::future_status::ready);
   EXPECT_THROW(sampled.get(), StoppedError);
   learner.set_stop_flag(nullptr);
   // The abandoned sample is still parked; this insert satisfies it and its reply goes to the
@@ -369,9 +375,9 @@ TEST(ServerTest, ShutdownRequestMakesRunReturnAndFailsParkedRequests) {
   });
   ASSERT_TRUE(eventually([&] { return server.stats().pending == 1; }));
   Client(server.endpoint(), with_timeout(5000)).shutdown_server();
-  ASSERT_EQ(running.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(running.wait_for(20s), std::future_status::ready);
   running.get();
-  ASSERT_EQ(sampled.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(sampled.wait_for(20s), std::future_status::ready);
   try {
     sampled.get();
     FAIL() << "expected the parked sample to fail";
@@ -393,7 +399,7 @@ TEST(ServerTest, StopMakesRunReturn) {
     }
   }));
   server.stop();
-  ASSERT_EQ(running.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(running.wait_for(20s), std::future_status::ready);
 }
 
 TEST(ServerTest, EndpointHasTheBoundPort) {

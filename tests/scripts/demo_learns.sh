@@ -5,8 +5,11 @@ MNEMO=${1:?path to mnemo}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-"$MNEMO" train "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" --set run.progress=false \
-  --set run.log_level=warn | tee "$OUT/out.txt"
+# A hung run fails here, stopped, shortly before ctest's TIMEOUT (900 s) would fire.
+LIMIT=${MNEMO_TEST_TIMEOUT:-870}
+timeout --kill-after=20 "$LIMIT" "$MNEMO" train "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" \
+  --set run.progress=false --set run.log_level=warn | tee "$OUT/out.txt" ||
+  { rc=$?; echo "mnemo train failed with exit code $rc (124: not done within ${LIMIT} s)"; exit 1; }
 ret=$(sed -n 's/.*recent return \([0-9.]*\).*/\1/p' "$OUT/out.txt" | tail -1)
 echo "recent return: ${ret:-none}"
 test -n "$ret" && awk -v r="$ret" 'BEGIN { exit !(r >= 475) }'

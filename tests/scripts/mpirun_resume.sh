@@ -13,9 +13,15 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
 PER_UPDATE=512  # learner.batch_sequences 4 x actor.unroll_length 128
+# Both runs together must end shortly before ctest's TIMEOUT (300 s): a hung job then fails here,
+# with its output and its ranks stopped.
+DEADLINE=$((SECONDS + ${MNEMO_TEST_TIMEOUT:-280}))
 train() {
-  "$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train "$@" --set run.progress=false \
-    --set run.log_level=info > "$OUT/out.txt" 2>&1 || { cat "$OUT/out.txt"; exit 1; }
+  local left=$((DEADLINE - SECONDS))
+  if ((left < 1)); then left=1; fi
+  timeout --kill-after=20 "$left" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train "$@" \
+    --set run.progress=false --set run.log_level=info < /dev/null > "$OUT/out.txt" 2>&1 ||
+    { rc=$?; cat "$OUT/out.txt"; echo "mpirun failed with exit code $rc (124: out of time)"; exit 1; }
 }
 train "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" --set topology.replay="$SHARDS" \
   --set replay.checkpoint=true --set replay.table.sampler=uniform --set replay.table.max_size=64 \

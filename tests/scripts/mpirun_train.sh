@@ -12,9 +12,12 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
-"$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train "$SRC/launch/configs/cartpole_ppo.yaml" \
-  --run-dir "$OUT/run" --set learner.total_env_steps=80000 --set run.progress=false --set run.log_level=warn "$@" \
-  | tee "$OUT/out.txt"
+# A hung job fails here, with its ranks stopped, shortly before ctest's TIMEOUT (600 s) would fire.
+LIMIT=${MNEMO_TEST_TIMEOUT:-570}
+timeout --kill-after=20 "$LIMIT" "$MPIRUN" --allow-run-as-root --oversubscribe -np "$NP" "$MNEMO" train \
+  "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" --set learner.total_env_steps=80000 \
+  --set run.progress=false --set run.log_level=warn "$@" < /dev/null | tee "$OUT/out.txt" ||
+  { rc=$?; echo "mpirun failed with exit code $rc (124: not done within ${LIMIT} s)"; exit 1; }
 ret=$(sed -n 's/.*recent return \([0-9.]*\).*/\1/p' "$OUT/out.txt" | tail -1)
 echo "recent return: ${ret:-none}"
 for r in $(seq 0 $((NP - 1))); do test -f "$OUT/run/logs/rank-$r.log" || { echo "missing log of rank $r"; exit 1; }; done
