@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/sequence.h"
 #include "core/torch/tensor.h"
+#include "actors/rollout.h"
 
 namespace mnemo::actors {
 
@@ -31,6 +32,11 @@ void ActorOptions::validate() const {
   if (unroll_length < 1) throw ConfigError("actor.unroll_length must be at least 1");
   if (env_threads < 1) throw ConfigError("actor.env_threads must be at least 1");
   if (param_timeout_ms < 1) throw ConfigError("actor.param_timeout_ms must be positive");
+}
+
+std::uint64_t actor_seed(std::uint64_t run_seed, std::int64_t resume_step) {
+  if (resume_step < 0) return run_seed;
+  return envs::splitmix64(envs::splitmix64(run_seed) + static_cast<std::uint64_t>(resume_step));
 }
 
 Actor::Actor(ActorContext ctx) : ctx_(std::move(ctx)) { ctx_.options.validate(); }
@@ -73,11 +79,12 @@ void Actor::run() {
   policy_ = nn::make_policy(ctx_.model, obs_spec, space);
   policy_->eval();
   params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, ctx_.options.param_timeout_ms);
-  at::Generator gen = nn::make_generator(ctx_.seed * 7919ULL + static_cast<std::uint64_t>(ctx_.actor_id) + 1);
+  const std::uint64_t seed = actor_seed(ctx_.seed, ctx_.resume_step);
+  at::Generator gen = nn::make_generator(seed * 7919ULL + static_cast<std::uint64_t>(ctx_.actor_id) + 1);
   replay::Client replay(ctx_.replay_endpoint, ctx_.replay_client);
   if (ctx_.stop != nullptr) replay.set_stop_flag(ctx_.stop);
 
-  const envs::StepBatch* step = &venv.reset(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
+  const envs::StepBatch* step = &venv.reset(seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
   std::vector<torch::Tensor> obs_now, final_obs;
   for (std::size_t f = 0; f < obs_spec.fields.size(); ++f) {
     obs_now.push_back(to_tensor(step->obs[f]));
@@ -89,13 +96,12 @@ void Actor::run() {
   auto trunc_now = to_tensor(step->truncated);
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
-  nn::State state = policy_->initial_state(N);
+  PolicyStepper stepper(policy_, space, N);
   const auto& info_names = venv.info_names();
   // Only a policy that reads prev inputs stores them (other runs keep their sequence layout).
-  const bool prev_inputs = policy_->reads_prev();
-  const Spec item_spec = seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names, prev_inputs);
-  // Left empty (nothing computed per step) for a policy that does not read them.
-  nn::PrevInputs prev = prev_inputs ? nn::none_prev(space, N) : nn::PrevInputs{};
+  const bool prev_inputs = stepper.reads_prev();
+  const Spec item_spec =
+      seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names, prev_inputs);
   auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
 
   for (std::int64_t k = 0;; ++k) {
@@ -134,29 +140,29 @@ void Actor::run() {
     torch::Tensor* prev_action_v = prev_inputs ? &field("prev_action") : nullptr;
     torch::Tensor* prev_reward_v = prev_inputs ? &field("prev_reward") : nullptr;
     // The learner replays the sequence from the state the policy had at its first step.
-    for (std::size_t i = 0; i < state.size(); ++i) field(seq::kStatePrefix + std::to_string(i)).copy_(state[i]);
+    for (std::size_t i = 0; i < stepper.state().size(); ++i)
+      field(seq::kStatePrefix + std::to_string(i)).copy_(stepper.state()[i]);
 
     for (std::int64_t t = 0; t < T; ++t) {
       torch::Tensor action;
       {
         torch::InferenceMode guard;
-        auto out = policy_->step(nn::flatten_obs(obs_now, 1), prev, state);
+        nn::PolicyOutput out = stepper.forward(obs_now);
         nn::ActionDist dist(space, out.params, policy_->log_std());
         action = dist.sample(gen);
         logprob_v.select(1, t).copy_(dist.log_prob(action));
         value_v.select(1, t).copy_(out.value);
-        state = out.state;
+        stepper.commit(action, std::move(out.state));
       }
       for (std::size_t f = 0; f < obs_now.size(); ++f) obs_views[f]->select(1, t).copy_(obs_now[f]);
       first_v.select(1, t).copy_(first_now);
       action_v.select(1, t).copy_(action);
       if (prev_inputs) {
-        prev_action_v->select(1, t).copy_(prev.action);
-        prev_reward_v->select(1, t).copy_(prev.reward);
+        prev_action_v->select(1, t).copy_(stepper.prev().action);
+        prev_reward_v->select(1, t).copy_(stepper.prev().reward);
       }
       step = &venv.step(to_array(action));
       reward_v.select(1, t).copy_(reward_now);
-      if (prev_inputs) prev = nn::next_prev(space, action, reward_now, first_now);
       term_v.select(1, t).copy_(term_now);
       trunc_v.select(1, t).copy_(trunc_now);
       for (std::size_t i = 0; i < info_names.size(); ++i)
@@ -168,27 +174,16 @@ void Actor::run() {
         stats_.episodes += ended.sum().item<int64_t>();
         if (trunc_now.logical_and(term_now.logical_not()).any().item<bool>()) {
           torch::InferenceMode guard;
-          // The final observation's own prev inputs: this step's action and reward.
-          const nn::PrevInputs final_prev =
-              prev_inputs ? nn::next_prev(space, action, reward_now, torch::zeros_like(first_now)) : nn::PrevInputs{};
-          auto fv = policy_->step(nn::flatten_obs(final_obs, 1), final_prev, state).value;
+          auto fv = stepper.final_value(final_obs, reward_now);
           final_value_v.select(1, t).copy_(fv.where(trunc_now.to(torch::kBool), torch::zeros_like(fv)));
         }
-        // Recurrent state restarts with each new episode.
-        if (!state.empty()) {
-          auto fresh = policy_->initial_state(N);
-          for (std::size_t i = 0; i < state.size(); ++i) {
-            auto mask = ended.view({N}).to(torch::kBool);
-            std::vector<int64_t> shape(static_cast<std::size_t>(state[i].dim()), 1);
-            shape[0] = N;
-            state[i] = torch::where(mask.view(shape), fresh[i], state[i]);
-          }
-        }
       }
+      // Prev inputs for the next step; recurrent state restarts in the rows whose episode began.
+      stepper.observe(reward_now, first_now);
     }
     {
       torch::InferenceMode guard;
-      field("bootstrap_value").copy_(policy_->step(nn::flatten_obs(obs_now, 1), prev, state).value);
+      field("bootstrap_value").copy_(stepper.forward(obs_now).value);
     }
     field("version").fill_(version_);
     stats_.env_steps += N * T;

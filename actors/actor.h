@@ -45,7 +45,8 @@ struct ActorContext {
   int actor_id = 0;
   int total_actors = 1;                 // actors in the whole run (sync-mode arithmetic)
   std::int64_t sequences_per_update = 1;  // sequences all learners consume per update
-  std::uint64_t seed = 1;
+  std::uint64_t seed = 1;                 // the run's seed (run.seed)
+  std::int64_t resume_step = -1;          // the checkpoint step this session resumed from (-1: fresh)
   std::string replay_endpoint;
   replay::ClientOptions replay_client;
   std::string params_endpoint;
@@ -58,6 +59,12 @@ struct ActorStats {
   std::int64_t episodes = 0;
   std::int64_t param_updates = 0;
 };
+
+// The seed an actor derives its env resets and action sampling from. A fresh run (resume_step < 0)
+// uses the run seed as it is; a resumed session mixes in the step it resumed from, so every resume
+// gets streams of its own, and the same resume reproduces them. The actor index is mixed in by the
+// actor itself.
+std::uint64_t actor_seed(std::uint64_t run_seed, std::int64_t resume_step);
 
 class Actor {
  public:

@@ -8,11 +8,13 @@
 #include <iostream>
 #include <memory>
 
+#include "actors/rollout.h"
 #include "core/metrics.h"
 #include "core/version.h"
 #include "envs/env_pool.h"
 #include "envs/experts.h"
-#include "launch/args.h"
+#include "launch/command.h"
+#include "launch/train.h"
 #include "launch/trained_policy.h"
 
 namespace mnemo::launch {
@@ -20,46 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kCollectUsage =
-    "usage: mnemo collect [CONFIG] --policy random|scripted|RUN_DIR|CHECKPOINT_DIR --episodes N --out FILE\n"
-    "                     [--format d4rl|minari] [--envs M] [--seed S] [--stochastic] [--set KEY=VALUE]...\n"
-    "  CONFIG is required with random and scripted policies; a trained policy brings its own config\n"
-    "  (a CONFIG given with one supplies the env, which must have the policy's spaces).\n";
-
 constexpr std::int64_t kDefaultMaxEnvs = 8;
-
-CollectOptions parse(const std::vector<std::string>& args) {
-  CollectOptions o;
-  ArgReader r(args);
-  while (r.next()) {
-    const std::string a = r.arg();
-    if (r.take_set(o.overrides)) {
-    } else if (a == "--policy") {
-      o.policy = r.value();
-    } else if (a == "--episodes") {
-      o.episodes = r.int_value();
-    } else if (a == "--out") {
-      o.out = r.value();
-    } else if (a == "--format") {
-      o.format = r.value();
-    } else if (a == "--envs") {
-      o.envs = r.int_value();
-      if (o.envs < 1) throw ConfigError("--envs must be at least 1, got " + std::to_string(o.envs));
-    } else if (a == "--seed") {
-      o.seed = r.seed_value();
-    } else if (a == "--stochastic") {
-      o.stochastic = true;
-    } else if (r.is_flag()) {
-      r.unknown();
-    } else if (o.config.empty()) {
-      o.config = a;
-    } else {
-      throw ConfigError("expected at most one CONFIG, got '" + o.config + "' and '" + a + "'");
-    }
-  }
-  o.validate();
-  return o;
-}
 
 bool is_trained(const std::string& policy) { return policy != "random" && policy != "scripted"; }
 
@@ -195,11 +158,11 @@ class ScriptedBehaviour : public Behaviour {
 
 class TrainedBehaviour : public Behaviour {
  public:
-  explicit TrainedBehaviour(PolicyRunner runner) : runner_(std::move(runner)) {}
+  explicit TrainedBehaviour(actors::PolicyRunner runner) : runner_(std::move(runner)) {}
   Array act(const envs::StepBatch& batch, envs::EnvPool&) override { return runner_.act(batch); }
 
  private:
-  PolicyRunner runner_;
+  actors::PolicyRunner runner_;
 };
 
 template <class T>
@@ -257,7 +220,7 @@ CollectResult collect(const CollectOptions& options) {
   const std::string env = config_env_name(c);
   std::unique_ptr<envs::Expert> expert;
   if (options.policy == "scripted") expert = envs::make_expert(env);  // ConfigError listing the envs with one
-  apply_thread_settings(c.run);
+  set_threads(c.run);
 
   const std::uint64_t seed = options.seed.value_or(c.run.seed);
   const std::int64_t N = options.episodes;
@@ -280,7 +243,7 @@ CollectResult collect(const CollectOptions& options) {
   } else if (options.policy == "scripted") {
     behaviour = std::make_unique<ScriptedBehaviour>(std::move(expert), space, M);
   } else {
-    behaviour = std::make_unique<TrainedBehaviour>(PolicyRunner(
+    behaviour = std::make_unique<TrainedBehaviour>(actors::PolicyRunner(
         trained->policy, space, M, options.stochastic, nn::make_generator(envs::splitmix64(seed ^ 0x706F6C6963792121ULL))));
   }
 
@@ -290,62 +253,62 @@ CollectResult collect(const CollectOptions& options) {
   const std::vector<std::string> info_names = pool.info_names();
   const std::size_t num_infos = info_names.size();
 
-  std::vector<std::int64_t> quota(static_cast<std::size_t>(M)), finished(static_cast<std::size_t>(M), 0);
-  for (std::int64_t i = 0; i < M; ++i) quota[static_cast<std::size_t>(i)] = N / M + (i < N % M ? 1 : 0);
+  actors::EpisodeQuotas quotas(N, M);
   std::vector<EpisodeBuffer> current(static_cast<std::size_t>(M));
   std::vector<std::vector<EpisodeBuffer>> done(static_cast<std::size_t>(M));
 
   const envs::StepBatch* batch = &pool.reset(collect_pool_seed(seed));
   ProgressLine progress(1.0, stderr);
-  std::int64_t remaining = N, transitions = 0;
+  std::int64_t transitions = 0;
   double return_sum = 0;
   const auto start = std::chrono::steady_clock::now();
-  while (remaining > 0) {
-    const Array actions = behaviour->act(*batch, pool);
+  actors::EpisodeHooks hooks;
+  hooks.acted = [&](const envs::StepBatch& b, const Array& actions) {
     for (std::int64_t i = 0; i < M; ++i) {
+      if (!quotas.recording(i)) continue;  // this env's episodes are all recorded
       const auto e = static_cast<std::size_t>(i);
-      if (finished[e] >= quota[e]) continue;  // this env's episodes are all recorded
       EpisodeBuffer& ep = current[e];
       const std::size_t at = ep.obs.size();
       ep.obs.resize(at + layout.row_bytes);
-      layout.write_row(batch->obs, e, ep.obs.data() + at);
+      layout.write_row(b.obs, e, ep.obs.data() + at);
       append(ep.actions, static_cast<const char*>(actions.raw()) + e * action_bytes, action_bytes);
     }
-    batch = &pool.step(actions);
-
-    const float* reward = batch->reward.data<float>();
-    const std::uint8_t* term = batch->terminated.data<std::uint8_t>();
-    const std::uint8_t* trunc = batch->truncated.data<std::uint8_t>();
-    const float* infos = num_infos > 0 ? batch->infos.data<float>() : nullptr;
+  };
+  hooks.stepped = [&](const envs::StepBatch& b) {
+    const float* reward = b.reward.data<float>();
+    const std::uint8_t* term = b.terminated.data<std::uint8_t>();
+    const std::uint8_t* trunc = b.truncated.data<std::uint8_t>();
+    const float* infos = num_infos > 0 ? b.infos.data<float>() : nullptr;
     for (std::int64_t i = 0; i < M; ++i) {
+      if (!quotas.recording(i)) continue;
       const auto e = static_cast<std::size_t>(i);
-      if (finished[e] >= quota[e]) continue;
       EpisodeBuffer& ep = current[e];
       ep.rewards.push_back(reward[i]);
       ep.terminals.push_back(term[i] != 0);
       ep.timeouts.push_back(term[i] == 0 && trunc[i] != 0);
       if (num_infos > 0) append(ep.infos, infos + e * num_infos, num_infos * sizeof(float));
-      if (term[i] == 0 && trunc[i] == 0) continue;
-      ep.final_obs.resize(layout.row_bytes);
-      layout.write_row(batch->final_obs, e, ep.final_obs.data());
-      transitions += ep.length();
-      return_sum += batch->episode_return.data<float>()[i];
-      done[e].push_back(std::move(ep));
-      ep = EpisodeBuffer{};
-      ++finished[e];
-      --remaining;
     }
-    if (options.progress && progress.due()) {
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::int64_t n = N - remaining;
-      if (secs >= 1.0) {
-        std::vector<ProgressItem> items = {{"{}/" + std::to_string(N) + " episodes", static_cast<double>(n), "count"},
-                                           {"{} transitions", static_cast<double>(transitions), "count"}};
-        if (n > 0) items.push_back({"return", return_sum / static_cast<double>(n), "%.2f"});
-        progress.update(items);
-      }
-    }
-  }
+  };
+  hooks.episode = [&](std::int64_t i, const envs::StepBatch& b) {
+    const auto e = static_cast<std::size_t>(i);
+    EpisodeBuffer& ep = current[e];
+    ep.final_obs.resize(layout.row_bytes);
+    layout.write_row(b.final_obs, e, ep.final_obs.data());
+    transitions += ep.length();
+    return_sum += b.episode_return.data<float>()[i];
+    done[e].push_back(std::move(ep));
+    ep = EpisodeBuffer{};
+  };
+  hooks.progress = [&](const actors::EpisodeQuotas& q) {
+    if (!options.progress || !progress.due()) return;
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (secs < 1.0) return;
+    std::vector<ProgressItem> items = {{"{}/" + std::to_string(N) + " episodes", static_cast<double>(q.done()), "count"},
+                                       {"{} transitions", static_cast<double>(transitions), "count"}};
+    if (q.done() > 0) items.push_back({"return", return_sum / static_cast<double>(q.done()), "%.2f"});
+    progress.update(items);
+  };
+  actors::run_episodes(pool, batch, quotas, [&](const envs::StepBatch& b) { return behaviour->act(b, pool); }, hooks);
   progress.finish();
 
   // The dataset: episodes by env, then in the order they finished.
@@ -416,31 +379,35 @@ CollectResult collect_and_write(const CollectOptions& options) {
   return r;
 }
 
-int collect_main(const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::cout << kCollectUsage;
-      return 0;
-    }
-  }
-  try {
-    CollectOptions o = parse(args);
-    o.progress = true;
-    const CollectResult r = collect_and_write(o);
-    const replay::DatasetStats s = replay::dataset_stats(r.dataset);
-    std::cout << "collected " << s.episodes << " episodes (" << s.transitions << " transitions) of " << r.env
-              << " with the " << r.policy << " policy, seed " << r.seed << ", " << r.num_envs << " envs\n"
-              << "return mean " << s.mean_return << ", min " << s.min_return << ", max " << s.max_return
-              << "; length mean " << s.mean_length << "\n"
-              << "wrote " << o.out << " (" << o.format << ")" << std::endl;
-    return 0;
-  } catch (const ConfigError& e) {
-    std::cerr << "mnemo collect: " << e.what() << "\n" << kCollectUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo collect: error: " << e.what() << std::endl;
-    return 1;
-  }
+void collect_command_line(CommandArgs& args, CollectOptions& o) {
+  args.optional_positional("CONFIG", &o.config);
+  args.flags()
+      ("policy", text(&o.policy, "POLICY"),
+       "random (uniform actions), scripted (the env's expert), or a trained policy's RUN_DIR|CHECKPOINT_DIR")
+      ("episodes", integer(&o.episodes), "complete episodes to record")
+      ("out", text(&o.out, "FILE"), "the dataset written")
+      ("format", text(&o.format, "d4rl|minari"), "file layout (default d4rl)")
+      ("envs", integer(&o.envs, "M"), "envs stepped together (default min(N, 8))")
+      ("seed", integer(&o.seed, "S"), "seed of the env episodes (default: the config's run.seed)")
+      ("stochastic", flag(&o.stochastic), "a trained policy samples its actions instead of taking the mode")
+      ("set", repeated(&o.overrides, "KEY=VALUE"),
+       "override a key of CONFIG (of the checkpoint's config without one); repeatable");
+  args.check([&args, &o] {
+    if (args.given("envs") && o.envs < 1) throw ConfigError("--envs must be at least 1, got " + std::to_string(o.envs));
+    o.validate();
+  });
+}
+
+int collect_command(CollectOptions& o) {
+  o.progress = true;
+  const CollectResult r = collect_and_write(o);
+  const replay::DatasetStats s = replay::dataset_stats(r.dataset);
+  std::cout << "collected " << s.episodes << " episodes (" << s.transitions << " transitions) of " << r.env
+            << " with the " << r.policy << " policy, seed " << r.seed << ", " << r.num_envs << " envs\n"
+            << "return mean " << s.mean_return << ", min " << s.min_return << ", max " << s.max_return
+            << "; length mean " << s.mean_length << "\n"
+            << "wrote " << o.out << " (" << o.format << ")" << std::endl;
+  return 0;
 }
 
 }  // namespace mnemo::launch

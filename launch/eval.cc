@@ -1,8 +1,6 @@
 // `mnemo eval`: the evaluation loop over an EnvPool, the report, and the command's arguments.
 #include "launch/eval.h"
 
-#include "launch/args.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -10,21 +8,20 @@
 #include <iostream>
 #include <limits>
 
+#include "actors/rollout.h"
 #include "core/checkpoint.h"
 #include "core/metrics.h"
 #include "envs/env_pool.h"
 #include "envs/image_io.h"
+#include "launch/command.h"
 #include "launch/offline.h"
+#include "launch/train.h"
 #include "launch/trained_policy.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kEvalUsage =
-    "usage: mnemo eval RUN_DIR|CHECKPOINT_DIR [--episodes N] [--envs M] [--seed S] [--stochastic]\n"
-    "                  [--set KEY=VALUE]... [--gif FILE.gif] [--fps F]\n";
 
 constexpr std::int64_t kDefaultMaxEnvs = 8;
 
@@ -74,38 +71,6 @@ class GifRecorder {
   std::int64_t length_ = 0;
   bool active_ = true;
 };
-
-EvalOptions parse(const std::vector<std::string>& args) {
-  EvalOptions o;
-  ArgReader r(args);
-  while (r.next()) {
-    const std::string a = r.arg();
-    if (r.take_set(o.overrides)) {
-    } else if (a == "--episodes") {
-      o.episodes = r.int_value();
-    } else if (a == "--envs") {
-      o.envs = r.int_value();
-      if (o.envs < 1) throw ConfigError("--envs must be at least 1, got " + std::to_string(o.envs));
-    } else if (a == "--seed") {
-      o.seed = r.seed_value();
-    } else if (a == "--stochastic") {
-      o.stochastic = true;
-    } else if (a == "--gif") {
-      o.gif = r.value();
-    } else if (a == "--fps") {
-      o.fps = r.int_value();
-    } else if (r.is_flag()) {
-      r.unknown();
-    } else if (o.source.empty()) {
-      o.source = a;
-    } else {
-      throw ConfigError("expected one RUN_DIR or CHECKPOINT_DIR, got '" + o.source + "' and '" + a + "'");
-    }
-  }
-  if (o.source.empty()) throw ConfigError("missing RUN_DIR or CHECKPOINT_DIR");
-  o.validate();
-  return o;
-}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
@@ -179,7 +144,7 @@ EvalResult evaluate(const EvalOptions& options) {
   options.validate();
   TrainedPolicy trained = load_trained_policy(options.source, options.overrides);
   const TrainConfig& c = trained.config;
-  apply_thread_settings(c.run);
+  set_threads(c.run);
 
   const std::int64_t N = options.episodes;
   const std::int64_t M = std::min(options.envs > 0 ? options.envs : kDefaultMaxEnvs, N);
@@ -201,8 +166,7 @@ EvalResult evaluate(const EvalOptions& options) {
   result.info_names = pool.info_names();
   const std::size_t num_infos = result.info_names.size();
 
-  std::vector<std::int64_t> quota(static_cast<std::size_t>(M)), finished(static_cast<std::size_t>(M), 0);
-  for (std::int64_t i = 0; i < M; ++i) quota[static_cast<std::size_t>(i)] = N / M + (i < N % M ? 1 : 0);
+  actors::EpisodeQuotas quotas(N, M);
   std::vector<std::vector<EpisodeResult>> per_env(static_cast<std::size_t>(M));
 
   const std::uint64_t base_seed = eval_pool_seed(options.seed);
@@ -211,48 +175,41 @@ EvalResult evaluate(const EvalOptions& options) {
   if (!options.gif.empty()) gif = std::make_unique<GifRecorder>(factory(0), envs::SeedStream(base_seed, 0).next());
 
   const envs::StepBatch* batch = &pool.reset(base_seed);
-  PolicyRunner runner(trained.policy, pool.action_space(), M, options.stochastic, eval_generator(options.seed));
+  actors::PolicyRunner runner(trained.policy, pool.action_space(), M, options.stochastic,
+                              eval_generator(options.seed));
   // On stderr, so that stdout holds only the report (`mnemo eval ... > result.txt`).
   ProgressLine progress(1.0, stderr);
-  std::int64_t remaining = N, steps = 0;
+  std::int64_t steps = 0;
   double return_sum = 0;
   const auto start = std::chrono::steady_clock::now();
-  while (remaining > 0) {
-    const Array actions = runner.act(*batch);
-    if (gif && gif->active()) gif->step(actions.raw());
-    batch = &pool.step(actions);
+  actors::EpisodeHooks hooks;
+  if (gif)
+    hooks.acted = [&](const envs::StepBatch&, const Array& actions) {
+      if (gif->active()) gif->step(actions.raw());
+    };
+  hooks.episode = [&](std::int64_t i, const envs::StepBatch& b) {
+    EpisodeResult ep;
+    ep.env = i;
+    ep.episode_return = b.episode_return.data<float>()[i];
+    ep.length = b.episode_length.data<std::int64_t>()[i];
+    for (std::size_t k = 0; k < num_infos; ++k)
+      ep.infos.push_back(b.infos.data<float>()[static_cast<std::size_t>(i) * num_infos + k]);
+    return_sum += ep.episode_return;
+    per_env[static_cast<std::size_t>(i)].push_back(std::move(ep));
+  };
+  hooks.progress = [&](const actors::EpisodeQuotas& q) {
     ++steps;
-
-    const std::uint8_t* term = batch->terminated.data<std::uint8_t>();
-    const std::uint8_t* trunc = batch->truncated.data<std::uint8_t>();
-    for (std::int64_t i = 0; i < M; ++i) {
-      if (term[i] == 0 && trunc[i] == 0) continue;
-      const auto e = static_cast<std::size_t>(i);
-      if (finished[e] >= quota[e]) continue;
-      EpisodeResult ep;
-      ep.env = i;
-      ep.episode_return = batch->episode_return.data<float>()[i];
-      ep.length = batch->episode_length.data<std::int64_t>()[i];
-      for (std::size_t k = 0; k < num_infos; ++k)
-        ep.infos.push_back(batch->infos.data<float>()[static_cast<std::size_t>(i) * num_infos + k]);
-      return_sum += ep.episode_return;
-      per_env[e].push_back(std::move(ep));
-      ++finished[e];
-      --remaining;
-    }
-    if (options.progress && progress.due()) {
-      // Quiet for the first second: a short evaluation prints its table and nothing else.
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::int64_t done = N - remaining;
-      if (secs >= 1.0) {
-        std::vector<ProgressItem> items = {
-            {"{}/" + std::to_string(N) + " episodes", static_cast<double>(done), "count"},
-            {"{} steps/s", static_cast<double>(steps * M) / secs, "count"}};
-        if (done > 0) items.push_back({"return", return_sum / static_cast<double>(done), "%.1f"});
-        progress.update(items);
-      }
-    }
-  }
+    if (!options.progress || !progress.due()) return;
+    // Quiet for the first second: a short evaluation prints its table and nothing else.
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (secs < 1.0) return;
+    std::vector<ProgressItem> items = {
+        {"{}/" + std::to_string(N) + " episodes", static_cast<double>(q.done()), "count"},
+        {"{} steps/s", static_cast<double>(steps * M) / secs, "count"}};
+    if (q.done() > 0) items.push_back({"return", return_sum / static_cast<double>(q.done()), "%.1f"});
+    progress.update(items);
+  };
+  actors::run_episodes(pool, batch, quotas, [&](const envs::StepBatch& b) { return runner.act(b); }, hooks);
   progress.finish();
   for (auto& eps : per_env)
     for (auto& ep : eps) result.episodes.push_back(std::move(ep));
@@ -300,41 +257,42 @@ std::string format_eval_result(const EvalResult& r) {
   return out;
 }
 
-int eval_main(const std::vector<std::string>& args) {
-  for (const auto& a : args) {
-    if (a == "--help" || a == "-h") {
-      std::cout << kEvalUsage;
-      return 0;
-    }
-  }
-  try {
-    EvalOptions o = parse(args);
-    o.progress = true;
-    if (is_offline_run(o.source)) {
-      // A Decision Transformer / BC run: conditioned on the run's target return.
-      if (!o.gif.empty()) throw ConfigError("--gif: recording is for online policies, not offline runs");
-      const std::int64_t envs = o.envs > 0 ? std::min(o.envs, o.episodes) : std::min<std::int64_t>(o.episodes, 8);
-      const auto r = evaluate_offline_run(o.source, o.overrides, o.episodes, envs, eval_pool_seed(o.seed), o.stochastic);
-      std::cout << "checkpoint " << r.checkpoint.string() << " (update " << r.updates << "), " << o.episodes
-                << " episodes, target return " << r.target_return << "\n";
-      for (const auto& kv : r.metrics) std::cout << "  " << kv.first << " " << fmt("%.4g", kv.second) << "\n";
-      std::cout << std::flush;
-      return 0;
-    }
-    const EvalResult r = evaluate(o);
-    std::cout << format_eval_result(r);
-    if (!o.gif.empty())
-      std::cout << "\nrecorded env 0's first episode (return " << fmt("%.2f", r.gif_return) << ", " << r.gif_length
-                << " steps, " << r.gif_frames << " frames) -> " << o.gif << "\n";
+void eval_command_line(CommandArgs& args, EvalOptions& o) {
+  args.positional("RUN_DIR|CHECKPOINT_DIR", &o.source);
+  args.flags()
+      ("episodes", integer(&o.episodes), "finished episodes to evaluate (default 10)")
+      ("envs", integer(&o.envs, "M"), "envs stepped together (default min(N, 8); at most N)")
+      ("seed", integer(&o.seed, "S"), "seed of the env episodes and of --stochastic sampling (default 1)")
+      ("stochastic", flag(&o.stochastic), "sample actions instead of taking the distribution's mode")
+      ("set", repeated(&o.overrides, "KEY=VALUE"), "override a key of the run's config (env.*, ...); repeatable")
+      ("gif", text(&o.gif, "FILE.gif"), "record env 0's first episode as an animated GIF")
+      ("fps", integer(&o.fps, "F"), "GIF frame rate (default 30)");
+  args.check([&args, &o] {
+    if (args.given("envs") && o.envs < 1) throw ConfigError("--envs must be at least 1, got " + std::to_string(o.envs));
+    o.validate();
+  });
+}
+
+int eval_command(EvalOptions& o) {
+  o.progress = true;
+  if (is_offline_run(o.source)) {
+    // A Decision Transformer / BC run: conditioned on the run's target return.
+    if (!o.gif.empty()) throw ConfigError("--gif: recording is for online policies, not offline runs");
+    const std::int64_t envs = o.envs > 0 ? std::min(o.envs, o.episodes) : std::min<std::int64_t>(o.episodes, 8);
+    const auto r = evaluate_offline_run(o.source, o.overrides, o.episodes, envs, eval_pool_seed(o.seed), o.stochastic);
+    std::cout << "checkpoint " << r.checkpoint.string() << " (update " << r.updates << "), " << o.episodes
+              << " episodes, target return " << r.target_return << "\n";
+    for (const auto& kv : r.metrics) std::cout << "  " << kv.first << " " << fmt("%.4g", kv.second) << "\n";
     std::cout << std::flush;
     return 0;
-  } catch (const ConfigError& e) {
-    std::cerr << "mnemo eval: " << e.what() << "\n" << kEvalUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo eval: error: " << e.what() << std::endl;
-    return 1;
   }
+  const EvalResult r = evaluate(o);
+  std::cout << format_eval_result(r);
+  if (!o.gif.empty())
+    std::cout << "\nrecorded env 0's first episode (return " << fmt("%.2f", r.gif_return) << ", " << r.gif_length
+              << " steps, " << r.gif_frames << " frames) -> " << o.gif << "\n";
+  std::cout << std::flush;
+  return 0;
 }
 
 }  // namespace mnemo::launch

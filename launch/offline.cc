@@ -2,10 +2,11 @@
 
 #include <cmath>
 
+#include "actors/rollout.h"
 #include "core/checkpoint.h"
 #include "core/torch/safetensors.h"
 #include "core/torch/tensor.h"
-#include "envs/vector_env.h"
+#include "envs/env_pool.h"
 #include "launch/train_config.h"
 #include "launch/trained_policy.h"
 
@@ -15,33 +16,34 @@ std::map<std::string, double> evaluate_dt(learners::DecisionTransformer model, c
                                           const envs::EnvFactory& factory, std::int64_t episodes, std::int64_t envs,
                                           double target_return, std::uint64_t seed) {
   MNEMO_CHECK(episodes > 0 && envs > 0, "evaluate_dt: ", episodes, " episodes over ", envs, " envs");
-  const auto n = static_cast<std::size_t>(std::min(envs, episodes));
-  envs::VectorEnv venv(n, factory);
-  const auto& names = venv.info_names();
-  learners::DTActor actor(model, options, static_cast<std::int64_t>(n), target_return, seed);
-  const envs::StepBatch* b = &venv.reset(seed);
+  const std::int64_t n = std::min(envs, episodes);
+  envs::EnvPoolOptions pool_options;
+  pool_options.num_envs = n;
+  pool_options.num_threads = 1;
+  envs::EnvPool pool(pool_options, factory);
+  const auto& names = pool.info_names();
+  learners::DTActor actor(model, options, n, target_return, seed);
+  actors::EpisodeQuotas quotas(episodes, n);
   std::vector<double> returns, lengths;
   std::vector<double> info_sums(names.size(), 0.0);
-  while (static_cast<std::int64_t>(returns.size()) < episodes) {
+  actors::EpisodeHooks hooks;
+  hooks.stepped = [&](const envs::StepBatch& b) {
+    const auto ended =
+        to_tensor(b.terminated).to(torch::kBool).logical_or(to_tensor(b.truncated).to(torch::kBool));
+    actor.observe(to_tensor(b.reward), ended);
+  };
+  hooks.episode = [&](std::int64_t i, const envs::StepBatch& b) {
+    returns.push_back(b.episode_return.data<float>()[i]);
+    lengths.push_back(static_cast<double>(b.episode_length.data<std::int64_t>()[i]));
+    const auto row = static_cast<std::size_t>(i) * names.size();
+    for (std::size_t k = 0; k < names.size(); ++k) info_sums[k] += b.infos.data<float>()[row + k];
+  };
+  const auto act = [&](const envs::StepBatch& b) {
     std::vector<torch::Tensor> fields;
-    for (const auto& f : b->obs) fields.push_back(to_tensor(f));
-    auto action = actor.act(nn::flatten_obs(fields, 1)).contiguous();
-    b = &venv.step(to_array(action));
-    auto rewards = to_tensor(b->reward);
-    auto ended = to_tensor(b->terminated).to(torch::kBool).logical_or(to_tensor(b->truncated).to(torch::kBool));
-    actor.observe(rewards, ended);
-    // Rows in env order: the count of finished episodes is the same whatever the machine.
-    const auto* ret = b->episode_return.data<float>();
-    const auto* len = b->episode_length.data<std::int64_t>();
-    const auto* infos = b->infos.data<float>();
-    auto done = ended.accessor<bool, 1>();
-    for (std::size_t i = 0; i < n && static_cast<std::int64_t>(returns.size()) < episodes; ++i) {
-      if (!done[static_cast<std::int64_t>(i)]) continue;
-      returns.push_back(ret[i]);
-      lengths.push_back(static_cast<double>(len[i]));
-      for (std::size_t k = 0; k < names.size(); ++k) info_sums[k] += infos[i * names.size() + k];
-    }
-  }
+    for (const auto& f : b.obs) fields.push_back(to_tensor(f));
+    return to_array(actor.act(nn::flatten_obs(fields, 1)).contiguous());
+  };
+  actors::run_episodes(pool, &pool.reset(seed), quotas, act, hooks);
   auto mean = [](const std::vector<double>& v) {
     double s = 0;
     for (double x : v) s += x;

@@ -14,8 +14,9 @@
 
 namespace mnemo::launch {
 
-// Plays exactly `episodes` episodes over min(envs, episodes) envs stepped together (episode seeds
-// from `seed`), the model conditioned on `target_return`. Returns eval_return (mean),
+// Plays exactly `episodes` episodes over min(envs, episodes) envs stepped together, each env its
+// share (actors::EpisodeQuotas: short episodes are not over-weighted; episode seeds from `seed`),
+// the model conditioned on `target_return`. Returns eval_return (mean),
 // eval_return_std, eval_length and eval_<info> (mean of each env info at the episodes' last
 // steps, e.g. eval_success). Deterministic for a seed unless options.eval_sample.
 std::map<std::string, double> evaluate_dt(learners::DecisionTransformer model, const learners::DTOptions& options,

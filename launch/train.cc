@@ -271,7 +271,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
     ac.replay_endpoint = server.endpoint();
     ac.params_endpoint = params.endpoint();
     ac.stop = &stop_actors;
-    if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
+    ac.resume_step = step;
     actor_threads.emplace_back([ac = std::move(ac)]() mutable {
       log::set_thread_role("actor-" + std::to_string(ac.actor_id));
       try {
@@ -471,7 +471,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
         }
       });
       ac.stop = &stop;
-      if (resume) ac.seed = c.run.seed + 7777ULL * static_cast<std::uint64_t>(1 + std::rand() % 1000);
+      ac.resume_step = step;
       try {
         actors::Actor actor(std::move(ac));
         actor.run();

@@ -1,8 +1,6 @@
 // Resolving RUN_DIR | CHECKPOINT_DIR into a loaded policy. See trained_policy.h.
 #include "launch/trained_policy.h"
 
-#include <dlfcn.h>
-
 #include <map>
 
 #include "core/checkpoint.h"
@@ -97,53 +95,6 @@ TrainedPolicy load_trained_policy(const std::string& path, const std::vector<std
   }
   t.policy->eval();
   return t;
-}
-
-PolicyRunner::PolicyRunner(std::shared_ptr<nn::PolicyImpl> policy, ActionSpace space, std::int64_t num_envs,
-                           bool stochastic, at::Generator generator)
-    : policy_(std::move(policy)),
-      space_(std::move(space)),
-      num_envs_(num_envs),
-      stochastic_(stochastic),
-      generator_(std::move(generator)),
-      state_(policy_->initial_state(num_envs)),
-      last_action_(policy_->reads_prev() ? nn::none_prev(space_, num_envs).action : torch::Tensor()) {}
-
-Array PolicyRunner::act(const envs::StepBatch& batch) {
-  MNEMO_CHECK(batch.size() == num_envs_, "batch of ", batch.size(), " rows for a runner of ", num_envs_, " envs");
-  torch::InferenceMode guard;
-  // Recurrent state restarts with each new episode, as in the actors.
-  if (!state_.empty()) {
-    const std::uint8_t* first = batch.first.data<std::uint8_t>();
-    if (std::any_of(first, first + num_envs_, [](std::uint8_t f) { return f != 0; })) {
-      const torch::Tensor mask = to_tensor(batch.first).to(torch::kBool);
-      nn::State fresh = policy_->initial_state(num_envs_);
-      for (std::size_t s = 0; s < state_.size(); ++s) {
-        std::vector<int64_t> shape(static_cast<std::size_t>(state_[s].dim()), 1);
-        shape[0] = num_envs_;
-        state_[s] = torch::where(mask.view(shape), fresh[s], state_[s]);
-      }
-    }
-  }
-  std::vector<torch::Tensor> obs;
-  for (const auto& f : batch.obs) obs.push_back(to_tensor(f));
-  // batch.reward is the reward of the previous actions (ignored in the rows that start an episode).
-  const nn::PrevInputs prev = last_action_.defined()
-                                  ? nn::next_prev(space_, last_action_, to_tensor(batch.reward), to_tensor(batch.first))
-                                  : nn::PrevInputs{};
-  nn::PolicyOutput out = policy_->step(nn::flatten_obs(obs, 1), prev, state_);
-  nn::ActionDist dist(space_, out.params, policy_->log_std());
-  const torch::Tensor action = stochastic_ ? dist.sample(generator_) : dist.mode();
-  state_ = out.state;
-  if (last_action_.defined()) last_action_ = action;
-  return to_array(action.contiguous());
-}
-
-void apply_thread_settings(const RunOptions& run) {
-  at::set_num_threads(static_cast<int>(run.torch_threads));
-  using SetThreads = void (*)(int);
-  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    f(static_cast<int>(run.blas_threads));
 }
 
 std::string config_env_name(const TrainConfig& c) {

@@ -10,10 +10,7 @@
 #include <string>
 #include <vector>
 
-#include <ATen/core/Generator.h>
-
 #include "core/torch/models.h"
-#include "envs/step_batch.h"
 #include "launch/train_config.h"
 
 namespace mnemo::launch {
@@ -45,32 +42,6 @@ Located locate_checkpoint(const std::string& path);
 // a run without a complete checkpoint, a corrupt checkpoint, a bad override, or an env whose
 // observation or action space no longer fits the weights.
 TrainedPolicy load_trained_policy(const std::string& path, const std::vector<std::string>& overrides);
-
-// Acts with a policy on the batches of a synchronous pool of `num_envs` envs, as the actors do:
-// one batched forward per step under inference mode, the recurrent state and the prev inputs
-// (nn::PrevInputs) restarted in the rows whose episode just began (batch.first), actions the distribution's mode or, when stochastic,
-// samples drawn from `generator` (one call per step for all rows). `mnemo eval` and
-// `mnemo collect` run trained policies through it.
-class PolicyRunner {
- public:
-  PolicyRunner(std::shared_ptr<nn::PolicyImpl> policy, ActionSpace space, std::int64_t num_envs, bool stochastic,
-               at::Generator generator);
-  // Actions for the rows of `batch`: int64 [B] (discrete), float32 [B, dim] (box) or int64 [B, k].
-  Array act(const envs::StepBatch& batch);
-
- private:
-  std::shared_ptr<nn::PolicyImpl> policy_;
-  ActionSpace space_;
-  std::int64_t num_envs_;
-  bool stochastic_;
-  at::Generator generator_;
-  nn::State state_;
-  torch::Tensor last_action_;  // the previous act()'s actions (only for a policy that reads prev inputs)
-};
-
-// Sets torch intra-op and OpenBLAS threads from the run section, as `mnemo train` does (the two
-// multiply, so both are set).
-void apply_thread_settings(const RunOptions& run);
 
 // The config's env name, "?" when it has none.
 std::string config_env_name(const TrainConfig& c);

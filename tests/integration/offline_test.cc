@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "core/check.h"
@@ -10,6 +11,7 @@
 #include "launch/offline.h"
 #include "launch/train.h"
 #include "launch/trained_policy.h"
+#include "tests/actors/fixed_length_env.h"
 
 namespace mnemo::launch {
 namespace {
@@ -42,10 +44,36 @@ class OfflineRunTest : public ::testing::Test {
                                                 "run.progress=false", "run.log_level=warn"});
   }
 
-  fs::path config_ = fs::current_path() / "launch/configs/key_to_door_dt_small.yaml";
+  // The sources: $MNEMO_SOURCE_DIR, else the working directory (ctest runs tests in the source tree).
+  static fs::path source_dir() {
+    const char* s = std::getenv("MNEMO_SOURCE_DIR");
+    return s != nullptr ? fs::path(s) : fs::current_path();
+  }
+  fs::path config_ = source_dir() / "launch/configs/key_to_door_dt_small.yaml";
   fs::path dir_;
   double best_ = 0;
 };
+
+// 20 episodes over 10 envs where env 0's episodes last 1 step and the others' 8: each env plays
+// two, so the mean length is 7.3. Taking the first 20 episodes to finish gave 4.15.
+TEST(EvaluateDtTest, EveryEnvContributesItsShareOfEpisodes) {
+  learners::DTOptions o;
+  o.dataset = "unused.h5";
+  o.context = 2;
+  o.gpt.n_layer = 1;
+  o.gpt.n_head = 1;
+  o.gpt.n_embd = 8;
+  o.gpt.n_positions = 32;
+  o.gpt.dropout = 0.0;
+  o.max_ep_len = 16;
+  const envs::EnvFactory factory = testing::fixed_length_envs(/*long_length=*/8);
+  auto probe = factory(0);
+  learners::DTShape shape{probe->observation_spec(), probe->action_space(), /*condition_on_return=*/true};
+  learners::DecisionTransformer model(o, shape);
+  const auto m = evaluate_dt(model, o, factory, /*episodes=*/20, /*envs=*/10, /*target_return=*/8, /*seed=*/3);
+  EXPECT_DOUBLE_EQ(m.at("eval_length"), 7.3);
+  EXPECT_DOUBLE_EQ(m.at("eval_return"), 7.3);
+}
 
 TEST_F(OfflineRunTest, TrainsEvaluatesAndResumesADecisionTransformerRun) {
   TrainResult r = train_embedded(config(/*updates=*/4), dir_ / "run", /*resume=*/false);
