@@ -49,12 +49,6 @@ class Fd {
     if (fd_ >= 0) ::close(fd_);
   }
   int get() const { return fd_; }
-  // Reports a failing close: on some file systems (NFS) that is where a write error surfaces.
-  void close_or_throw(const fs::path& path) {
-    int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) throw Error("cannot close " + path.string() + ": " + errno_text(errno));
-  }
 
  private:
   int fd_;
@@ -68,23 +62,6 @@ Fd open_or_throw(const fs::path& path, int flags, mode_t mode = 0644) {
 
 void fsync_or_throw(int fd, const fs::path& path) {
   if (::fsync(fd) != 0) throw Error("cannot fsync " + path.string() + ": " + errno_text(errno));
-}
-
-void fsync_dir(const fs::path& dir) {
-  Fd fd = open_or_throw(dir, O_RDONLY | O_DIRECTORY);
-  fsync_or_throw(fd.get(), dir);
-}
-
-void write_all(int fd, const char* data, std::size_t n, const fs::path& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error("cannot write " + path.string() + ": " + errno_text(errno));
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-  }
 }
 
 // Size and CRC32C of a file, read in chunks so multi-gigabyte model files do not sit in memory.
@@ -512,20 +489,13 @@ CheckpointInfo PendingCheckpoint::commit() {
   m.step = step_;
   std::vector<fs::path> subdirs;
   collect_files(tmp_dir_, &m.files, &subdirs);
-  {
-    fs::path mpath = tmp_dir_ / CheckpointManager::kManifestName;
-    std::string text = render_manifest(m);
-    Fd fd = open_or_throw(mpath, O_WRONLY | O_CREAT | O_EXCL);
-    write_all(fd.get(), text.data(), text.size(), mpath);
-    fsync_or_throw(fd.get(), mpath);
-    fd.close_or_throw(mpath);
-  }
+  write_file_atomic(tmp_dir_ / CheckpointManager::kManifestName, render_manifest(m));
   // Deepest first, so each directory entry is durable before its parent's.
   std::sort(subdirs.begin(), subdirs.end(), [](const fs::path& a, const fs::path& b) {
     return a.string().size() > b.string().size();
   });
-  for (const auto& d : subdirs) fsync_dir(d);
-  fsync_dir(tmp_dir_);
+  for (const auto& d : subdirs) fsync_directory(d);
+  fsync_directory(tmp_dir_);
 
   fs::path final_dir = manager_.step_dir(step_);
   {
@@ -541,7 +511,7 @@ CheckpointInfo PendingCheckpoint::commit() {
     active_ = false;
     active_tmp_dirs().erase(tmp_dir_.string());
     try {
-      fsync_dir(root);
+      fsync_directory(root);
     } catch (const Error& e) {
       MNEMO_WARN("checkpoint ", final_dir.string(), " committed but not durable yet: ", e.what());
     }
@@ -587,25 +557,6 @@ CheckpointInfo PendingCheckpoint::commit() {
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-void write_file_atomic(const fs::path& path, const std::string& bytes) {
-  fs::path parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  fs::path tmp = parent / ("." + path.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                           random_suffix());
-  try {
-    Fd fd = open_or_throw(tmp, O_WRONLY | O_CREAT | O_EXCL | O_TRUNC);
-    write_all(fd.get(), bytes.data(), bytes.size(), tmp);
-    fsync_or_throw(fd.get(), tmp);
-    fd.close_or_throw(tmp);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-      throw Error("cannot rename " + tmp.string() + " to " + path.string() + ": " + errno_text(errno));
-    }
-  } catch (...) {
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  fsync_dir(parent);
-}
 
 std::string read_file(const fs::path& path) {
   Fd fd = open_or_throw(path, O_RDONLY);

@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/atomic_file.h"  // callers of read_file() write with write_file_atomic()
 #include "core/check.h"
 
 namespace mnemo {
@@ -97,9 +98,6 @@ class PendingCheckpoint {
   bool active_ = false;
 };
 
-// Writes `bytes` to `path` through a temporary file in the same directory, fsync and rename, so
-// readers see the old content or the new one, never a torn file. Throws mnemo::Error naming path.
-void write_file_atomic(const std::filesystem::path& path, const std::string& bytes);
 // The whole content of `path`; throws mnemo::Error naming the path if it cannot be read.
 std::string read_file(const std::filesystem::path& path);
 

@@ -2,6 +2,7 @@
 #include "core/json.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -343,11 +344,15 @@ std::string number(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
   char buf[40];
+#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+#else
   for (int precision : {15, 16, 17}) {
     std::snprintf(buf, sizeof buf, "%.*g", precision, v);
     if (std::strtod(buf, nullptr) == v) break;
   }
   return buf;
+#endif
 }
 
 }  // namespace mnemo::json

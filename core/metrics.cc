@@ -12,13 +12,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <unordered_set>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "core/log.h"
 
 namespace mnemo {
@@ -53,34 +54,12 @@ void write_all(int fd, const std::string& s, const fs::path& path) {
   }
 }
 
-// Shortest text that reads back as the same double, so the files lose no precision.
-std::string format_double(double v) {
-#if defined(__cpp_lib_to_chars) && __cpp_lib_to_chars >= 201611L
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, r.ptr);
-#else
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-#endif
-}
-
-std::string json_value(double v) { return std::isfinite(v) ? format_double(v) : "null"; }
+std::string json_value(double v) { return std::isfinite(v) ? json::number(v) : "null"; }
 
 std::string csv_value(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return format_double(v);
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
-  }
-  return out + "\"";
+  return json::number(v);
 }
 
 std::string csv_field(const std::string& s) {
@@ -237,9 +216,14 @@ void MetricsWriter::open_for_append() {
     auto cells = parse_csv_line(csv_last);
     if (cells.size() > 1) time_offset_ = std::max(time_offset_, std::strtod(cells[1].c_str(), nullptr));
   }
-  auto pos = jsonl_last.find("\"time\":");
-  if (pos != std::string::npos) {
-    time_offset_ = std::max(time_offset_, std::strtod(jsonl_last.c_str() + pos + 7, nullptr));
+  if (!jsonl_last.empty()) {
+    try {
+      const json::Value last = json::parse(jsonl_last, jsonl_path().string());
+      if (const json::Value* t = last.find("time"); t != nullptr && t->is_number())
+        time_offset_ = std::max(time_offset_, t->as_double("time"));
+    } catch (const Error&) {
+      // A line that is not JSON leaves the clock to metrics.csv.
+    }
   }
   if (!std::isfinite(time_offset_) || time_offset_ < 0) time_offset_ = 0;
 
@@ -257,48 +241,40 @@ std::vector<std::string> MetricsWriter::columns() const {
 }
 
 void MetricsWriter::rewrite_csv_header(std::size_t old_columns) {
-  // Rewritten through a temporary file and a rename so a crash here cannot lose the old rows.
+  // Rewritten atomically so a crash here cannot lose the old rows; streamed, because a long
+  // run's file is large.
   fs::path path = csv_path();
-  fs::path tmp = run_dir_ / ".metrics.csv.tmp";
   std::string header;
   for (std::size_t i = 0; i < columns_.size(); ++i) header += (i ? "," : "") + csv_field(columns_[i]);
   const std::string pad(columns_.size() - old_columns, ',');
+  AtomicFile out(path);
   {
     std::ifstream in(path);
     if (!in) throw Error("cannot read " + path.string());
-    int out = open_or_throw(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-    try {
-      std::string buf = header + "\n";
-      std::string line;
-      bool first = true;
-      while (std::getline(in, line)) {
-        if (first) {  // the old header
-          first = false;
-          continue;
-        }
-        buf += line;
-        buf += pad;
-        buf += '\n';
-        if (buf.size() > (1u << 20)) {
-          write_all(out, buf, tmp);
-          buf.clear();
-        }
+    std::string buf = header + "\n";
+    std::string line;
+    bool first = true;
+    while (std::getline(in, line)) {
+      if (first) {  // the old header
+        first = false;
+        continue;
       }
-      write_all(out, buf, tmp);
-      if (::fsync(out) != 0) throw Error("cannot fsync " + tmp.string() + ": " + errno_text(errno));
-    } catch (...) {
-      ::close(out);
-      ::unlink(tmp.c_str());
-      throw;
+      buf += line;
+      buf += pad;
+      buf += '\n';
+      if (buf.size() > (1u << 20)) {
+        out.write(buf);
+        buf.clear();
+      }
     }
-    ::close(out);
+    out.write(buf);
   }
   close_fd(&csv_fd_);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
+  try {
+    out.commit();
+  } catch (...) {
     csv_fd_ = open_or_throw(path, O_WRONLY | O_APPEND);
-    throw Error("cannot replace " + path.string() + ": " + errno_text(err));
+    throw;
   }
   csv_fd_ = open_or_throw(path, O_WRONLY | O_APPEND);
 }
@@ -320,7 +296,7 @@ void MetricsWriter::write(std::int64_t step, const Scalars& scalars) {
   std::snprintf(time_text, sizeof(time_text), "%.3f", t);
 
   std::string json = "{\"step\": " + std::to_string(step) + ", \"time\": " + time_text;
-  for (const auto& kv : scalars) json += ", " + json_string(kv.first) + ": " + json_value(kv.second);
+  for (const auto& kv : scalars) json += ", " + json::quote(kv.first) + ": " + json_value(kv.second);
   json += "}\n";
   write_all(jsonl_fd_, json, jsonl_path());
 

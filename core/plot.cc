@@ -1,4 +1,4 @@
-// Learning-curve plots: metrics reading, seed averaging, layout, SVG, rasteriser and PNG encoder.
+// Learning-curve plots: metrics reading, seed averaging, layout, SVG and rasteriser (PNGs: png.h).
 // See plot.h.
 //
 // The chart is laid out once in pixel coordinates (Layout) and then drawn twice: as SVG elements
@@ -19,14 +19,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/config.h"
+#include "core/json.h"
+#include "core/png.h"
 #include "core/tfevents.h"
 
 namespace mnemo::plot {
@@ -93,64 +95,20 @@ std::vector<std::string> read_lines(const fs::path& path) {
   return lines;
 }
 
-// A flat JSON object of numbers (MetricsWriter's jsonl lines): key -> value, NaN for null and for
-// values that are not numbers. Returns false for a line that is not such an object.
+// A flat JSON object (MetricsWriter's jsonl lines): key -> value, NaN for null and for values that
+// are not numbers. Returns false for a line that is not a JSON object.
 bool parse_json_line(const std::string& s, std::vector<std::pair<std::string, double>>& out) {
   out.clear();
-  std::size_t i = 0;
-  auto ws = [&] {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-  };
-  auto string = [&](std::string& v) {
-    if (i >= s.size() || s[i] != '"') return false;
-    ++i;
-    v.clear();
-    while (i < s.size() && s[i] != '"') {
-      if (s[i] == '\\' && i + 1 < s.size()) {
-        const char e = s[++i];
-        // MetricsWriter never writes \uXXXX (names stay raw UTF-8); one from elsewhere is kept as
-        // the text uXXXX rather than rejected.
-        v += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'u' ? 'u' : e;
-      } else {
-        v += s[i];
-      }
-      ++i;
-    }
-    if (i >= s.size()) return false;
-    ++i;
-    return true;
-  };
-  ws();
-  if (i >= s.size() || s[i] != '{') return false;
-  ++i;
-  ws();
-  if (i < s.size() && s[i] == '}') return true;
-  while (true) {
-    ws();
-    std::string key;
-    if (!string(key)) return false;
-    ws();
-    if (i >= s.size() || s[i] != ':') return false;
-    ++i;
-    ws();
-    double value = kNaN;
-    if (i < s.size() && s[i] == '"') {
-      std::string ignored;
-      if (!string(ignored)) return false;
-    } else {
-      const std::size_t start = i;
-      while (i < s.size() && s[i] != ',' && s[i] != '}' && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
-      value = parse_number(s.substr(start, i - start));  // null, true, false -> NaN
-    }
-    out.emplace_back(std::move(key), value);
-    ws();
-    if (i < s.size() && s[i] == ',') {
-      ++i;
-      continue;
-    }
-    if (i < s.size() && s[i] == '}') return true;
+  json::Value v;
+  try {
+    v = json::parse(s, "metrics line");
+  } catch (const Error&) {
     return false;
   }
+  if (!v.is_object()) return false;
+  for (auto& [key, value] : v.members)
+    out.emplace_back(key, value.is_number() ? value.as_double(key) : kNaN);
+  return true;
 }
 
 [[noreturn]] void missing_column(const std::string& what, const std::string& name, const fs::path& file,
@@ -1012,211 +970,10 @@ std::string num(double v) {
   return buf;
 }
 
-// ---------------------------------------------------------------------------------------------
-// PNG
-
-std::uint32_t crc32_iso(const std::uint8_t* data, std::size_t n, std::uint32_t crc = 0) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
-}
-
-// LSB-first bit writer, as deflate packs bits.
-class BitWriter {
- public:
-  explicit BitWriter(std::vector<std::uint8_t>& out) : out_(out) {}
-  void bits(std::uint32_t v, int n) {
-    acc_ |= static_cast<std::uint64_t>(v) << fill_;
-    fill_ += n;
-    while (fill_ >= 8) {
-      out_.push_back(static_cast<std::uint8_t>(acc_));
-      acc_ >>= 8;
-      fill_ -= 8;
-    }
-  }
-  // A Huffman code goes out most significant bit first.
-  void code(std::uint32_t c, int n) {
-    std::uint32_t r = 0;
-    for (int i = 0; i < n; ++i) r |= ((c >> i) & 1u) << (n - 1 - i);
-    bits(r, n);
-  }
-  void finish() {
-    if (fill_ > 0) out_.push_back(static_cast<std::uint8_t>(acc_));
-    acc_ = 0;
-    fill_ = 0;
-  }
-
- private:
-  std::vector<std::uint8_t>& out_;
-  std::uint64_t acc_ = 0;
-  int fill_ = 0;
-};
-
-// Deflate's fixed Huffman code for a literal/length symbol (RFC 1951 3.2.6).
-void put_litlen(BitWriter& bw, int sym) {
-  if (sym < 144) {
-    bw.code(0x30 + sym, 8);
-  } else if (sym < 256) {
-    bw.code(0x190 + sym - 144, 9);
-  } else if (sym < 280) {
-    bw.code(sym - 256, 7);
-  } else {
-    bw.code(0xc0 + sym - 280, 8);
-  }
-}
-
-constexpr int kLenBase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                              31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-constexpr int kLenExtra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-constexpr int kDistBase[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-                               193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-constexpr int kDistExtra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
-                                6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-
-void put_match(BitWriter& bw, int len, int dist) {
-  int li = 28;
-  while (kLenBase[li] > len) --li;
-  put_litlen(bw, 257 + li);
-  bw.bits(static_cast<std::uint32_t>(len - kLenBase[li]), kLenExtra[li]);
-  int di = 29;
-  while (kDistBase[di] > dist) --di;
-  bw.code(static_cast<std::uint32_t>(di), 5);
-  bw.bits(static_cast<std::uint32_t>(dist - kDistBase[di]), kDistExtra[di]);
-}
-
-// A zlib stream of one fixed-Huffman deflate block with greedy LZ77 matching (hash chains over a
-// 32 KiB window). Charts are mostly flat colour, which this shrinks 20-50x; dynamic Huffman
-// tables would gain a little more for a lot more code.
-std::vector<std::uint8_t> zlib_compress(const std::vector<std::uint8_t>& in) {
-  std::vector<std::uint8_t> out = {0x78, 0x01};  // deflate, 32 KiB window, no dictionary
-  BitWriter bw(out);
-  bw.bits(1, 1);  // BFINAL
-  bw.bits(1, 2);  // BTYPE = fixed Huffman
-  constexpr int kWindow = 32768, kMinMatch = 3, kMaxMatch = 258, kMaxChain = 48, kHashBits = 15;
-  std::vector<int> head(1 << kHashBits, -1), prev(kWindow, -1);
-  const std::size_t n = in.size();
-  auto hash = [&](std::size_t i) { return ((in[i] << 10) ^ (in[i + 1] << 5) ^ in[i + 2]) & ((1 << kHashBits) - 1); };
-  auto insert = [&](std::size_t i) {
-    if (i + kMinMatch > n) return;
-    const int h = hash(i);
-    prev[i % kWindow] = head[h];
-    head[h] = static_cast<int>(i);
-  };
-  std::size_t i = 0;
-  while (i < n) {
-    int best_len = 0, best_dist = 0;
-    if (i + kMinMatch <= n) {
-      const int max_len = static_cast<int>(std::min<std::size_t>(kMaxMatch, n - i));
-      int cand = head[hash(i)];
-      for (int chain = 0; cand >= 0 && chain < kMaxChain; ++chain) {
-        const auto dist = static_cast<int>(i - static_cast<std::size_t>(cand));
-        if (dist > kWindow - 1 || dist <= 0) break;
-        int len = 0;
-        while (len < max_len && in[cand + len] == in[i + len]) ++len;
-        if (len > best_len) {
-          best_len = len;
-          best_dist = dist;
-          if (len == max_len) break;
-        }
-        const int next = prev[cand % kWindow];
-        if (next >= cand) break;  // the slot was reused by a newer position
-        cand = next;
-      }
-    }
-    if (best_len >= kMinMatch) {
-      put_match(bw, best_len, best_dist);
-      for (int k = 0; k < best_len; ++k) insert(i + k);
-      i += best_len;
-    } else {
-      put_litlen(bw, in[i]);
-      insert(i);
-      ++i;
-    }
-  }
-  put_litlen(bw, 256);  // end of block
-  bw.finish();
-  std::uint32_t a = 1, b = 0;
-  for (std::uint8_t byte : in) {
-    a = (a + byte) % 65521;
-    b = (b + a) % 65521;
-  }
-  const std::uint32_t adler = (b << 16) | a;
-  for (int k = 3; k >= 0; --k) out.push_back(static_cast<std::uint8_t>(adler >> (8 * k)));
-  return out;
-}
-
-void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  for (int k = 3; k >= 0; --k) out.push_back(static_cast<std::uint8_t>(v >> (8 * k)));
-}
-
-void put_chunk(std::vector<std::uint8_t>& png, const char* type, const std::vector<std::uint8_t>& data) {
-  put_be32(png, static_cast<std::uint32_t>(data.size()));
-  const std::size_t start = png.size();
-  png.insert(png.end(), type, type + 4);
-  png.insert(png.end(), data.begin(), data.end());
-  put_be32(png, crc32_iso(&png[start], png.size() - start));
-}
-
-int paeth(int a, int b, int c) {
-  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-  return (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
-}
-
 }  // namespace
 
 std::vector<std::uint8_t> encode_png(const Image& im) {
-  MNEMO_CHECK(im.width > 0 && im.height > 0, "empty image ", im.width, "x", im.height);
-  MNEMO_CHECK(im.rgb.size() == static_cast<std::size_t>(im.width) * im.height * 3, "image buffer has ", im.rgb.size(),
-              " bytes for ", im.width, "x", im.height, " RGB");
-  // Each row gets the filter with the smallest sum of absolute differences (libpng's heuristic):
-  // flat runs become zeros, which the LZ77 stage then collapses.
-  const std::size_t stride = static_cast<std::size_t>(im.width) * 3;
-  std::vector<std::uint8_t> raw;
-  raw.reserve((stride + 1) * im.height);
-  std::vector<std::uint8_t> cand[5];
-  for (auto& c : cand) c.resize(stride);
-  const std::vector<std::uint8_t> zero_row(stride, 0);
-  for (int y = 0; y < im.height; ++y) {
-    const std::uint8_t* row = &im.rgb[y * stride];
-    const std::uint8_t* up = y > 0 ? &im.rgb[(y - 1) * stride] : zero_row.data();
-    long best_cost = std::numeric_limits<long>::max();
-    int best = 0;
-    for (int f = 0; f < 5; ++f) {
-      long cost = 0;
-      for (std::size_t i = 0; i < stride; ++i) {
-        const int a = i >= 3 ? row[i - 3] : 0, b = up[i], c = i >= 3 ? up[i - 3] : 0;
-        const int pred = f == 0 ? 0 : f == 1 ? a : f == 2 ? b : f == 3 ? (a + b) / 2 : paeth(a, b, c);
-        const auto v = static_cast<std::uint8_t>(row[i] - pred);
-        cand[f][i] = v;
-        cost += v < 128 ? v : 256 - v;
-      }
-      if (cost < best_cost) {
-        best_cost = cost;
-        best = f;
-      }
-    }
-    raw.push_back(static_cast<std::uint8_t>(best));
-    raw.insert(raw.end(), cand[best].begin(), cand[best].end());
-  }
-
-  std::vector<std::uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  std::vector<std::uint8_t> ihdr;
-  put_be32(ihdr, static_cast<std::uint32_t>(im.width));
-  put_be32(ihdr, static_cast<std::uint32_t>(im.height));
-  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8 bits, truecolour, deflate, adaptive filters, no interlace
-  put_chunk(png, "IHDR", ihdr);
-  put_chunk(png, "IDAT", zlib_compress(raw));
-  put_chunk(png, "IEND", {});
-  return png;
+  return mnemo::png::encode(im.rgb.data(), im.rgb.size(), im.width, im.height, /*channels=*/3);
 }
 
 Image render_image(const Chart& chart) {
@@ -1388,93 +1145,9 @@ std::string render_svg(const Chart& chart) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The command
+// Runs to a file
 
-const char* const kPlotUsage =
-    "usage: mnemo plot RUN_DIR... --metric NAME --out FILE.png|FILE.svg\n"
-    "                  [--x COLUMN] [--mean [--band minmax|std]] [--title TEXT]\n"
-    "                  [--width PX] [--height PX]\n"
-    "  RUN_DIR     a run directory (its metrics.csv or metrics.jsonl) or such a file, a\n"
-    "              sweep directory (mnemo sweep): its trials' run directories, or TensorBoard\n"
-    "              event files (events.out.tfevents.*, or a directory of them; --x step|time)\n"
-    "  --metric    the column to plot, e.g. episode_return\n"
-    "  --x         the x column: step (default), time, env_steps, ...\n"
-    "  --mean      one line per group of seeds (names ending in _seed3, -s3, ...; all runs\n"
-    "              when no name has a seed suffix): their mean with a shaded band\n"
-    "  --band      the band: minmax (default, lowest to highest run) or std (mean +- 1 std)\n"
-    "  --width, --height  image size in pixels (default 800x500)\n";
-
-PlotArgs parse_plot_args(const std::vector<std::string>& args) {
-  PlotArgs a;
-  bool band_given = false;
-  auto to_int = [](const std::string& flag, const std::string& v) {
-    try {
-      std::size_t used = 0;
-      const int x = std::stoi(v, &used);
-      if (used == v.size()) return x;
-    } catch (const std::exception&) {
-    }
-    throw ConfigError(flag + " expects an integer, got '" + v + "'");
-  };
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i], value;
-    bool inline_value = false;
-    if (flag.rfind("--", 0) == 0 && flag.find('=') != std::string::npos) {
-      value = flag.substr(flag.find('=') + 1);
-      flag = flag.substr(0, flag.find('='));
-      inline_value = true;
-    }
-    auto take = [&]() -> std::string {
-      if (inline_value) return value;
-      if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value");
-      return args[++i];
-    };
-    if (flag == "--metric") {
-      a.metric = take();
-    } else if (flag == "--x") {
-      a.x = take();
-    } else if (flag == "--out" || flag == "-o") {
-      a.out = take();
-    } else if (flag == "--title") {
-      a.title = take();
-    } else if (flag == "--width") {
-      a.width = to_int(flag, take());
-    } else if (flag == "--height") {
-      a.height = to_int(flag, take());
-    } else if (flag == "--band") {
-      const std::string v = take();
-      band_given = true;
-      if (v == "minmax") {
-        a.spread = Spread::kMinMax;
-      } else if (v == "std") {
-        a.spread = Spread::kStd;
-      } else {
-        throw ConfigError("--band must be minmax or std, got '" + v + "'");
-      }
-    } else if (flag == "--mean" && !inline_value) {
-      a.mean = true;
-    } else if (!flag.empty() && flag[0] == '-') {
-      throw ConfigError("unknown option '" + args[i] + "'");
-    } else {
-      a.runs.push_back(args[i]);
-    }
-  }
-  if (a.runs.empty()) throw ConfigError("no RUN_DIR given");
-  if (a.metric.empty()) throw ConfigError("missing --metric NAME (a column of metrics.csv, e.g. episode_return)");
-  if (a.x.empty()) throw ConfigError("--x must name a column");
-  if (a.out.empty()) throw ConfigError("missing --out FILE.png|FILE.svg");
-  if (!ends_with_ci(a.out, ".png") && !ends_with_ci(a.out, ".svg")) {
-    throw ConfigError("--out must end in .png or .svg, got '" + a.out + "'");
-  }
-  if (band_given && !a.mean) throw ConfigError("--band needs --mean");
-  if (a.width < 200 || a.width > 8000 || a.height < 200 || a.height > 8000) {
-    throw ConfigError("--width and --height must be within 200..8000, got " + std::to_string(a.width) + "x" +
-                      std::to_string(a.height));
-  }
-  return a;
-}
-
-Chart build_chart(const PlotArgs& a) {
+Chart build_chart(const PlotOptions& a) {
   std::vector<Series> runs;
   for (const auto& r : a.runs) {
     runs.push_back(read_series(r, a.metric, a.x));
@@ -1521,7 +1194,7 @@ Chart build_chart(const PlotArgs& a) {
   return chart;
 }
 
-std::string run_plot(const PlotArgs& a) {
+std::string run_plot(const PlotOptions& a) {
   const Chart chart = build_chart(a);
   std::string bytes;
   if (ends_with_ci(a.out, ".svg")) {
@@ -1533,22 +1206,7 @@ std::string run_plot(const PlotArgs& a) {
   const fs::path out(a.out);
   std::error_code ec;
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
-  const fs::path tmp = out.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) {
-      fs::remove(tmp, ec);
-      throw Error("cannot write " + tmp.string());
-    }
-  }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    const std::string why = ec.message();
-    fs::remove(tmp, ec);
-    throw Error("cannot write " + out.string() + ": " + why);
-  }
+  write_file_atomic(out, bytes);
   std::size_t points = 0;
   for (const auto& c : chart.curves) points += c.x.size();
   return "plotted " + std::to_string(chart.curves.size()) + " curve(s) of " + a.metric + " vs " + a.x + " (" +

@@ -2,9 +2,9 @@
 // runs over seeds, and draw the curves as SVG or PNG.
 //
 // Everything is built in (CSV/JSONL reading, a rasteriser with anti-aliased lines, a 5x7 bitmap
-// font, a PNG encoder with its own deflate), so `mnemo plot` works on a cluster login node or in
-// CI where matplotlib is not installed, and core/ gains no dependency. The SVG and the PNG come
-// from one layout, so they show the same chart.
+// font; PNGs through core/png.h on zlib), so `mnemo plot` works on a cluster login node or in CI
+// where matplotlib is not installed. The SVG and the PNG come from one layout, so they show the
+// same chart.
 #pragma once
 
 #include <cstdint>
@@ -103,33 +103,29 @@ std::string render_svg(const Chart& chart);
 // The same chart rasterised: anti-aliased lines, translucent bands, grid, ticks, labels and a
 // legend drawn with the built-in font. Throws ConfigError for sizes outside [200, 8000].
 Image render_image(const Chart& chart);
-// A PNG file (truecolour, 8 bits per channel) compressed with deflate's fixed Huffman codes.
+// A PNG file (truecolour, 8 bits per channel) of `image`, by png::encode. Throws mnemo::Error
+// when the buffer does not match the size.
 std::vector<std::uint8_t> encode_png(const Image& image);
 
 // ---------------------------------------------------------------------------------------------
-// The `mnemo plot` command
+// Runs to a file (what `mnemo plot` does; its command line is in launch/plot_cmd.h)
 
-// Parsed command line of `mnemo plot`.
-struct PlotArgs {
+// What to plot.
+struct PlotOptions {
   std::vector<std::string> runs;  // run directories or metrics files
   std::string metric;             // y
   std::string x = "step";         // x column
-  std::string out;                // .png or .svg
-  std::string title;
-  bool mean = false;  // mean and band over seeds instead of one line per run
+  std::string out;                // .svg for SVG, anything else (.png) for PNG
+  std::string title;              // empty: no title line
+  bool mean = false;              // mean and band over seeds instead of one line per run
   Spread spread = Spread::kMinMax;
   int width = 800, height = 500;
 };
 
-extern const char* const kPlotUsage;
-
-// Parses the arguments after `plot`. Throws ConfigError (exit code 2) for a missing --metric,
-// --out or run, an unknown flag or extension, or a bad number.
-PlotArgs parse_plot_args(const std::vector<std::string>& args);
-// The chart the command draws for `a` (reads the runs; ConfigError for unreadable input).
-Chart build_chart(const PlotArgs& a);
+// The chart drawn for `a` (reads the runs; ConfigError for unreadable input).
+Chart build_chart(const PlotOptions& a);
 // Reads, draws and writes a.out (through a temporary file and a rename, so a failed plot leaves
 // no half-written image). Returns a one-line summary for the console.
-std::string run_plot(const PlotArgs& a);
+std::string run_plot(const PlotOptions& a);
 
 }  // namespace mnemo::plot

@@ -53,79 +53,7 @@ void read_pod(cereal::BinaryInputArchive& ar, ViewBuf& buf, T& value, const char
   ar(value);
 }
 
-// Payload checksums are the largest CPU cost of moving big fields (64 KiB items spent a quarter of
-// their time in a single-stream CRC). The crc32 instruction has a latency of 3 cycles but a
-// throughput of 1 per cycle, so large payloads are checksummed as three interleaved streams whose
-// CRCs are then combined (zlib's crc32_combine method, for the Castagnoli polynomial). The result is
-// bit-identical to crc32c().
-constexpr std::uint32_t kPolyReflected = 0x82f63b78u;
-constexpr std::size_t kStreamBytes = 4096;  // per stream and round
-
-// a * b modulo the CRC polynomial, in the reflected bit order CRCs use.
-std::uint32_t multmodp(std::uint32_t a, std::uint32_t b) {
-  std::uint32_t m = 1u << 31, p = 0;
-  for (;;) {
-    if (a & m) {
-      p ^= b;
-      if ((a & (m - 1)) == 0) break;
-    }
-    m >>= 1;
-    b = (b & 1) ? (b >> 1) ^ kPolyReflected : b >> 1;
-  }
-  return p;
-}
-
-// x^(8 * kStreamBytes) modulo the polynomial: multiplying a CRC by it appends kStreamBytes zeros.
-std::uint32_t stream_shift() {
-  static const std::uint32_t shift = [] {
-    std::uint32_t x2n[64];
-    std::uint32_t p = 1u << 30;  // x^1
-    x2n[0] = p;
-    for (int i = 1; i < 64; ++i) x2n[i] = p = multmodp(p, p);  // x^(2^i)
-    std::uint32_t r = 1u << 31;  // x^0
-    std::uint64_t n = 8 * kStreamBytes;
-    for (int k = 0; n; ++k, n >>= 1)
-      if (n & 1) r = multmodp(x2n[k], r);
-    return r;
-  }();
-  return shift;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) std::uint32_t crc3_rounds(const unsigned char*& p, std::size_t& n, std::uint32_t crc) {
-  const std::uint32_t shift = stream_shift();
-  while (n >= 3 * kStreamBytes) {
-    std::uint64_t a = static_cast<std::uint32_t>(~crc), b = 0xffffffffu, c = 0xffffffffu;
-    for (std::size_t i = 0; i < kStreamBytes; i += 8) {
-      std::uint64_t va, vb, vc;
-      std::memcpy(&va, p + i, 8);
-      std::memcpy(&vb, p + kStreamBytes + i, 8);
-      std::memcpy(&vc, p + 2 * kStreamBytes + i, 8);
-      a = __builtin_ia32_crc32di(a, va);
-      b = __builtin_ia32_crc32di(b, vb);
-      c = __builtin_ia32_crc32di(c, vc);
-    }
-    const std::uint32_t ca = ~static_cast<std::uint32_t>(a), cb = ~static_cast<std::uint32_t>(b),
-                        cc = ~static_cast<std::uint32_t>(c);
-    crc = multmodp(shift, multmodp(shift, ca) ^ cb) ^ cc;
-    p += 3 * kStreamBytes;
-    n -= 3 * kStreamBytes;
-  }
-  return crc;
-}
-#endif
-
 }  // namespace
-
-std::uint32_t payload_crc32c(const void* data, std::size_t n) {
-  auto p = static_cast<const unsigned char*>(data);
-  std::uint32_t crc = 0;
-#if defined(__x86_64__)
-  static const bool sse42 = __builtin_cpu_supports("sse4.2");
-  if (sse42) crc = crc3_rounds(p, n, crc);
-#endif
-  return crc32c(p, n, crc);
-}
 
 bool msg_type_valid(std::uint16_t raw) { return raw >= 1 && raw <= 12; }
 
@@ -227,7 +155,7 @@ std::vector<Frame> encode(const Message& message, bool payload_checksums) {
       ar(cereal::binary_data(name.data(), name.size()));
       ar(static_cast<std::uint8_t>(array.dtype()), static_cast<std::uint32_t>(array.shape().size()));
       for (std::int64_t d : array.shape()) ar(d);
-      ar(static_cast<std::uint64_t>(bytes), payload_checksums ? payload_crc32c(array.raw(), bytes) : std::uint32_t{0});
+      ar(static_cast<std::uint64_t>(bytes), payload_checksums ? crc32c(array.raw(), bytes) : std::uint32_t{0});
     }
   }
   std::string header = os.str();
@@ -359,7 +287,7 @@ Message decode(std::vector<Frame> frames, const Limits& limits) {
       fail(Code::kSizeMismatch, "field '" + f.name + "' declares " + std::to_string(f.length) + " bytes, frame has " +
                                     std::to_string(fr.size));
     if (fr.size > 0 && fr.data == nullptr) fail(Code::kMalformed, "field '" + f.name + "' frame without data");
-    if (!unchecked && payload_crc32c(fr.data, fr.size) != f.crc)
+    if (!unchecked && crc32c(fr.data, fr.size) != f.crc)
       fail(Code::kBadChecksum, "field '" + f.name + "' checksum mismatch");
   }
 

@@ -121,10 +121,6 @@ const char* code_name(WireError::Code code);
 // all. Throws mnemo::Error for an Array without memory.
 std::vector<Frame> encode(const Message& message, bool payload_checksums = true);
 
-// CRC32C of a payload, bit-identical to crc32c(data, n) but faster for large buffers (three
-// interleaved streams). Encode and decode use it for field checksums.
-std::uint32_t payload_crc32c(const void* data, std::size_t n);
-
 // The inverse of encode. Throws WireError on anything inconsistent; never trusts a size from the
 // input before checking it. Decoded Arrays share the frames' memory when it is aligned for the
 // dtype and are copied otherwise. Over inproc:// ZeroMQ passes the sender's buffers through, so a

@@ -1,10 +1,12 @@
-// GIF and PNG encoders.
+// The GIF encoder; PNGs and files through core/.
 #include "envs/image_io.h"
 
 #include <algorithm>
 #include <array>
-#include <fstream>
 #include <unordered_map>
+
+#include "core/atomic_file.h"
+#include "core/png.h"
 
 namespace mnemo::envs {
 namespace detail {
@@ -111,21 +113,6 @@ std::vector<std::uint8_t> gif_lzw(const std::uint8_t* indices, std::size_t n, in
   return out;
 }
 
-std::uint32_t crc32(const std::uint8_t* data, std::size_t n, std::uint32_t crc) {
-  static const auto table = [] {
-    std::array<std::uint32_t, 256> t{};
-    for (std::uint32_t i = 0; i < 256; ++i) {
-      std::uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (std::size_t i = 0; i < n; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
-
 }  // namespace detail
 
 namespace {
@@ -133,10 +120,6 @@ namespace {
 void put16le(std::vector<std::uint8_t>& out, int v) {
   out.push_back(static_cast<std::uint8_t>(v & 0xFF));
   out.push_back(static_cast<std::uint8_t>((v >> 8) & 0xFF));
-}
-
-void put32be(std::vector<std::uint8_t>& out, std::uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>((v >> s) & 0xFF));
 }
 
 std::uint32_t rgb_key(const std::uint8_t* p) { return (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2]; }
@@ -228,54 +211,11 @@ std::vector<std::uint8_t> encode_gif(const std::vector<Frame>& frames, int delay
 }
 
 std::vector<std::uint8_t> encode_png(const Frame& frame) {
-  const int w = frame.width, h = frame.height;
-  if (w <= 0 || h <= 0 || frame.rgb.size() != static_cast<std::size_t>(w) * h * 3)
-    throw Error("png: bad frame of " + std::to_string(w) + "x" + std::to_string(h));
-  std::vector<std::uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  auto chunk = [&out](const char* type, const std::vector<std::uint8_t>& data) {
-    put32be(out, static_cast<std::uint32_t>(data.size()));
-    const std::size_t start = out.size();
-    out.insert(out.end(), type, type + 4);
-    out.insert(out.end(), data.begin(), data.end());
-    put32be(out, detail::crc32(out.data() + start, out.size() - start));
-  };
-  std::vector<std::uint8_t> ihdr;
-  put32be(ihdr, static_cast<std::uint32_t>(w));
-  put32be(ihdr, static_cast<std::uint32_t>(h));
-  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8 bits, truecolour, deflate, adaptive filter, no interlace
-  chunk("IHDR", ihdr);
-  // Raw scanlines, each led by filter type 0, in stored (uncompressed) deflate blocks.
-  std::vector<std::uint8_t> raw;
-  raw.reserve(static_cast<std::size_t>(h) * (1 + 3 * w));
-  for (int y = 0; y < h; ++y) {
-    raw.push_back(0);
-    raw.insert(raw.end(), frame.pixel(y, 0), frame.pixel(y, 0) + 3 * w);
-  }
-  std::vector<std::uint8_t> z = {0x78, 0x01};
-  for (std::size_t i = 0; i < raw.size() || i == 0; i += 65535) {
-    const std::size_t len = std::min<std::size_t>(65535, raw.size() - i);
-    z.push_back(i + len >= raw.size() ? 1 : 0);
-    put16le(z, static_cast<int>(len));
-    put16le(z, static_cast<int>(~len & 0xFFFF));
-    z.insert(z.end(), raw.begin() + static_cast<std::ptrdiff_t>(i), raw.begin() + static_cast<std::ptrdiff_t>(i + len));
-    if (raw.empty()) break;
-  }
-  std::uint32_t a = 1, b = 0;  // Adler-32
-  for (std::uint8_t c : raw) {
-    a = (a + c) % 65521;
-    b = (b + a) % 65521;
-  }
-  put32be(z, (b << 16) | a);
-  chunk("IDAT", z);
-  chunk("IEND", {});
-  return out;
+  return mnemo::png::encode(frame.rgb.data(), frame.rgb.size(), frame.width, frame.height, /*channels=*/3);
 }
 
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw Error("cannot open '" + path + "' for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f) throw Error("cannot write '" + path + "'");
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace mnemo::envs

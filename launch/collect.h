@@ -57,10 +57,14 @@ CollectResult collect_and_write(const CollectOptions& options);
 // The seed of the env pool for --seed S: kept apart from training actors' and eval's streams.
 std::uint64_t collect_pool_seed(std::uint64_t seed);
 
-// args: everything after `collect`:
-//   [CONFIG] --policy random|scripted|RUN_DIR|CHECKPOINT_DIR --episodes N --out FILE
-//   [--format d4rl|minari] [--envs M] [--seed S] [--stochastic] [--set KEY=VALUE]...
-// Returns 0 on success, 2 for bad input (the message on stderr names it), 1 when a run fails.
-int collect_main(const std::vector<std::string>& args);
+class CommandArgs;  // launch/command.h
+
+// `mnemo collect [CONFIG] --policy ... --episodes N --out FILE [options]` (a row of
+// command_table()): binds the optional CONFIG and the flags to `o`; validate() runs once they
+// are parsed.
+void collect_command_line(CommandArgs& args, CollectOptions& o);
+// Runs `mnemo collect` on parsed options (collect_and_write) and prints a summary. Returns 0;
+// throws ConfigError for bad input.
+int collect_command(CollectOptions& o);
 
 }  // namespace mnemo::launch

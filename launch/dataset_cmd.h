@@ -4,14 +4,22 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace mnemo::launch {
 
-// args: everything after `dataset`:
-//   info FILE|MINARI_DIR [--format auto|d4rl|minari]
-// Returns 0 on success (the summary on stdout), 2 for bad input (an unknown subcommand or flag, a
-// missing, unreadable or malformed dataset; the message on stderr names the file and the key).
-int dataset_main(const std::vector<std::string>& args);
+// The command line of `mnemo dataset`.
+struct DatasetArgs {
+  std::string subcommand;       // info
+  std::string path;             // FILE|MINARI_DIR
+  std::string format = "auto";  // --format auto|d4rl|minari
+};
+
+class CommandArgs;  // launch/command.h
+
+// `mnemo dataset info FILE|MINARI_DIR [--format auto|d4rl|minari]` (a row of command_table()).
+void dataset_command_line(CommandArgs& args, DatasetArgs& a);
+// Prints the summary on stdout. Returns 0; throws ConfigError for bad input (a missing,
+// unreadable or malformed dataset: the message names the file and the key).
+int dataset_command(DatasetArgs& a);
 
 }  // namespace mnemo::launch

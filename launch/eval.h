@@ -80,10 +80,13 @@ at::Generator eval_generator(std::uint64_t seed);
 // The report `mnemo eval` prints: a heading, then mean/std/min/max of return, length and each info.
 std::string format_eval_result(const EvalResult& result);
 
-// args: everything after `eval`:
-//   RUN_DIR|CHECKPOINT_DIR [--episodes N] [--envs M] [--seed S] [--stochastic] [--set KEY=VALUE]...
-//   [--gif FILE.gif] [--fps F]
-// Returns 0 on success, 2 for bad input (the message on stderr names it), 1 when a run fails.
-int eval_main(const std::vector<std::string>& args);
+class CommandArgs;  // launch/command.h
+
+// `mnemo eval RUN_DIR|CHECKPOINT_DIR [options]` (a row of command_table()): binds the positional
+// argument and the flags to `o`; validate() runs once they are parsed.
+void eval_command_line(CommandArgs& args, EvalOptions& o);
+// Runs `mnemo eval` on parsed options and prints the report (format_eval_result; an offline
+// run's evaluation metrics). Returns 0; throws ConfigError for bad input.
+int eval_command(EvalOptions& o);
 
 }  // namespace mnemo::launch

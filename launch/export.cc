@@ -8,14 +8,13 @@
 #include "core/json.h"
 #include "core/torch/safetensors.h"
 #include "core/version.h"
+#include "launch/command.h"
 #include "launch/trained_policy.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kExportUsage = "usage: mnemo export RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors\n";
 
 // Writes an options struct as one JSON object through its visit(), so every model option,
 // including ones added later, reaches the file without this code changing.
@@ -254,38 +253,19 @@ ExportedPolicy load_exported_policy(const fs::path& file) {
   return e;
 }
 
-int export_main(const std::vector<std::string>& args) {
-  try {
-    std::string source, out;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-      const std::string& a = args[i];
-      if (a == "--help" || a == "-h") {
-        std::cout << kExportUsage;
-        return 0;
-      } else if (a == "--out") {
-        if (i + 1 >= args.size()) throw ConfigError("--out needs a value");
-        out = args[++i];
-      } else if (!a.empty() && a[0] == '-') {
-        throw ConfigError("unknown option '" + a + "'");
-      } else if (source.empty()) {
-        source = a;
-      } else {
-        throw ConfigError("expected one RUN_DIR or CHECKPOINT_DIR, got '" + source + "' and '" + a + "'");
-      }
-    }
-    if (source.empty()) throw ConfigError("missing RUN_DIR or CHECKPOINT_DIR");
-    if (out.empty()) throw ConfigError("missing --out FILE.safetensors");
-    const ExportResult r = export_policy(source, out);
-    std::cout << "exported " << r.checkpoint.string() << ": " << r.tensors << " tensors, " << r.values
-              << " values, " << r.bytes << " bytes -> " << out << std::endl;
-    return 0;
-  } catch (const ConfigError& e) {
-    std::cerr << "mnemo export: " << e.what() << "\n" << kExportUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo export: error: " << e.what() << std::endl;
-    return 1;
-  }
+void export_command_line(CommandArgs& args, ExportArgs& a) {
+  args.positional("RUN_DIR|CHECKPOINT_DIR", &a.source);
+  args.flags()("out", text(&a.out, "FILE.safetensors"), "the file written (its directory must exist)");
+  args.check([&a] {
+    if (a.out.empty()) throw ConfigError("missing --out FILE.safetensors");
+  });
+}
+
+int export_command(ExportArgs& a) {
+  const ExportResult r = export_policy(a.source, a.out);
+  std::cout << "exported " << r.checkpoint.string() << ": " << r.tensors << " tensors, " << r.values << " values, "
+            << r.bytes << " bytes -> " << a.out << std::endl;
+  return 0;
 }
 
 }  // namespace mnemo::launch

@@ -63,8 +63,18 @@ struct ExportedPolicy {
 // (a missing, extra or differently shaped tensor, named in the message).
 ExportedPolicy load_exported_policy(const std::filesystem::path& file);
 
-// args: everything after `export`: RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors
-// Returns 0 on success, 2 for bad input (the message on stderr names it), 1 when writing fails.
-int export_main(const std::vector<std::string>& args);
+// The command line of `mnemo export`.
+struct ExportArgs {
+  std::string source;  // RUN_DIR or CHECKPOINT_DIR (see load_trained_policy)
+  std::string out;     // --out FILE.safetensors
+};
+
+class CommandArgs;  // launch/command.h
+
+// `mnemo export RUN_DIR|CHECKPOINT_DIR --out FILE.safetensors` (a row of command_table()).
+void export_command_line(CommandArgs& args, ExportArgs& a);
+// Runs export_policy and prints a summary. Returns 0; throws ConfigError for bad input and
+// mnemo::Error when writing fails.
+int export_command(ExportArgs& a);
 
 }  // namespace mnemo::launch

@@ -2,14 +2,22 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace mnemo::launch {
 
-// args: what follows `keygen` on the command line: PREFIX [--force]. Writes PREFIX.key (public and
-// secret key, mode 0600) and PREFIX.pub (public key only). Returns 0 on success and 2 with a message
-// on stderr for bad input (no prefix, unknown option, existing files without --force, a directory
-// that cannot be written, no CURVE support in libzmq).
-int keygen_main(const std::vector<std::string>& args);
+// The command line of `mnemo keygen`.
+struct KeygenArgs {
+  std::string prefix;  // PREFIX: writes PREFIX.key and PREFIX.pub
+  bool force = false;  // --force: overwrite existing files
+};
+
+class CommandArgs;  // launch/command.h
+
+// `mnemo keygen PREFIX [--force]` (a row of command_table()).
+void keygen_command_line(CommandArgs& args, KeygenArgs& a);
+// Writes PREFIX.key (public and secret key, mode 0600) and PREFIX.pub (public key only). Returns
+// 0, or 2 with a message on stderr when libzmq has no CURVE support or writing fails; throws
+// ConfigError for existing files without --force or a directory that does not exist.
+int keygen_command(KeygenArgs& a);
 
 }  // namespace mnemo::launch

@@ -10,17 +10,13 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/tfevents.h"
-#include "launch/args.h"
+#include "launch/command.h"
 #include "launch/train.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kPretrainUsage =
-    "usage: mnemo pretrain-lm --corpus FILE [CONFIG] [--set KEY=VALUE]... [--run-dir DIR]\n"
-    "       mnemo pretrain-lm --resume RUN_DIR [--corpus FILE] [--set KEY=VALUE]...\n";
 
 // Checks across sections, made before anything is written.
 void validate(const PretrainConfig& c) {
@@ -147,52 +143,32 @@ PretrainResult pretrain_lm(const PretrainArgs& args) {
   }
 }
 
-int pretrain_lm_main(const std::vector<std::string>& args) {
-  try {
-    PretrainArgs a;
-    std::vector<std::string> positional;
-    ArgReader in(args);
-    while (in.next()) {
-      const std::string flag = in.arg();
-      if (flag == "--help" || flag == "-h") {
-        std::cout << kPretrainUsage;
-        return 0;
-      } else if (in.take_set(a.overrides)) {
-      } else if (flag == "--corpus") {
-        a.corpus = in.value();
-      } else if (flag == "--resume") {
-        a.resume_dir = in.value();
-      } else if (flag == "--run-dir") {
-        a.run_dir = in.value();
-      } else if (in.is_flag()) {
-        in.unknown();
-      } else {
-        positional.push_back(flag);
-      }
-    }
-    if (positional.size() > 1) throw ConfigError("expected at most one CONFIG file, got " + std::to_string(positional.size()));
-    if (!positional.empty()) a.config_path = positional[0];
+void pretrain_lm_command_line(CommandArgs& args, PretrainArgs& a) {
+  args.optional_positional("CONFIG", &a.config_path);
+  args.flags()
+      ("corpus", text(&a.corpus, "FILE"), "the text to model (same as --set lm.corpus=FILE)")
+      ("set", repeated(&a.overrides, "KEY=VALUE"), "override a config key (lm.steps=2000, gpt.n_layer=4, ...); repeatable")
+      ("run-dir", text(&a.run_dir, "DIR"), "exact run directory of a new run (default runs/<run.name>[-N])")
+      ("resume", text(&a.resume_dir, "RUN_DIR"), "continue a run from its latest checkpoint");
+  args.check([&a] {
     if (!a.resume_dir.empty() && !a.config_path.empty())
       throw ConfigError("--resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
     if (!a.resume_dir.empty() && !a.run_dir.empty()) throw ConfigError("--resume and --run-dir cannot be combined");
-    install_signal_handlers();
-    const PretrainResult r = pretrain_lm(a);
-    if (world_rank() == 0) {
-      std::cout << "run " << r.run_dir.string() << ": " << format_count(static_cast<double>(r.counters.steps))
-                << " steps, " << format_count(static_cast<double>(r.counters.tokens)) << " tokens, "
-                << format_count(r.tokens_per_s) << " tokens/s; val_loss " << r.first_val_loss << " -> " << r.val_loss
-                << " (" << r.val_loss / std::log(2.0) << " bits/byte)";
-      if (!r.weights.empty()) std::cout << "; weights " << r.weights.string();
-      std::cout << std::endl;
-    }
-    return 0;
-  } catch (const ConfigError& e) {
-    std::cerr << "mnemo pretrain-lm: " << e.what() << "\n" << kPretrainUsage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "mnemo pretrain-lm: error: " << e.what() << std::endl;
-    return 1;
+  });
+}
+
+int pretrain_lm_command(PretrainArgs& a) {
+  install_signal_handlers();
+  const PretrainResult r = pretrain_lm(a);
+  if (world_rank() == 0) {
+    std::cout << "run " << r.run_dir.string() << ": " << format_count(static_cast<double>(r.counters.steps))
+              << " steps, " << format_count(static_cast<double>(r.counters.tokens)) << " tokens, "
+              << format_count(r.tokens_per_s) << " tokens/s; val_loss " << r.first_val_loss << " -> " << r.val_loss
+              << " (" << r.val_loss / std::log(2.0) << " bits/byte)";
+    if (!r.weights.empty()) std::cout << "; weights " << r.weights.string();
+    std::cout << std::endl;
   }
+  return 0;
 }
 
 }  // namespace mnemo::launch

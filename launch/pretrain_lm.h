@@ -61,8 +61,13 @@ struct PretrainResult {
 // corpus is read and checked before the run directory is created, so bad input leaves nothing.
 PretrainResult pretrain_lm(const PretrainArgs& args);
 
-// args: everything after `pretrain-lm`. Returns 0 on success, 2 for bad input (the message on
-// stderr names it), 1 on other failures.
-int pretrain_lm_main(const std::vector<std::string>& args);
+class CommandArgs;  // launch/command.h
+
+// `mnemo pretrain-lm --corpus FILE [CONFIG] [options]` (a row of command_table()): binds the
+// optional CONFIG and the flags to `a`; --resume takes no CONFIG and no --run-dir.
+void pretrain_lm_command_line(CommandArgs& args, PretrainArgs& a);
+// Runs pretrain_lm on parsed arguments and prints a summary on rank 0. Returns 0; throws
+// ConfigError for bad input.
+int pretrain_lm_command(PretrainArgs& a);
 
 }  // namespace mnemo::launch

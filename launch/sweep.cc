@@ -21,7 +21,7 @@
 #include "core/checkpoint.h"
 #include "core/json.h"
 #include "core/metrics.h"
-#include "launch/args.h"
+#include "launch/command.h"
 #include "launch/train.h"
 
 namespace mnemo::launch {
@@ -672,18 +672,6 @@ int run_sweep_local(const Sweep& sweep, std::int64_t jobs) {
 
 namespace {
 
-constexpr const char* kSweepUsage = R"(usage:
-  mnemo sweep SPEC.yaml [--set KEY=VALUE]... [--name NAME] [--jobs N] [--dry-run] [--slurm | --submit]
-                       create the sweep directory and run its trials here, N at a time
-                       (--slurm: write DIR/sweep.sbatch instead; --submit: and sbatch it)
-  mnemo sweep --resume DIR [--jobs N] [--slurm | --submit]
-                       run (or submit) the trials that have not finished; checkpointed ones resume
-  mnemo sweep --status DIR
-                       each trial's state and result, and each grid point's mean over seeds
-  mnemo sweep --trial I DIR
-                       run trial I (what the local runner and each Slurm array task do)
-)";
-
 int write_slurm(const Sweep& sweep, bool submit) {
   std::vector<std::size_t> todo;
   for (const auto& t : sweep.trials)
@@ -717,65 +705,46 @@ int write_slurm(const Sweep& sweep, bool submit) {
 
 }  // namespace
 
-int sweep_main(const std::vector<std::string>& args) {
-  std::vector<std::string> positional, sets;
-  std::string resume, status, name;
-  std::int64_t jobs = 1, trial = -1;
-  bool dry_run = false, slurm = false, submit = false;
-  ArgReader in(args);
-  while (in.next()) {
-    const std::string a = in.arg();
-    if (in.take_set(sets)) {
-    } else if (a == "--resume") {
-      resume = in.value();
-    } else if (a == "--status") {
-      status = in.value();
-    } else if (a == "--trial") {
-      trial = in.int_value();
-      if (trial < 0) throw ConfigError("--trial must be >= 0");
-    } else if (a == "--jobs" || a == "-j") {
-      jobs = in.int_value();
-      if (jobs < 1) throw ConfigError("--jobs must be >= 1, got " + std::to_string(jobs));
-    } else if (a == "--name") {
-      name = in.value();
-    } else if (a == "--dry-run") {
-      dry_run = true;
-    } else if (a == "--slurm") {
-      slurm = true;
-    } else if (a == "--submit") {
-      slurm = submit = true;
-    } else if (a == "--help" || a == "-h") {
-      std::cout << kSweepUsage;
-      return 0;
-    } else if (in.is_flag()) {
-      in.unknown();
-    } else {
-      positional.push_back(a);
-    }
-  }
-  const int modes = !resume.empty() + !status.empty() + (trial >= 0);
-  if (modes > 1) throw ConfigError("sweep: use one of SPEC.yaml, --resume, --status and --trial\n" + std::string(kSweepUsage));
-  if (trial >= 0) {
-    if (positional.size() != 1) throw ConfigError("sweep --trial I DIR: expected the sweep directory");
-    return run_trial(positional[0], static_cast<std::size_t>(trial));
-  }
-  if (!status.empty() || !resume.empty()) {
-    if (!positional.empty() || !sets.empty() || !name.empty() || dry_run)
-      throw ConfigError("sweep --resume/--status DIR take no SPEC, --set, --name or --dry-run (the sweep's own files are used)");
-  }
-  if (!status.empty()) {
-    std::cout << sweep_status(open_sweep(status));
+void sweep_command_line(CommandArgs& args, SweepArgs& a) {
+  args.positionals("SPEC.yaml|DIR", &a.positional);
+  args.flags()
+      ("set", repeated(&a.sets, "KEY=VALUE"), "override a config key of every trial of a new sweep; repeatable")
+      ("name", text(&a.name, "NAME"), "the new sweep's name (default: the spec's name)")
+      ("jobs,j", integer(&a.jobs), "trials run here at a time (default 1)")
+      ("dry-run", flag(&a.dry_run), "list the trials and check every trial's config; write nothing")
+      ("slurm", flag(&a.slurm), "write DIR/sweep.sbatch (a Slurm job array) instead of running the trials here")
+      ("submit", flag(&a.submit), "--slurm, then submit the script with sbatch")
+      ("resume", text(&a.resume, "DIR"), "run (or submit) the trials that have not finished; checkpointed ones resume")
+      ("status", text(&a.status, "DIR"), "each trial's state and result, and each grid point's mean over seeds")
+      ("trial", integer(&a.trial, "I"), "run trial I of the sweep DIR (what the local runner and each array task do)");
+  args.check([&args, &a] {
+    if (args.given("trial") && a.trial < 0) throw ConfigError("--trial must be >= 0, got " + std::to_string(a.trial));
+    if (a.jobs < 1) throw ConfigError("--jobs must be >= 1, got " + std::to_string(a.jobs));
+    const int modes = !a.resume.empty() + !a.status.empty() + args.given("trial");
+    if (modes > 1) throw ConfigError("use one of SPEC.yaml, --resume, --status and --trial");
+    if (args.given("trial") && a.positional.size() != 1) throw ConfigError("--trial I DIR: expected the sweep directory");
+    if ((!a.status.empty() || !a.resume.empty()) &&
+        (!a.positional.empty() || !a.sets.empty() || !a.name.empty() || a.dry_run))
+      throw ConfigError("--resume/--status DIR take no SPEC, --set, --name or --dry-run (the sweep's own files are used)");
+    if (modes == 0 && a.positional.size() != 1) throw ConfigError("expected exactly one SPEC.yaml");
+  });
+}
+
+int sweep_command(SweepArgs& a) {
+  const bool slurm = a.slurm || a.submit;
+  if (a.trial >= 0) return run_trial(a.positional[0], static_cast<std::size_t>(a.trial));
+  if (!a.status.empty()) {
+    std::cout << sweep_status(open_sweep(a.status));
     return 0;
   }
-  if (!resume.empty()) {
-    Sweep sweep = open_sweep(resume);
-    return slurm ? write_slurm(sweep, submit) : run_sweep_local(sweep, jobs);
+  if (!a.resume.empty()) {
+    Sweep sweep = open_sweep(a.resume);
+    return slurm ? write_slurm(sweep, a.submit) : run_sweep_local(sweep, a.jobs);
   }
-  if (positional.size() != 1) throw ConfigError("sweep: expected exactly one SPEC.yaml\n" + std::string(kSweepUsage));
-  SweepSpec spec = load_sweep_spec(positional[0]);
-  if (!name.empty()) spec.name = name;
-  if (dry_run) {
-    const std::vector<std::string> common = common_overrides(spec, sets);
+  SweepSpec spec = load_sweep_spec(a.positional[0]);
+  if (!a.name.empty()) spec.name = a.name;
+  if (a.dry_run) {
+    const std::vector<std::string> common = common_overrides(spec, a.sets);
     for (const auto& t : checked_trials(spec, common)) {
       std::cout << t.index << "\t" << t.name;
       for (const auto& s : common) std::cout << " --set " << s;
@@ -785,9 +754,9 @@ int sweep_main(const std::vector<std::string>& args) {
     std::cout << "(dry run: every trial's config is valid; nothing was written)" << std::endl;
     return 0;
   }
-  Sweep sweep = create_sweep(spec, sets);
+  Sweep sweep = create_sweep(spec, a.sets);
   std::cout << "created " << sweep.dir.string() << " (" << sweep.trials.size() << " trials)" << std::endl;
-  return slurm ? write_slurm(sweep, submit) : run_sweep_local(sweep, jobs);
+  return slurm ? write_slurm(sweep, a.submit) : run_sweep_local(sweep, a.jobs);
 }
 
 }  // namespace mnemo::launch

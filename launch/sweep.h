@@ -171,8 +171,29 @@ int run_trial(const std::filesystem::path& sweep_dir, std::size_t index);
 // Returns 0 when all are done, 1 when some failed or the sweep was interrupted.
 int run_sweep_local(const Sweep& sweep, std::int64_t jobs);
 
-// `mnemo sweep ...` (args after "sweep").
-int sweep_main(const std::vector<std::string>& args);
+// The command line of `mnemo sweep`: one of SPEC.yaml (create and run), --resume DIR,
+// --status DIR and --trial I DIR.
+struct SweepArgs {
+  std::vector<std::string> positional;  // SPEC.yaml, or the sweep DIR of --trial
+  std::vector<std::string> sets;        // --set KEY=VALUE on every trial of a new sweep
+  std::string name;                     // --name NAME: the sweep's name instead of the spec's
+  std::string resume;                   // --resume DIR
+  std::string status;                   // --status DIR
+  std::int64_t trial = -1;              // --trial I (-1: not given)
+  std::int64_t jobs = 1;                // --jobs N: local trials at a time
+  bool dry_run = false;                 // --dry-run: check every trial's config, write nothing
+  bool slurm = false;                   // --slurm: write DIR/sweep.sbatch instead of running here
+  bool submit = false;                  // --submit: --slurm, then sbatch it
+};
+
+class CommandArgs;  // launch/command.h
+
+// `mnemo sweep ...` (a row of command_table()): binds the arguments and flags to `a` and checks
+// the combination once parsed.
+void sweep_command_line(CommandArgs& args, SweepArgs& a);
+// Creates, runs, resumes, submits or reports on a sweep. Returns 0, 1 when trials failed, or
+// kTrialInterrupted (--trial); throws ConfigError for bad input.
+int sweep_command(SweepArgs& a);
 
 // Trial processes get the environment this process started with, before MPI_Init added its
 // own variables (a child inheriting a singleton's PMIx variables would try to join its job).

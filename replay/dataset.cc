@@ -6,12 +6,9 @@
 // file's declared dataspace and is checked before anything is allocated or read.
 #include "replay/dataset.h"
 
-#include <fcntl.h>
 #include <hdf5.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -19,11 +16,11 @@
 #include <mutex>
 #include <new>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <type_traits>
 #include <utility>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
 #include "core/json.h"
 
@@ -889,45 +886,6 @@ fs::path minari_file(const fs::path& path) {
 // ------------------------------------------------------------------------------------------------
 // Writing
 
-// A file written under a temporary name next to its destination and renamed into place once
-// complete and on disk, so that readers never see a partial file.
-class AtomicFile {
- public:
-  explicit AtomicFile(fs::path path) : path_(std::move(path)) {
-    const fs::path parent = path_.has_parent_path() ? path_.parent_path() : fs::path(".");
-    std::error_code ec;
-    if (!fs::is_directory(parent, ec)) throw Error(path_.string() + ": directory " + parent.string() + " does not exist");
-    std::random_device rd;
-    tmp_ = parent / ("." + path_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-  }
-  ~AtomicFile() {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  const fs::path& tmp() const { return tmp_; }
-  void commit() {
-    sync(tmp_, O_RDONLY);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      throw Error("cannot rename " + tmp_.string() + " to " + path_.string() + ": " + std::strerror(errno));
-    committed_ = true;
-    sync(path_.has_parent_path() ? path_.parent_path() : fs::path("."), O_RDONLY | O_DIRECTORY);
-  }
-
- private:
-  static void sync(const fs::path& p, int flags) {
-    const int fd = ::open(p.c_str(), flags);
-    if (fd < 0) throw Error("cannot open " + p.string() + ": " + std::strerror(errno));
-    const int r = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (r != 0 && (flags & O_DIRECTORY) == 0) throw Error("cannot fsync " + p.string() + ": " + std::strerror(err));
-  }
-  fs::path path_, tmp_;
-  bool committed_ = false;
-};
-
 // Link creation that makes missing groups on the way ("a/b/c" creates a and a/b).
 PlistId intermediate_groups(const Where& w) {
   PlistId p(w.check(H5Pcreate(H5P_LINK_CREATE), "/", "cannot create a property list"));
@@ -1016,16 +974,18 @@ GroupId create_group(hid_t loc, const std::string& name, const Where& w) {
                          "cannot create the group"));
 }
 
-// Creates the temporary file, lets `fill` write into it, closes it (checked: a failed close can
-// mean unwritten data) and renames it into place.
+// Lets HDF5 write the temporary file (truncating the empty one AtomicFile made, which keeps its
+// name unique), lets `fill` write into it, closes it (checked: a failed close can mean unwritten
+// data) and publishes it.
 template <class Fill>
 void write_hdf5_atomically(const fs::path& path, const Where& w, Fill fill) {
   AtomicFile out(path);
   {
-    FileId f(H5Fcreate(out.tmp().c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT));
+    FileId f(H5Fcreate(out.temp_path().c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (!f.valid()) {
       const std::string detail = hdf5_detail();
-      throw Error(path.string() + ": cannot create " + out.tmp().string() + (detail.empty() ? "" : " (HDF5: " + detail + ")"));
+      throw Error(path.string() + ": cannot create " + out.temp_path().string() +
+                  (detail.empty() ? "" : " (HDF5: " + detail + ")"));
     }
     fill(f.get());
     if (H5Fclose(f.release()) < 0) {

@@ -11,11 +11,11 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev  # data plane (libzmq is built with libsodium: CURVE available)
   libcereal-dev           # wire-format header and checkpoint state
   liblz4-dev libzstd-dev  # replay field compression
+  zlib1g-dev              # PNG writer (deflate, CRC-32)
   libyaml-cpp-dev         # configuration files
   libhdf5-dev             # offline datasets (D4RL and Minari HDF5 files)
-  libboost-dev
+  libboost-program-options-dev  # the `mnemo` command line (Boost.Program_options)
   libgtest-dev libgmock-dev googletest
-  libbenchmark-dev
 )
 
 missing=()

@@ -1,16 +1,11 @@
 // The safetensors writer and reader. See safetensors.h for the layout and the reader's checks.
 #include "core/torch/safetensors.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <limits>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/json.h"
 
@@ -53,45 +48,6 @@ std::string le64(std::uint64_t v) {
   for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFF);
   return s;
 }
-
-// A file written under a temporary name and renamed into place only when complete.
-class AtomicFile {
- public:
-  explicit AtomicFile(const fs::path& path) : path_(path) {
-    static std::atomic<int> counter{0};
-    tmp_ = path;
-    tmp_ += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (f_ == nullptr) throw Error("safetensors: cannot create " + tmp_.string() + ": " + std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (f_ != nullptr) std::fclose(f_);
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  void write(const void* data, std::size_t n) {
-    if (n > 0 && std::fwrite(data, 1, n, f_) != n)
-      throw Error("safetensors: cannot write " + tmp_.string() + ": " + std::strerror(errno));
-  }
-  void commit() {
-    const bool ok = std::fflush(f_) == 0 && ::fsync(::fileno(f_)) == 0;
-    const int err = errno;
-    const bool closed = std::fclose(f_) == 0;
-    f_ = nullptr;
-    if (!ok || !closed) throw Error("safetensors: cannot write " + tmp_.string() + ": " + std::strerror(err));
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) throw Error("safetensors: cannot rename " + tmp_.string() + " to " + path_.string() + ": " + ec.message());
-    committed_ = true;
-  }
-
- private:
-  fs::path path_, tmp_;
-  std::FILE* f_ = nullptr;
-  bool committed_ = false;
-};
 
 }  // namespace
 

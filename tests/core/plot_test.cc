@@ -1,7 +1,7 @@
 // Tests of learning-curve plots: reading metrics files written by MetricsWriter, averaging over
-// seeds, the command line, the SVG document and the PNG image. The PNG is decoded by an inflater
-// and unfilterer written here (stored and fixed-Huffman deflate blocks, all five PNG filters), so
-// the image is checked byte for byte against the rasteriser's pixels without zlib.
+// seeds, the command line, the SVG document and the PNG image. The PNG is decoded by the test
+// decoder of png_test_util.h (CRCs, zlib inflate, all five PNG filters), so the image is checked
+// byte for byte against the rasteriser's pixels.
 #include "core/plot.h"
 #include "core/tfevents.h"
 
@@ -18,6 +18,7 @@
 
 #include "core/check.h"
 #include "core/metrics.h"
+#include "tests/core/png_test_util.h"
 
 namespace mnemo::plot {
 namespace {
@@ -25,205 +26,21 @@ namespace {
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------------
-// An independent PNG decoder (truecolour 8-bit only, which is what encode_png writes).
+// PNG decoding (tests/core/png_test_util.h: independent of the writer)
 
-std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t p) {
-  return (std::uint32_t{b[p]} << 24) | (std::uint32_t{b[p + 1]} << 16) | (std::uint32_t{b[p + 2]} << 8) | b[p + 3];
-}
-
-// CRC-32 (ISO-HDLC), bit by bit.
-std::uint32_t reference_crc32(const std::uint8_t* p, std::size_t n) {
-  std::uint32_t crc = 0xffffffffu;
-  for (std::size_t i = 0; i < n; ++i) {
-    crc ^= p[i];
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
-
-class BitReader {
- public:
-  explicit BitReader(const std::vector<std::uint8_t>& b, std::size_t start) : b_(b), pos_(start) {}
-  int bit() {
-    if (pos_ >= b_.size()) throw std::runtime_error("deflate stream runs past its data");
-    const int v = (b_[pos_] >> nbit_) & 1;
-    if (++nbit_ == 8) {
-      nbit_ = 0;
-      ++pos_;
-    }
-    return v;
-  }
-  // n bits, least significant first (deflate's extra bits and header fields).
-  std::uint32_t bits(int n) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < n; ++i) v |= static_cast<std::uint32_t>(bit()) << i;
-    return v;
-  }
-  // n bits, most significant first (Huffman codes).
-  std::uint32_t code(int n) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < n; ++i) v = (v << 1) | static_cast<std::uint32_t>(bit());
-    return v;
-  }
-  void align() {
-    if (nbit_ != 0) {
-      nbit_ = 0;
-      ++pos_;
-    }
-  }
-  void skip_bytes(std::size_t n) { pos_ += n; }  // only when aligned
-  std::size_t byte_pos() const { return pos_; }
-
- private:
-  const std::vector<std::uint8_t>& b_;
-  std::size_t pos_;
-  int nbit_ = 0;
-};
-
-// Inflates a zlib stream (RFC 1950/1951) with stored and fixed-Huffman blocks; checks Adler-32.
-std::vector<std::uint8_t> inflate_zlib(const std::vector<std::uint8_t>& z) {
-  if (z.size() < 6) throw std::runtime_error("zlib stream too short");
-  if ((z[0] & 0x0f) != 8 || ((z[0] << 8) | z[1]) % 31 != 0 || (z[1] & 0x20))
-    throw std::runtime_error("bad zlib header");
-  static const int len_base[] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
-                                 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-  static const int len_extra[] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
-                                  2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-  static const int dist_base[] = {1,    2,    3,    4,    5,    7,    9,    13,    17,    25,
-                                  33,   49,   65,   97,   129,  193,  257,  385,   513,   769,
-                                  1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-  static const int dist_extra[] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
-                                   6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
-  std::vector<std::uint8_t> out;
-  BitReader br(z, 2);
-  for (bool last = false; !last;) {
-    last = br.bits(1) != 0;
-    const std::uint32_t type = br.bits(2);
-    if (type == 0) {
-      br.align();
-      const std::size_t p = br.byte_pos();
-      const std::uint32_t len = z.at(p) | (z.at(p + 1) << 8), nlen = z.at(p + 2) | (z.at(p + 3) << 8);
-      if ((len ^ 0xffffu) != nlen) throw std::runtime_error("stored block LEN/NLEN mismatch");
-      for (std::uint32_t i = 0; i < len; ++i) out.push_back(z.at(p + 4 + i));
-      br.skip_bytes(4 + len);
-    } else if (type == 1) {
-      while (true) {
-        int sym;
-        std::uint32_t c = br.code(7);
-        if (c <= 0x17) {
-          sym = 256 + static_cast<int>(c);
-        } else {
-          c = (c << 1) | static_cast<std::uint32_t>(br.bit());
-          if (c >= 0x30 && c <= 0xbf) {
-            sym = static_cast<int>(c - 0x30);
-          } else if (c >= 0xc0 && c <= 0xc7) {
-            sym = 280 + static_cast<int>(c - 0xc0);
-          } else {
-            c = (c << 1) | static_cast<std::uint32_t>(br.bit());
-            if (c < 0x190) throw std::runtime_error("bad fixed Huffman code");
-            sym = 144 + static_cast<int>(c - 0x190);
-          }
-        }
-        if (sym < 256) {
-          out.push_back(static_cast<std::uint8_t>(sym));
-        } else if (sym == 256) {
-          break;
-        } else {
-          if (sym > 285) throw std::runtime_error("bad length symbol");
-          const int len = len_base[sym - 257] + static_cast<int>(br.bits(len_extra[sym - 257]));
-          const auto dc = static_cast<int>(br.code(5));
-          if (dc > 29) throw std::runtime_error("bad distance code");
-          const int dist = dist_base[dc] + static_cast<int>(br.bits(dist_extra[dc]));
-          if (static_cast<std::size_t>(dist) > out.size()) throw std::runtime_error("distance before the start");
-          for (int k = 0; k < len; ++k) out.push_back(out[out.size() - dist]);
-        }
-      }
-    } else {
-      throw std::runtime_error("block type " + std::to_string(type) + " not expected from encode_png");
-    }
-  }
-  br.align();
-  const std::size_t p = br.byte_pos();
-  std::uint32_t a = 1, b = 0;
-  for (std::uint8_t byte : out) {
-    a = (a + byte) % 65521;
-    b = (b + a) % 65521;
-  }
-  if (p + 4 > z.size() || be32(z, p) != ((b << 16) | a)) throw std::runtime_error("Adler-32 mismatch");
-  return out;
-}
+using mnemo::png::testing::be32;
+using mnemo::png::testing::reference_crc32;
 
 struct DecodedPng {
-  int width = 0, height = 0, bit_depth = 0, color_type = 0;
+  int width = 0, height = 0;
   std::vector<std::uint8_t> rgb;
 };
 
+// Plots are 8-bit truecolour; any other layout is a failure too.
 DecodedPng decode_png(const std::vector<std::uint8_t>& png) {
-  static const std::uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (png.size() < 8 || !std::equal(sig, sig + 8, png.begin())) throw std::runtime_error("bad PNG signature");
-  DecodedPng d;
-  std::vector<std::uint8_t> idat;
-  bool seen_end = false;
-  for (std::size_t p = 8; p < png.size();) {
-    if (p + 12 > png.size()) throw std::runtime_error("truncated chunk");
-    const std::uint32_t len = be32(png, p);
-    const std::string type(png.begin() + p + 4, png.begin() + p + 8);
-    if (p + 12 + len > png.size()) throw std::runtime_error("chunk overruns the file");
-    if (reference_crc32(&png[p + 4], len + 4) != be32(png, p + 8 + len))
-      throw std::runtime_error(type + " CRC mismatch");
-    if (type == "IHDR") {
-      d.width = static_cast<int>(be32(png, p + 8));
-      d.height = static_cast<int>(be32(png, p + 12));
-      d.bit_depth = png[p + 16];
-      d.color_type = png[p + 17];
-      if (png[p + 18] != 0 || png[p + 19] != 0 || png[p + 20] != 0) throw std::runtime_error("unexpected IHDR methods");
-    } else if (type == "IDAT") {
-      idat.insert(idat.end(), png.begin() + p + 8, png.begin() + p + 8 + len);
-    } else if (type == "IEND") {
-      seen_end = true;
-    }
-    p += 12 + len;
-  }
-  if (!seen_end) throw std::runtime_error("no IEND");
-  if (d.bit_depth != 8 || d.color_type != 2) throw std::runtime_error("decoder handles 8-bit RGB only");
-  const std::vector<std::uint8_t> raw = inflate_zlib(idat);
-  const std::size_t stride = static_cast<std::size_t>(d.width) * 3;
-  if (raw.size() != (stride + 1) * d.height) throw std::runtime_error("IDAT has the wrong size");
-  d.rgb.resize(stride * d.height);
-  for (int y = 0; y < d.height; ++y) {
-    const int filter = raw[y * (stride + 1)];
-    const std::uint8_t* in = &raw[y * (stride + 1) + 1];
-    std::uint8_t* row = &d.rgb[y * stride];
-    for (std::size_t i = 0; i < stride; ++i) {
-      const int a = i >= 3 ? row[i - 3] : 0;
-      const int b = y > 0 ? d.rgb[(y - 1) * stride + i] : 0;
-      const int c = (y > 0 && i >= 3) ? d.rgb[(y - 1) * stride + i - 3] : 0;
-      int pred;
-      switch (filter) {
-        case 0:
-          pred = 0;
-          break;
-        case 1:
-          pred = a;
-          break;
-        case 2:
-          pred = b;
-          break;
-        case 3:
-          pred = (a + b) / 2;
-          break;
-        case 4: {
-          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-          pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
-          break;
-        }
-        default:
-          throw std::runtime_error("bad filter type " + std::to_string(filter));
-      }
-      row[i] = static_cast<std::uint8_t>(in[i] + pred);
-    }
-  }
-  return d;
+  const auto d = mnemo::png::testing::decode_png(png);
+  if (d.bit_depth != 8 || d.color_type != 2) throw std::runtime_error("not an 8-bit RGB PNG");
+  return {d.width, d.height, d.pixels};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -734,50 +551,7 @@ TEST(PlotGroupBySeedTest, RunsWithoutSeedSuffixesFormOneGroup) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The command
-
-TEST(PlotArgsTest, ParsesRunsAndOptions) {
-  const PlotArgs a =
-      parse_plot_args({"runs/a", "--metric", "episode_return", "runs/b", "--x=env_steps", "--mean", "--band", "std",
-                       "--out", "c.SVG", "--title", "t", "--width", "640", "--height=480"});
-  EXPECT_EQ(a.runs, (std::vector<std::string>{"runs/a", "runs/b"}));
-  EXPECT_EQ(a.metric, "episode_return");
-  EXPECT_EQ(a.x, "env_steps");
-  EXPECT_TRUE(a.mean);
-  EXPECT_EQ(a.spread, Spread::kStd);
-  EXPECT_EQ(a.out, "c.SVG");
-  EXPECT_EQ(a.title, "t");
-  EXPECT_EQ(a.width, 640);
-  EXPECT_EQ(a.height, 480);
-  const PlotArgs d = parse_plot_args({"r", "--metric", "m", "--out", "o.png"});
-  EXPECT_EQ(d.x, "step");
-  EXPECT_FALSE(d.mean);
-}
-
-TEST(PlotArgsTest, BadCommandLinesAreConfigErrorsThatSayWhatIsWrong) {
-  auto message = [](const std::vector<std::string>& args) -> std::string {
-    try {
-      parse_plot_args(args);
-    } catch (const ConfigError& e) {
-      return e.what();
-    }
-    return "(accepted)";
-  };
-  EXPECT_NE(message({"--metric", "m", "--out", "o.png"}).find("no RUN_DIR"), std::string::npos);
-  EXPECT_NE(message({"r", "--out", "o.png"}).find("missing --metric"), std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m"}).find("missing --out"), std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.jpg"}).find(".png or .svg"), std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--smooth", "3"}).find("unknown option '--smooth'"),
-            std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--band", "std"}).find("--band needs --mean"),
-            std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--mean", "--band", "iqr"}).find("minmax or std"),
-            std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--width", "wide"}).find("expects an integer"),
-            std::string::npos);
-  EXPECT_NE(message({"r", "--metric", "m", "--out", "o.png", "--width", "50"}).find("200..8000"), std::string::npos);
-  EXPECT_NE(message({"r", "--out", "o.png", "--metric"}).find("--metric needs a value"), std::string::npos);
-}
+// Runs to a file (the command line of `mnemo plot` is tested in tests/launch/plot_cmd_test.cc)
 
 double noisy_a(double s) { return s / 100 + 5; }
 double noisy_b(double s) { return s / 100 - 5; }
@@ -787,7 +561,7 @@ double other(double s) { return 500 - s / 100; }
 TEST_F(PlotTest, PlotsOneLinePerRunToPng) {
   write_run("ppo_seed0", noisy_a);
   write_run("ppo_seed1", noisy_b);
-  PlotArgs a;
+  PlotOptions a;
   a.runs = {(dir_ / "ppo_seed0").string(), (dir_ / "ppo_seed1").string()};
   a.metric = "episode_return";
   a.out = (dir_ / "out" / "curves.png").string();
@@ -809,7 +583,7 @@ TEST_F(PlotTest, MeanDrawsOneLineAndBandPerSeedGroupToSvg) {
   write_run("ppo_seed2", noisy_c);
   write_run("dqn_seed0", other);
   write_run("dqn_seed1", other);
-  PlotArgs a;
+  PlotOptions a;
   for (const char* n : {"ppo_seed0", "ppo_seed1", "ppo_seed2", "dqn_seed0", "dqn_seed1"})
     a.runs.push_back((dir_ / n).string());
   a.metric = "episode_return";
@@ -839,7 +613,7 @@ TEST_F(PlotTest, MeanDrawsOneLineAndBandPerSeedGroupToSvg) {
 TEST_F(PlotTest, MeanOverHandPickedRunsIsOneGroup) {
   write_run("first", noisy_a);
   write_run("second", noisy_b);
-  PlotArgs a;
+  PlotOptions a;
   a.runs = {(dir_ / "first").string(), (dir_ / "second").string()};
   a.metric = "episode_return";
   a.mean = true;
@@ -852,7 +626,7 @@ TEST_F(PlotTest, MeanOverHandPickedRunsIsOneGroup) {
 TEST_F(PlotTest, RunsWithTheSameDirectoryNameAreLabelledByTheirPath) {
   const fs::path a_run = write_run("x/run", noisy_a);
   const fs::path b_run = write_run("y/run", noisy_b);
-  PlotArgs a;
+  PlotOptions a;
   a.runs = {a_run.string(), b_run.string()};
   a.metric = "episode_return";
   a.out = (dir_ / "c.svg").string();
@@ -863,7 +637,7 @@ TEST_F(PlotTest, RunsWithTheSameDirectoryNameAreLabelledByTheirPath) {
 
 TEST_F(PlotTest, FailedPlotWritesNoFile) {
   write_run("ppo", noisy_a);
-  PlotArgs a;
+  PlotOptions a;
   a.runs = {(dir_ / "ppo").string()};
   a.metric = "no_such_metric";
   a.out = (dir_ / "curves.png").string();

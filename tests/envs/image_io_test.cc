@@ -1,12 +1,18 @@
 // Image writer tests: the GIF LZW stream decodes back to the input with a reference decoder
 // (including streams long enough to fill the code table), GIF files have a valid structure and
-// exact palettes, PNGs carry correct CRCs and stored deflate blocks; and recordings are
-// reproducible and restart episodes.
+// exact palettes, frame PNGs decode to their pixels and are compressed, files are written whole;
+// and recordings are reproducible and restart episodes.
 #include "envs/image_io.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "tests/core/png_test_util.h"
 
 #include "envs/cartpole.h"
 #include "envs/recorder.h"
@@ -143,38 +149,47 @@ TEST(ImageIoTest, GifRejectsNoFramesAndFramesOfDifferentSizes) {
   EXPECT_THROW(encode_gif({a, b}, 5), Error);
 }
 
-TEST(ImageIoTest, PngChunksHaveValidCrcsAndStoreTheScanlines) {
+TEST(ImageIoTest, PngOfAFrameDecodesToItsPixels) {
   Frame f;
   f.resize(/*h=*/3, /*w=*/2);
   for (std::size_t i = 0; i < f.rgb.size(); ++i) f.rgb[i] = static_cast<std::uint8_t>(i * 13);
-  const auto png = encode_png(f);
-  ASSERT_EQ(std::memcmp(png.data(), "\x89PNG\r\n\x1a\n", 8), 0);
-  std::size_t pos = 8;
-  std::vector<std::string> types;
-  std::vector<std::uint8_t> idat;
-  while (pos < png.size()) {
-    const std::uint32_t len = (png[pos] << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
-    const std::string type(png.begin() + static_cast<std::ptrdiff_t>(pos + 4), png.begin() + static_cast<std::ptrdiff_t>(pos + 8));
-    types.push_back(type);
-    const std::uint32_t crc = detail::crc32(png.data() + pos + 4, len + 4);
-    const std::size_t c = pos + 8 + len;
-    EXPECT_EQ(crc, static_cast<std::uint32_t>((png[c] << 24) | (png[c + 1] << 16) | (png[c + 2] << 8) | png[c + 3])) << type;
-    if (type == "IDAT") idat.assign(png.begin() + static_cast<std::ptrdiff_t>(pos + 8), png.begin() + static_cast<std::ptrdiff_t>(c));
-    pos = c + 4;
-  }
-  EXPECT_EQ(types, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
-  // zlib header, one final stored block of 3 rows * (1 + 6) bytes.
-  ASSERT_GE(idat.size(), 2u + 5u + 21u + 4u);
-  EXPECT_EQ(idat[2], 1);
-  EXPECT_EQ(idat[3] | (idat[4] << 8), 21);
-  EXPECT_EQ(idat[7], 0) << "filter byte of row 0";
-  EXPECT_EQ(idat[8], f.rgb[0]);
-  EXPECT_EQ(idat[7 + 7 + 1], f.rgb[6]) << "row 1 follows its filter byte";
+  const auto d = mnemo::png::testing::decode_png(encode_png(f));
+  EXPECT_EQ(d.width, 2);
+  EXPECT_EQ(d.height, 3);
+  EXPECT_EQ(d.color_type, 2) << "truecolour";
+  EXPECT_EQ(d.pixels, f.rgb);
+  EXPECT_EQ(d.chunk_types, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
 }
 
-TEST(ImageIoTest, Crc32MatchesTheStandardCheckValue) {
-  const std::string s = "123456789";
-  EXPECT_EQ(detail::crc32(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()), 0xCBF43926u);
+TEST(ImageIoTest, RenderedFramePngIsDeflatedToAFractionOfItsPixels) {
+  // The writer used to store frames uncompressed; drawn envs are flat colour and shrink many times.
+  TMaze env;
+  RecordOptions o;
+  o.steps = 5;
+  const Recording rec = record(env, o);
+  ASSERT_FALSE(rec.frames.empty());
+  const Frame& f = rec.frames.back();
+  const auto png = encode_png(f);
+  EXPECT_LT(png.size(), f.rgb.size() / 10) << f.width << "x" << f.height;
+  EXPECT_EQ(mnemo::png::testing::decode_png(png).pixels, f.rgb);
+}
+
+TEST(ImageIoTest, WriteFileReplacesTheFileAndFailsNamingThePath) {
+  const std::string dir = ::testing::TempDir() + "mnemo_image_io_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/frame.png";
+  write_file(path, {1, 2, 3});
+  write_file(path, {4, 5});
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), std::string("\x04\x05"));
+  try {
+    write_file(dir + "/missing/frame.png", {1});
+    ADD_FAILURE() << "expected mnemo::Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing/frame.png"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RecorderTest, RecordsAFramePerStepPlusRestartsAndIsReproducible) {
