@@ -5,7 +5,7 @@
 
 #include "core/log.h"
 #include "core/sequence.h"
-#include "core/torch/tensor.h"
+#include "core/models/tensor.h"
 #include "actors/rollout.h"
 
 namespace mnemo::actors {

@@ -2,7 +2,7 @@
 #include "actors/rollout.h"
 
 #include "core/check.h"
-#include "core/torch/tensor.h"
+#include "core/models/tensor.h"
 
 namespace mnemo::actors {
 

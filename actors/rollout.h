@@ -11,7 +11,7 @@
 
 #include <ATen/core/Generator.h>
 
-#include "core/torch/models.h"
+#include "core/models/models.h"
 #include "envs/env_pool.h"
 
 namespace mnemo::actors {

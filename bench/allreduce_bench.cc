@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "core/torch/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "core/torch/communicator.h"
+#include "core/comm/communicator.h"
 #include "learners/offline_trainer.h"
 #include "replay/dataset.h"
 

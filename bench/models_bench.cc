@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/torch/models.h"
+#include "core/models/models.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "core/torch/models.h"
+#include "core/models/models.h"
 #include "learners/ppo.h"
 
 namespace {

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "core/log.h"
-#include "core/transport.h"
+#include "core/net/transport.h"
 #include "replay/client.h"
 #include "replay/server.h"
 

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "core/atomic_file.h"
-#include "core/png.h"
+#include "core/viz/png.h"
 
 namespace mnemo::envs {
 namespace detail {

@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "actors/rollout.h"
-#include "core/metrics.h"
+#include "core/runlog/metrics.h"
 #include "core/version.h"
 #include "envs/env_pool.h"
 #include "envs/experts.h"

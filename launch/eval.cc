@@ -9,8 +9,8 @@
 #include <limits>
 
 #include "actors/rollout.h"
-#include "core/checkpoint.h"
-#include "core/metrics.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
 #include "envs/env_pool.h"
 #include "envs/image_io.h"
 #include "launch/command.h"

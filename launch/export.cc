@@ -6,7 +6,7 @@
 
 #include "core/config.h"
 #include "core/json.h"
-#include "core/torch/safetensors.h"
+#include "core/models/safetensors.h"
 #include "core/version.h"
 #include "launch/command.h"
 #include "launch/trained_policy.h"

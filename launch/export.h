@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/torch/models.h"
+#include "core/models/models.h"
 
 namespace mnemo::launch {
 

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "core/check.h"
-#include "core/transport.h"
+#include "core/net/transport.h"
 #include "launch/command.h"
 
 namespace mnemo::launch {

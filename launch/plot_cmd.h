@@ -3,7 +3,7 @@
 // line and the expansion of sweep directories into their trials.
 #pragma once
 
-#include "core/plot.h"
+#include "core/viz/plot.h"
 
 namespace mnemo::launch {
 

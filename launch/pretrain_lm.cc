@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "core/log.h"
-#include "core/metrics.h"
-#include "core/tfevents.h"
+#include "core/runlog/metrics.h"
+#include "core/runlog/tfevents.h"
 #include "launch/command.h"
 #include "launch/train.h"
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/torch/gpt.h"
+#include "core/models/gpt.h"
 #include "launch/train_config.h"
 #include "learners/lm.h"
 

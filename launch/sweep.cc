@@ -18,9 +18,9 @@
 #include <sstream>
 #include <thread>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/json.h"
-#include "core/metrics.h"
+#include "core/runlog/metrics.h"
 #include "launch/command.h"
 #include "launch/train.h"
 

@@ -10,13 +10,13 @@
 #include <limits>
 #include <thread>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/log.h"
-#include "core/metrics.h"
-#include "core/params.h"
-#include "core/tfevents.h"
-#include "core/torch/communicator.h"
-#include "core/torch/tensor.h"
+#include "core/runlog/metrics.h"
+#include "core/net/params.h"
+#include "core/runlog/tfevents.h"
+#include "core/comm/communicator.h"
+#include "core/models/tensor.h"
 #include "launch/offline.h"
 #include "learners/offline_trainer.h"
 #include "replay/dataset.h"

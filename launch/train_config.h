@@ -7,7 +7,7 @@
 
 #include "actors/actor.h"
 #include "core/config.h"
-#include "core/torch/models.h"
+#include "core/models/models.h"
 #include "envs/registry.h"
 #include "learners/trainer.h"
 #include "replay/client.h"

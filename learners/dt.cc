@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "core/check.h"
-#include "core/torch/tensor.h"
+#include "core/models/tensor.h"
 #include "replay/dataset.h"
 
 namespace mnemo::learners {

@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "core/array.h"
-#include "core/torch/encoders.h"
-#include "core/torch/gpt.h"
-#include "core/torch/models.h"
+#include "core/models/encoders.h"
+#include "core/models/gpt.h"
+#include "core/models/models.h"
 
 namespace mnemo::replay {
 struct Dataset;

@@ -6,12 +6,12 @@
 #include <limits>
 #include <sstream>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/crc32c.h"
 #include "core/log.h"
-#include "core/metrics.h"
-#include "core/torch/models.h"
-#include "core/torch/safetensors.h"
+#include "core/runlog/metrics.h"
+#include "core/models/models.h"
+#include "core/models/safetensors.h"
 #include "core/version.h"
 
 namespace mnemo::learners {

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "core/torch/communicator.h"
-#include "core/torch/gpt.h"
+#include "core/comm/communicator.h"
+#include "core/models/gpt.h"
 
 namespace mnemo {
 class MetricsWriter;

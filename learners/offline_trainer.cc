@@ -4,10 +4,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/log.h"
-#include "core/metrics.h"
-#include "core/torch/safetensors.h"
+#include "core/runlog/metrics.h"
+#include "core/models/safetensors.h"
 #include "replay/dataset.h"
 
 namespace mnemo::learners {

@@ -15,7 +15,7 @@
 #include <memory>
 #include <string>
 
-#include "core/torch/communicator.h"
+#include "core/comm/communicator.h"
 #include "learners/dt.h"
 
 namespace mnemo {

@@ -1,7 +1,7 @@
 #include "learners/ppo.h"
 
 #include "core/check.h"
-#include "core/torch/tensor.h"
+#include "core/models/tensor.h"
 
 namespace mnemo::learners {
 

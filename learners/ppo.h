@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/array.h"
-#include "core/torch/models.h"
+#include "core/models/models.h"
 
 namespace mnemo::learners {
 

@@ -3,12 +3,12 @@
 #include <chrono>
 #include <deque>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/log.h"
-#include "core/metrics.h"
-#include "core/params.h"
+#include "core/runlog/metrics.h"
+#include "core/net/params.h"
 #include "core/sequence.h"
-#include "core/torch/tensor.h"
+#include "core/models/tensor.h"
 
 namespace mnemo::learners {
 namespace {

@@ -14,8 +14,8 @@
 #include <string>
 
 #include "core/array.h"
-#include "core/torch/communicator.h"
-#include "core/torch/models.h"
+#include "core/comm/communicator.h"
+#include "core/models/models.h"
 #include "learners/dt.h"
 #include "learners/ppo.h"
 #include "replay/client.h"

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "core/log.h"
 #include "replay/errors.h"
 

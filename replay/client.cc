@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "core/log.h"
-#include "core/transport.h"
-#include "core/wire.h"
+#include "core/net/transport.h"
+#include "core/net/wire.h"
 #include "replay/protocol.h"
 
 namespace mnemo::replay {

@@ -31,7 +31,7 @@
 #include <cstddef>
 #include <string>
 
-#include "core/wire.h"
+#include "core/net/wire.h"
 #include "replay/compression.h"
 #include "replay/errors.h"
 #include "replay/table.h"

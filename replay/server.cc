@@ -14,8 +14,8 @@
 #include <unordered_map>
 
 #include "core/log.h"
-#include "core/transport.h"
-#include "core/wire.h"
+#include "core/net/transport.h"
+#include "core/net/wire.h"
 #include "replay/checkpointer.h"
 
 namespace mnemo::replay {

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "tests/core/png_test_util.h"
+#include "tests/core/viz/png_test_util.h"
 
 #include "envs/cartpole.h"
 #include "envs/recorder.h"

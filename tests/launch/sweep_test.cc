@@ -13,7 +13,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/checkpoint.h"
+#include "core/runlog/checkpoint.h"
 #include "launch/cli.h"
 #include "launch/train_config.h"
 

@@ -11,9 +11,9 @@
 #include <fstream>
 #include <random>
 
-#include "core/checkpoint.h"
-#include "core/metrics.h"
-#include "core/torch/safetensors.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
+#include "core/models/safetensors.h"
 
 namespace mnemo::learners {
 namespace {

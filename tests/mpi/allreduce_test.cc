@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include "core/torch/communicator.h"
+#include "core/comm/communicator.h"
 
 namespace mnemo {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/torch/safetensors.h"
+#include "core/models/safetensors.h"
 #include "launch/pretrain_lm.h"
 #include "learners/lm.h"
 

@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "core/config.h"
-#include "core/transport.h"
-#include "core/wire.h"
+#include "core/net/transport.h"
+#include "core/net/wire.h"
 #include "replay/server.h"
 
 namespace mnemo::replay {

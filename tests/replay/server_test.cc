@@ -15,8 +15,8 @@
 #include <random>
 #include <thread>
 
-#include "core/transport.h"
-#include "core/wire.h"
+#include "core/net/transport.h"
+#include "core/net/wire.h"
 #include "replay/client.h"
 
 namespace mnemo::replay {
