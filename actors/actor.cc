@@ -3,10 +3,10 @@
 #include <chrono>
 #include <thread>
 
-#include "core/log.h"
-#include "core/sequence.h"
-#include "core/models/tensor.h"
 #include "actors/rollout.h"
+#include "core/log.h"
+#include "core/models/tensor.h"
+#include "core/sequence.h"
 
 namespace mnemo::actors {
 

@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "core/net/params.h"
 #include "core/models/models.h"
+#include "core/net/params.h"
 #include "envs/env_pool.h"
 #include "replay/client.h"
 

@@ -15,7 +15,7 @@
 
 #include "core/comm/communicator.h"
 #include "learners/offline_trainer.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace {
 

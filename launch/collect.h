@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::launch {
 

@@ -6,7 +6,7 @@
 
 #include "core/check.h"
 #include "launch/command.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::launch {
 

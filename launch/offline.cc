@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "actors/rollout.h"
-#include "core/runlog/checkpoint.h"
 #include "core/models/safetensors.h"
 #include "core/models/tensor.h"
+#include "core/runlog/checkpoint.h"
 #include "envs/env_pool.h"
 #include "launch/train_config.h"
 #include "launch/trained_policy.h"

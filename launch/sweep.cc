@@ -18,8 +18,8 @@
 #include <sstream>
 #include <thread>
 
-#include "core/runlog/checkpoint.h"
 #include "core/json.h"
+#include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
 #include "launch/command.h"
 #include "launch/train.h"
@@ -399,6 +399,7 @@ Sweep create_sweep(const SweepSpec& spec_in, const std::vector<std::string>& cli
                                              config::to_yaml(spec));
   write_file_atomic(tmp / "trials.tsv", trials_tsv(trials));
   fs::rename(tmp, dir);
+  fsync_directory(dir.parent_path());  // the rename itself on disk, as checkpoints do
   return open_sweep(dir);
 }
 

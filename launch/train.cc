@@ -10,16 +10,16 @@
 #include <limits>
 #include <thread>
 
-#include "core/runlog/checkpoint.h"
-#include "core/log.h"
-#include "core/runlog/metrics.h"
-#include "core/net/params.h"
-#include "core/runlog/tfevents.h"
 #include "core/comm/communicator.h"
+#include "core/log.h"
 #include "core/models/tensor.h"
+#include "core/net/params.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
+#include "core/runlog/tfevents.h"
 #include "launch/offline.h"
 #include "learners/offline_trainer.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;

@@ -3,8 +3,8 @@
 
 #include <map>
 
-#include "core/runlog/checkpoint.h"
 #include "core/models/tensor.h"
+#include "core/runlog/checkpoint.h"
 
 namespace mnemo::launch {
 namespace fs = std::filesystem;

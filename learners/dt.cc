@@ -7,7 +7,7 @@
 
 #include "core/check.h"
 #include "core/models/tensor.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::learners {
 namespace {

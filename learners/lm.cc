@@ -6,12 +6,12 @@
 #include <limits>
 #include <sstream>
 
-#include "core/runlog/checkpoint.h"
 #include "core/crc32c.h"
 #include "core/log.h"
-#include "core/runlog/metrics.h"
 #include "core/models/models.h"
 #include "core/models/safetensors.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
 #include "core/version.h"
 
 namespace mnemo::learners {

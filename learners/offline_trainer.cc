@@ -4,11 +4,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/runlog/checkpoint.h"
 #include "core/log.h"
-#include "core/runlog/metrics.h"
 #include "core/models/safetensors.h"
-#include "replay/dataset.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::learners {
 namespace {

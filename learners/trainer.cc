@@ -3,12 +3,12 @@
 #include <chrono>
 #include <deque>
 
-#include "core/runlog/checkpoint.h"
 #include "core/log.h"
-#include "core/runlog/metrics.h"
-#include "core/net/params.h"
-#include "core/sequence.h"
 #include "core/models/tensor.h"
+#include "core/net/params.h"
+#include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
+#include "core/sequence.h"
 
 namespace mnemo::learners {
 namespace {

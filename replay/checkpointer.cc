@@ -5,8 +5,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/runlog/checkpoint.h"
 #include "core/log.h"
+#include "core/runlog/checkpoint.h"
 #include "replay/errors.h"
 
 namespace mnemo::replay {

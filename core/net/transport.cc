@@ -17,8 +17,8 @@
 #include <sstream>
 #include <thread>
 
-#include "core/runlog/checkpoint.h"
 #include "core/log.h"
+#include "core/runlog/checkpoint.h"
 
 namespace mnemo::transport {
 namespace {

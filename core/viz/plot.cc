@@ -28,8 +28,8 @@
 #include "core/check.h"
 #include "core/config.h"
 #include "core/json.h"
-#include "core/viz/png.h"
 #include "core/runlog/tfevents.h"
+#include "core/viz/png.h"
 
 namespace mnemo::plot {
 namespace fs = std::filesystem;

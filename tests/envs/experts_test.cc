@@ -4,8 +4,8 @@
 
 #include <gtest/gtest.h>
 
-#include "envs/registry.h"
 #include "env_test_util.h"
+#include "envs/registry.h"
 
 namespace mnemo::envs {
 namespace {

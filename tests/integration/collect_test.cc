@@ -13,7 +13,7 @@
 #include "core/version.h"
 #include "launch/cli.h"
 #include "launch/train.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::launch {
 namespace {

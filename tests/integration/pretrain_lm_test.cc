@@ -11,10 +11,10 @@
 #include <fstream>
 #include <random>
 
-#include "core/runlog/checkpoint.h"
 #include "core/json.h"
 #include "core/models/gpt.h"
 #include "core/models/safetensors.h"
+#include "core/runlog/checkpoint.h"
 #include "launch/cli.h"
 
 namespace mnemo::launch {

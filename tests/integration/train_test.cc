@@ -11,9 +11,9 @@
 #include <random>
 #include <thread>
 
-#include "core/runlog/checkpoint.h"
 #include "core/net/transport.h"
 #include "core/net/wire.h"
+#include "core/runlog/checkpoint.h"
 #include "launch/train.h"
 #include "replay/checkpointer.h"
 

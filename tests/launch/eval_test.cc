@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/runlog/checkpoint.h"
 #include "core/config.h"
 #include "core/models/safetensors.h"
+#include "core/runlog/checkpoint.h"
 #include "envs/step_batch.h"
 #include "launch/cli.h"
 #include "launch/export.h"

@@ -9,7 +9,7 @@
 
 #include "core/check.h"
 #include "learners/offline_trainer.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo::learners {
 namespace {

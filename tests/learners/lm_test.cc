@@ -11,9 +11,9 @@
 #include <fstream>
 #include <random>
 
+#include "core/models/safetensors.h"
 #include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
-#include "core/models/safetensors.h"
 
 namespace mnemo::learners {
 namespace {

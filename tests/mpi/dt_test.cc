@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "learners/offline_trainer.h"
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 namespace mnemo {
 namespace {

@@ -145,8 +145,9 @@ wire::Message raw_exchange(zmq::socket_t& raw, const std::vector<wire::Frame>& f
     ADD_FAILURE() << "no reply from the server";
     return wire::Message();
   }
-  if (checksummed)
+  if (checksummed) {
     EXPECT_EQ((header_type_bits(reply->front()) & wire::kNoPayloadChecksums) == 0, *checksummed);
+  }
   wire::Limits limits;
   limits.allow_unchecked_payload = true;  // this test's socket is a peer of either kind
   return wire::decode(std::move(*reply), limits);

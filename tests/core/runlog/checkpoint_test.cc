@@ -269,16 +269,6 @@ TEST_F(CheckpointTest, NegativeStepAndReservedManifestNameAreRejected) {
   EXPECT_FALSE(m.latest().has_value());
 }
 
-TEST_F(CheckpointTest, WriteFileAtomicReplacesContentAndLeavesNoTempFile) {
-  fs::path p = root_ / "counters.bin";
-  write_file_atomic(p, "first");
-  write_file_atomic(p, std::string("sec\0ond", 7));
-  EXPECT_EQ(read_file(p), std::string("sec\0ond", 7));
-  std::size_t n = 0;
-  for (const auto& e : fs::directory_iterator(root_)) n += e.is_regular_file() ? 1 : 0;
-  EXPECT_EQ(n, 1u);
-}
-
 TEST_F(CheckpointTest, ReadFileOfMissingPathThrowsNamingThePath) {
   try {
     read_file(root_ / "nope.bin");

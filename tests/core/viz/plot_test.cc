@@ -2,8 +2,8 @@
 // seeds, the command line, the SVG document and the PNG image. The PNG is decoded by the test
 // decoder of png_test_util.h (CRCs, zlib inflate, all five PNG filters), so the image is checked
 // byte for byte against the rasteriser's pixels.
-#include "core/viz/plot.h"
 #include "core/runlog/tfevents.h"
+#include "core/viz/plot.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // Tests of offline datasets: episode splitting, returns-to-go and statistics on hand-checked
 // cases; D4RL and Minari files written and read back exactly; a file laid out as h5py writes it
 // (made here with raw HDF5 calls) read correctly; malformed files rejected with the key named.
-#include "replay/dataset.h"
+#include "replay/datasets/dataset.h"
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
