@@ -32,6 +32,7 @@ torch::Tensor PolicyStepper::final_value(const std::vector<torch::Tensor>& final
 }
 
 void PolicyStepper::observe(const torch::Tensor& reward, const torch::Tensor& first) {
+  torch::InferenceMode guard;  // state and prev are inference tensors: keep them out of autograd
   // The reward in the rows that start an episode is the ended episode's; next_prev ignores it.
   if (reads_prev_) prev_ = nn::next_prev(space_, last_action_, reward, first);
   if (state_.empty() || !first.any().item<bool>()) return;
