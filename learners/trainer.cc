@@ -1,6 +1,7 @@
 #include "learners/trainer.h"
 
 #include <chrono>
+#include <cstring>
 #include <deque>
 
 #include "core/log.h"
@@ -18,6 +19,31 @@ torch::Tensor time_major(const replay::Batch& b, const std::string& name) {
   return to_tensor(b.at(name)).transpose(0, 1);
 }
 
+// The items of `b` at `rows` (in order) as a batch of their own.
+replay::Batch select_items(const replay::Batch& b, const std::vector<std::int64_t>& rows) {
+  replay::Batch out;
+  out.table = b.table;
+  const auto n = static_cast<std::int64_t>(rows.size());
+  for (const auto& [name, a] : b.fields) {
+    Shape shape = a.shape();
+    const std::size_t row = a.nbytes() / static_cast<std::size_t>(shape[0]);
+    shape[0] = n;
+    Array c = Array::zeros(a.dtype(), shape);
+    for (std::int64_t i = 0; i < n; ++i)
+      std::memcpy(static_cast<char*>(c.raw()) + static_cast<std::size_t>(i) * row,
+                  static_cast<const char*>(a.raw()) + static_cast<std::size_t>(rows[static_cast<std::size_t>(i)]) * row, row);
+    out.fields.emplace_back(name, std::move(c));
+  }
+  for (std::int64_t r : rows) {
+    const auto i = static_cast<std::size_t>(r);
+    out.keys.push_back(b.keys[i]);
+    out.probabilities.push_back(b.probabilities[i]);
+    out.weights.push_back(b.weights[i]);
+    out.priorities.push_back(b.priorities[i]);
+  }
+  return out;
+}
+
 // How long the chief waits for the replay shards to write their tables into a checkpoint: a large
 // table takes far longer than a sample's timeout_ms.
 constexpr std::int64_t kReplaySnapshotTimeoutMs = 30LL * 60 * 1000;
@@ -33,6 +59,7 @@ void LearnerOptions::validate() const {
   if (keep_checkpoints < 1) throw ConfigError("learner.keep_checkpoints must be at least 1");
   if (log_every < 1) throw ConfigError("learner.log_every must be at least 1");
   if (burn_in < 0) throw ConfigError("learner.burn_in must be >= 0");
+  if (max_policy_lag < 0) throw ConfigError("learner.max_policy_lag must be >= 0 (0: no limit)");
   if (offline()) {
     dt.validate(algo);
     return;
@@ -238,16 +265,35 @@ void Trainer::run() {
   std::deque<std::map<std::string, std::pair<double, double>>> info_window;  // (sum, episodes) per info
   std::map<std::string, double> log_sums;
   std::int64_t log_count = 0;
+  double lag_max = 0, dropped = 0, idle = 0;
   const auto& o = ctx_.options;
 
   while (counters_.env_steps < o.total_env_steps) {
     replay::Batch rb;
+    std::int64_t stale = 0;
+    const auto wait_start = std::chrono::steady_clock::now();
     try {
-      rb = replay_->sample(o.batch_sequences);
+      // Sequences older than max_policy_lag are dropped (and counted); this rank samples again
+      // until it has at least one fresh sequence, so every rank takes part in every update.
+      while (true) {
+        rb = replay_->sample(o.batch_sequences);
+        if (o.max_policy_lag <= 0) break;
+        const std::int64_t* version = rb.at("version").data<std::int64_t>();
+        std::vector<std::int64_t> fresh;
+        for (std::int64_t i = 0; i < rb.size(); ++i)
+          if (counters_.updates - version[i] <= o.max_policy_lag) fresh.push_back(i);
+        stale += rb.size() - static_cast<std::int64_t>(fresh.size());
+        if (fresh.size() == static_cast<std::size_t>(rb.size())) break;
+        if (!fresh.empty()) {
+          rb = select_items(rb, fresh);
+          break;
+        }
+      }
     } catch (const Error& e) {
       if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) break;
       throw;
     }
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
     SequenceBatch batch = to_batch(rb);
     double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
     double lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
@@ -258,10 +304,13 @@ void Trainer::run() {
     auto ended = batch.terminated.logical_or(batch.truncated).cpu();
     auto ep_ret = time_major(rb, "episode_return");
     bool interrupted = ctx_.interrupt != nullptr && ctx_.interrupt->load();
+    const torch::Tensor lag = counters_.updates - batch.version.to(torch::kFloat64);
     std::vector<double> sums{static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
                              ended.sum().item<double>(),
-                             (counters_.updates - batch.version.to(torch::kFloat64)).sum().item<double>(),
-                             static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0};
+                             lag.sum().item<double>(),
+                             static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0,
+                             static_cast<double>(stale), waited};
+    constexpr std::size_t kInfos = 8;  // sums[kInfos + i]: info i
     // Env infos (success, ...) summed over the steps that ended an episode.
     std::vector<std::string> info_names;
     for (const auto& f : rb.fields)
@@ -279,10 +328,15 @@ void Trainer::run() {
     returns.emplace_back(gv[1], gv[2]);
     if (returns.size() > 10) returns.pop_front();
     info_window.emplace_back();
-    for (std::size_t i = 0; i < info_names.size(); ++i) info_window.back()[info_names[i]] = {gv[6 + i], gv[2]};
+    for (std::size_t i = 0; i < info_names.size(); ++i) info_window.back()[info_names[i]] = {gv[kInfos + i], gv[2]};
     if (info_window.size() > 10) info_window.pop_front();
     for (const auto& kv : stats) log_sums[kv.first] += kv.second;
     log_sums["policy_lag"] += gv[3] / gv[4];
+    // Over the log interval: the largest lag trained on (this rank's batches), the sequences all
+    // ranks dropped as stale, and the seconds the ranks waited for data (summed over ranks).
+    lag_max = std::max(lag_max, lag.max().item<double>());
+    dropped += gv[6];
+    idle += gv[7];
     ++log_count;
 
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
@@ -320,9 +374,13 @@ void Trainer::run() {
       if (rcount > 0) row.emplace_back("episode_return", mean_return);
       for (const auto& kv : recent_infos_) row.emplace_back(kv.first, kv.second);
       for (const auto& kv : log_sums) row.emplace_back(kv.first, kv.second / log_count);
+      row.emplace_back("policy_lag_max", lag_max);
+      row.emplace_back("stale_dropped", dropped);
+      row.emplace_back("learner_idle_s", idle);
       ctx_.metrics->write(counters_.env_steps, row);
       log_sums.clear();
       log_count = 0;
+      lag_max = dropped = idle = 0;
     }
     if (chief && o.checkpoint_every > 0 && counters_.updates % o.checkpoint_every == 0) save_checkpoint();
     if (gv[5] > 0) {

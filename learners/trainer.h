@@ -36,6 +36,7 @@ struct LearnerOptions {
   std::int64_t log_every = 5;
   std::int64_t stop_grace_ms = 5000;
   std::int64_t burn_in = 0;
+  std::int64_t max_policy_lag = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
   PPOOptions ppo;
   DTOptions dt;
@@ -49,6 +50,8 @@ struct LearnerOptions {
     v("log_every", log_every, "write metrics every N updates");
     v("stop_grace_ms", stop_grace_ms, "how long to keep answering actors after the run ends");
     v("burn_in", burn_in, "recurrent policies: leading steps of each sequence that only rebuild the state (no gradient)");
+    v("max_policy_lag", max_policy_lag,
+      "async actors: drop sampled sequences more than this many updates older than the learner (0: keep all)");
     v("param_bind", param_bind, "where the parameter server binds in distributed runs");
     v("ppo", ppo, "PPO hyper-parameters");
     v("dt", dt, "Decision Transformer / BC hyper-parameters and dataset (algo dt or bc)");
