@@ -3,7 +3,6 @@
 
 #include <map>
 
-#include "core/models/tensor.h"
 #include "core/runlog/checkpoint.h"
 
 namespace mnemo::launch {

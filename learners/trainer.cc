@@ -28,7 +28,7 @@ replay::Batch select_items(const replay::Batch& b, const std::vector<std::int64_
     Shape shape = a.shape();
     const std::size_t row = a.nbytes() / static_cast<std::size_t>(shape[0]);
     shape[0] = n;
-    Array c = Array::zeros(a.dtype(), shape);
+    Array c = Array::uninitialized(a.dtype(), shape);  // every row is copied below
     for (std::int64_t i = 0; i < n; ++i)
       std::memcpy(static_cast<char*>(c.raw()) + static_cast<std::size_t>(i) * row,
                   static_cast<const char*>(a.raw()) + static_cast<std::size_t>(rows[static_cast<std::size_t>(i)]) * row, row);
