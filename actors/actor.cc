@@ -185,6 +185,14 @@ void Actor::run() {
       torch::InferenceMode guard;
       field("bootstrap_value").copy_(stepper.forward(obs_now).value);
     }
+    // What that value was computed from, for learners that bootstrap from their own value.
+    for (std::size_t f = 0; f < obs_now.size(); ++f)
+      field(seq::kBootstrapObsPrefix + obs_spec.fields[f].name).copy_(obs_now[f]);
+    field("bootstrap_first").copy_(first_now);
+    if (prev_inputs) {
+      field("bootstrap_prev_action").copy_(stepper.prev().action);
+      field("bootstrap_prev_reward").copy_(stepper.prev().reward);
+    }
     field("version").fill_(version_);
     stats_.env_steps += N * T;
     ++stats_.unrolls;

@@ -25,6 +25,12 @@ Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::i
   spec.fields.push_back({"value", DType::kFloat32, {T}});
   spec.fields.push_back({"final_value", DType::kFloat32, {T}});
   spec.fields.push_back({"bootstrap_value", DType::kFloat32, {}});
+  for (const auto& f : obs_spec.fields) spec.fields.push_back({kBootstrapObsPrefix + f.name, f.dtype, f.shape});
+  spec.fields.push_back({"bootstrap_first", DType::kUInt8, {}});
+  if (prev_inputs) {
+    spec.fields.push_back({"bootstrap_prev_action", a.dtype, a.shape});
+    spec.fields.push_back({"bootstrap_prev_reward", DType::kFloat32, {}});
+  }
   spec.fields.push_back({"episode_return", DType::kFloat32, {T}});
   spec.fields.push_back({"episode_length", DType::kInt64, {T}});
   spec.fields.push_back({"version", DType::kInt64, {}});

@@ -15,6 +15,9 @@
 //   value          [T]       float32, behaviour value of the observation
 //   final_value    [T]       float32, value of the last observation of a truncated episode
 //   bootstrap_value []       float32, value of the observation after the last step
+//   bootstrap_obs/<name> [...] that observation (off-policy learners bootstrap from their own value of it)
+//   bootstrap_first []       uint8, whether it starts an episode
+//   bootstrap_prev_action [...], bootstrap_prev_reward []  with prev_inputs: its prev inputs
 //   episode_return [T]       float32, return of the episode that ended at this step
 //   episode_length [T]       int64, length of the episode that ended at this step
 //   version        []        int64, policy version that acted
@@ -31,6 +34,7 @@ namespace mnemo::seq {
 inline const std::string kObsPrefix = "obs/";
 inline const std::string kStatePrefix = "state/";
 inline const std::string kInfoPrefix = "info/";
+inline const std::string kBootstrapObsPrefix = "bootstrap_obs/";
 
 // The replay signature of a sequence of `T` steps for the given observation and action specs
 // and the policy's per-env recurrent state (one field per state tensor, in order, without the

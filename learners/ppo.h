@@ -1,11 +1,14 @@
 // PPO (clipped surrogate, GAE, value loss, entropy bonus, gradient clipping) as rlpyt-style
 // algorithm pieces: advantage estimation and the loss of one minibatch, free of the loop that
-// samples data and applies updates (learners/trainer.h).
+// samples data and applies updates (learners/trainer.h). make_ppo (learners/algorithm.h) puts them
+// together: GAE over the batch from the behaviour values, then epochs x minibatches of the loss,
+// over shuffled transitions for memoryless policies and whole sequences for recurrent ones.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/array.h"
@@ -65,8 +68,11 @@ struct SequenceBatch {
   torch::Tensor logprob;      // [T, B]
   torch::Tensor value;        // [T, B]
   torch::Tensor final_value;  // [T, B]
-  torch::Tensor bootstrap;    // [B]
-  torch::Tensor version;      // [B] int64
+  torch::Tensor bootstrap;    // [B] the behaviour value of the observation after the last step
+  torch::Tensor next_obs;     // [1, B, obs_dim] that observation
+  torch::Tensor next_first;   // [1, B] bool: it starts an episode
+  nn::PrevInputs next_prev;   // its prev inputs, [1, B] (when the policy reads them)
+  torch::Tensor version;      // [B] int64 (on the CPU)
   nn::State state0;           // recurrent state at t=0, each [B, ...]
   int64_t T() const { return rewards.size(0); }
   int64_t B() const { return rewards.size(1); }
@@ -85,5 +91,10 @@ struct PPOLoss {
 PPOLoss ppo_loss(const PPOOptions& o, const ActionSpace& space, const nn::PolicyOutput& out, torch::Tensor log_std,
                  const torch::Tensor& actions, const torch::Tensor& old_logprob, const torch::Tensor& old_value,
                  torch::Tensor advantages, const torch::Tensor& returns);
+
+struct LearnerOptions;
+struct OnlineLearner;
+class OnlineAlgorithm;
+std::unique_ptr<OnlineAlgorithm> make_ppo(const LearnerOptions& options, const OnlineLearner& learner);
 
 }  // namespace mnemo::learners

@@ -51,8 +51,11 @@ constexpr std::int64_t kReplaySnapshotTimeoutMs = 30LL * 60 * 1000;
 }  // namespace
 
 void LearnerOptions::validate() const {
-  if (algo != "ppo" && !offline())
-    throw ConfigError("learner.algo: unknown algorithm '" + algo + "' (valid: ppo, dt, bc)");
+  if (!is_online_algorithm(algo) && !offline()) {
+    std::string valid;
+    for (const auto& name : online_algorithm_names()) valid += name + ", ";
+    throw ConfigError("learner.algo: unknown algorithm '" + algo + "' (valid: " + valid + "dt, bc)");
+  }
   if (batch_sequences < 1) throw ConfigError("learner.batch_sequences must be at least 1");
   if (total_env_steps < 1) throw ConfigError("learner.total_env_steps must be positive");
   if (checkpoint_every < 0) throw ConfigError("learner.checkpoint_every must be >= 0");
@@ -65,6 +68,7 @@ void LearnerOptions::validate() const {
     return;
   }
   ppo.validate();
+  if (off_policy_corrected()) vtrace.validate();
 }
 
 Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_generator(ctx_.seed)) {
@@ -75,10 +79,11 @@ Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_gener
   torch::manual_seed(ctx_.seed);
   policy_ = nn::make_policy(ctx_.model, ctx_.obs_spec, ctx_.action_space);
   policy_->to(ctx_.device);
-  memoryless_ = policy_->initial_state(1).empty();
   optimizer_ = std::make_unique<torch::optim::Adam>(
       policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
   reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, policy_->parameters());
+  algorithm_ = make_online_algorithm(
+      ctx_.options, OnlineLearner{*policy_, *optimizer_, *reducer_, gen_, ctx_.action_space, ctx_.device});
   replay_ = std::make_unique<replay::Client>(ctx_.replay_endpoint, ctx_.replay_client);
   if (ctx_.interrupt != nullptr) replay_->set_stop_flag(ctx_.interrupt);
 }
@@ -103,6 +108,15 @@ SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
   s.value = field("value");
   s.final_value = field("final_value");
   s.bootstrap = to_tensor(b.at("bootstrap_value")).to(d);
+  if (b.has("bootstrap_first")) {
+    // [B, ...] -> [1, B, ...]: one more step after the sequence.
+    auto next = [&](const std::string& name) { return to_tensor(b.at(name)).unsqueeze(0).to(d); };
+    std::vector<torch::Tensor> next_obs;
+    for (const auto& f : ctx_.obs_spec.fields) next_obs.push_back(next(seq::kBootstrapObsPrefix + f.name));
+    s.next_obs = nn::flatten_obs(next_obs, 2);
+    s.next_first = next("bootstrap_first").to(torch::kBool);
+    if (b.has("bootstrap_prev_action")) s.next_prev = {next("bootstrap_prev_action"), next("bootstrap_prev_reward")};
+  }
   s.version = to_tensor(b.at("version"));
   for (std::size_t i = 0;; ++i) {
     std::string name = seq::kStatePrefix + std::to_string(i);
@@ -110,70 +124,6 @@ SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
     s.state0.push_back(to_tensor(b.at(name)).to(d));
   }
   return s;
-}
-
-std::map<std::string, double> Trainer::update(const SequenceBatch& batch) {
-  const auto& o = ctx_.options.ppo;
-  auto [adv, ret] = compute_gae(batch, o.gamma, o.gae_lambda);
-  // Memoryless policies learn from shuffled transitions; recurrent ones from whole sequences.
-  auto columns = [&](const torch::Tensor& t) {
-    if (!memoryless_) return t;
-    auto sizes = t.sizes().vec();
-    std::vector<int64_t> flat{1, sizes[0] * sizes[1]};
-    flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
-    return t.reshape(flat);
-  };
-  auto obs = columns(batch.obs), actions = columns(batch.actions), first = columns(batch.first);
-  // Undefined unless the sequences carry them (the policy then does not read them).
-  auto maybe = [](const torch::Tensor& t, auto&& f) { return t.defined() ? f(t) : t; };
-  auto prev_action = maybe(batch.prev.action, columns), prev_reward = maybe(batch.prev.reward, columns);
-  auto old_logprob = columns(batch.logprob), old_value = columns(batch.value);
-  adv = columns(adv);
-  ret = columns(ret);
-  // Burn-in: the first steps of each sequence only rebuild the recurrent state from the stored
-  // one (which is stale by the policy lag); losses start after them.
-  const int64_t burn = memoryless_ ? 0 : ctx_.options.burn_in;
-  MNEMO_CHECK(burn < batch.T(), "learner.burn_in (", burn, ") must be shorter than the sequence (", batch.T(), ")");
-  auto train_part = [burn](const torch::Tensor& t) { return burn > 0 ? t.narrow(0, burn, t.size(0) - burn) : t; };
-  const int64_t n = obs.size(1);
-  const int64_t mb = std::max<int64_t>(1, n / o.minibatches);
-
-  std::map<std::string, double> sums;
-  int64_t steps = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    // Drawn on the CPU from the checkpointed generator, whatever the device.
-    auto perm = torch::randperm(n, gen_, torch::kLong).to(ctx_.device);
-    for (int64_t start = 0; start + mb <= n; start += mb) {
-      auto idx = perm.narrow(0, start, mb);
-      nn::State state0;
-      for (const auto& s : batch.state0) state0.push_back(s.index_select(0, idx));
-      auto mb_obs = obs.index_select(1, idx), mb_first = first.index_select(1, idx);
-      auto rows = [&](const torch::Tensor& t) { return t.index_select(1, idx); };
-      nn::PrevInputs mb_prev{maybe(prev_action, rows), maybe(prev_reward, rows)};
-      if (burn > 0) {
-        torch::NoGradGuard no_grad;
-        auto head = [burn](const torch::Tensor& t) { return t.narrow(0, 0, burn); };
-        state0 = policy_->unroll(head(mb_obs), {maybe(mb_prev.action, head), maybe(mb_prev.reward, head)},
-                                 head(mb_first), state0)
-                     .state;
-      }
-      auto out = policy_->unroll(train_part(mb_obs), {maybe(mb_prev.action, train_part), maybe(mb_prev.reward, train_part)},
-                                 train_part(mb_first), state0);
-      auto sel = [&](const torch::Tensor& t) { return train_part(t.index_select(1, idx)); };
-      auto loss = ppo_loss(o, ctx_.action_space, out, policy_->log_std(), sel(actions), sel(old_logprob),
-                           sel(old_value), sel(adv), sel(ret));
-      reducer_->zero_grad();
-      loss.total.backward();
-      reducer_->average_gradients();
-      auto norm = torch::nn::utils::clip_grad_norm_(policy_->parameters(), o.max_grad_norm);
-      optimizer_->step();
-      for (const auto& kv : loss.stats) sums[kv.first] += kv.second;
-      sums["grad_norm"] += static_cast<double>(norm);
-      ++steps;
-    }
-  }
-  for (auto& kv : sums) kv.second /= std::max<int64_t>(1, steps);
-  return sums;
 }
 
 void Trainer::save_checkpoint() {
@@ -298,7 +248,7 @@ void Trainer::run() {
     double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
     double lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
     for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-    auto stats = update(batch);
+    auto stats = algorithm_->update(batch);
 
     // Counters every rank agrees on: steps, finished episodes, policy lag, interrupts.
     auto ended = batch.terminated.logical_or(batch.truncated).cpu();

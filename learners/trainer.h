@@ -1,5 +1,6 @@
-// The learner's runner loop: sample sequences from replay, compute PPO updates, average gradients
-// across learner ranks, publish parameters to actors, log metrics and write checkpoints.
+// The learner's runner loop: sample sequences from replay, let the online algorithm (PPO, APPO,
+// IMPALA: learners/algorithm.h) update on them with gradients averaged across learner ranks,
+// publish parameters to actors, log metrics and write checkpoints.
 //
 // One Trainer runs per learner rank. Rank 0 (the chief) owns the parameter server, the metrics
 // and the checkpoints; every rank samples its own batch and joins the gradient all-reduce. On
@@ -16,8 +17,10 @@
 #include "core/array.h"
 #include "core/comm/communicator.h"
 #include "core/models/models.h"
+#include "learners/algorithm.h"
 #include "learners/dt.h"
 #include "learners/ppo.h"
+#include "learners/vtrace.h"
 #include "replay/client.h"
 
 namespace mnemo {
@@ -39,10 +42,13 @@ struct LearnerOptions {
   std::int64_t max_policy_lag = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
   PPOOptions ppo;
+  VTraceOptions vtrace;
   DTOptions dt;
   template <class V>
   void visit(V& v) {
-    v("algo", algo, "learning algorithm: ppo (online), dt (Decision Transformer, offline) or bc (behaviour cloning, offline)");
+    v("algo", algo,
+      "learning algorithm: ppo, appo or impala (online; docs/algorithms.md), dt (Decision Transformer) or bc "
+      "(behaviour cloning) (offline)");
     v("batch_sequences", batch_sequences, "sequences sampled from replay per update and learner rank");
     v("total_env_steps", total_env_steps, "stop after this many environment steps have been trained on");
     v("checkpoint_every", checkpoint_every, "write a checkpoint every N updates (0: only at the end)");
@@ -53,11 +59,13 @@ struct LearnerOptions {
     v("max_policy_lag", max_policy_lag,
       "async actors: drop sampled sequences more than this many updates older than the learner (0: keep all)");
     v("param_bind", param_bind, "where the parameter server binds in distributed runs");
-    v("ppo", ppo, "PPO hyper-parameters");
+    v("ppo", ppo, "optimisation hyper-parameters of the online algorithms (ppo, appo, impala)");
+    v("vtrace", vtrace, "V-trace clipping (algo appo or impala)");
     v("dt", dt, "Decision Transformer / BC hyper-parameters and dataset (algo dt or bc)");
   }
   void validate() const;
   bool offline() const { return algo == "dt" || algo == "bc"; }
+  bool off_policy_corrected() const { return algo == "appo" || algo == "impala"; }
 };
 
 // Counters that survive a resume.
@@ -108,7 +116,6 @@ class Trainer {
 
  private:
   SequenceBatch to_batch(const replay::Batch& b) const;
-  std::map<std::string, double> update(const SequenceBatch& batch);
   void restore();
   std::int64_t save_replay(const std::filesystem::path& dir);
 
@@ -116,11 +123,11 @@ class Trainer {
   std::shared_ptr<nn::PolicyImpl> policy_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<OnlineAlgorithm> algorithm_;
   std::unique_ptr<replay::Client> replay_;
   std::unique_ptr<replay::Client> replay_snapshots_;  // chief, checkpoint_replay: see save_replay
   at::Generator gen_;
   TrainCounters counters_;
-  bool memoryless_ = true;
   double recent_return_ = std::nan("");
   std::map<std::string, double> recent_infos_;
 };

@@ -13,14 +13,13 @@
 namespace mnemo::learners {
 
 struct VTraceOptions {
-  double gamma = 0.99;
+  double gamma = 0.99;       // online learners take learner.ppo.gamma (not a key of learner.vtrace)
   double rho_bar = 1.0;     // clip of the importance weights in the value targets' TD errors
   double c_bar = 1.0;       // clip of the trace-cutting coefficients
   double lambda = 1.0;      // scales the traces (Retrace/TB-style lambda; 1 is the paper's V-trace)
   double pg_rho_bar = 1.0;  // clip of the importance weight of the policy-gradient advantage
   template <class V>
   void visit(V& v) {
-    v("gamma", gamma, "discount factor");
     v("rho_bar", rho_bar, "V-trace: clip of the importance weights (rho-bar)");
     v("c_bar", c_bar, "V-trace: clip of the trace coefficients (c-bar)");
     v("lambda", lambda, "V-trace: trace scaling lambda (1 = IMPALA)");

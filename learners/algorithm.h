@@ -1,0 +1,65 @@
+// Online algorithms as pieces (rlpyt's optimize_agent): an algorithm owns its update, every epoch
+// and minibatch over one batch of sequences, and nothing else. The runner loop (learners/trainer.h)
+// samples the batch, anneals the learning rate, agrees counters across ranks, publishes
+// parameters, logs and checkpoints, whatever the algorithm.
+//
+// A new online algorithm is one file with a class deriving from OnlineAlgorithm and a factory,
+// plus one line in the table of learners/algorithm.cc that gives it its `learner.algo` name.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/comm/communicator.h"
+#include "core/models/models.h"
+#include "learners/ppo.h"
+
+namespace mnemo::learners {
+
+struct LearnerOptions;
+
+// What an algorithm trains: the policy, its optimizer, the gradient plane and the learner's
+// checkpointed generator (minibatch orders), owned by the runner and alive while it runs.
+struct OnlineLearner {
+  nn::PolicyImpl& policy;
+  torch::optim::Optimizer& optimizer;
+  GradientReducer& reducer;
+  at::Generator& generator;
+  ActionSpace space;
+  torch::Device device;
+  bool memoryless() const { return policy.initial_state(1).empty(); }
+};
+
+class OnlineAlgorithm {
+ public:
+  virtual ~OnlineAlgorithm() = default;
+  // Trains on `batch` (on the learner's device; every rank calls it once per update with its own
+  // batch and joins the same number of gradient all-reduces) and returns the statistics to log,
+  // averaged over its minibatches.
+  virtual std::map<std::string, double> update(const SequenceBatch& batch) = 0;
+};
+
+// The algorithm `options.algo` names; ConfigError for a name that is no online algorithm.
+std::unique_ptr<OnlineAlgorithm> make_online_algorithm(const LearnerOptions& options, const OnlineLearner& learner);
+// The names make_online_algorithm knows, in the table's order.
+std::vector<std::string> online_algorithm_names();
+bool is_online_algorithm(const std::string& name);
+
+// Pieces algorithms share.
+
+// The sequences of `b` at `idx` (int64 [n], on the batch's device) as a batch of n.
+SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx);
+// The recurrent state after the first `burn_in` steps of `b`, unrolled without gradients from its
+// stored state (the state0 itself when burn_in is 0).
+nn::State burn_in_state(nn::PolicyImpl& policy, const SequenceBatch& b, std::int64_t burn_in);
+// Steps [from, T) of a time-major tensor (undefined stays undefined).
+torch::Tensor steps_from(const torch::Tensor& t, std::int64_t from);
+// Zeroes the gradients, backpropagates `loss`, averages gradients across ranks, clips their
+// global norm and steps the optimizer; returns the norm before clipping.
+double apply_gradients(const OnlineLearner& learner, const torch::Tensor& loss, double max_grad_norm);
+
+}  // namespace mnemo::learners
