@@ -72,10 +72,73 @@ torch::Tensor steps_from(const torch::Tensor& t, std::int64_t from) {
 
 nn::State burn_in_state(nn::PolicyImpl& policy, const SequenceBatch& b, std::int64_t burn_in) {
   if (burn_in <= 0) return b.state0;
-  MNEMO_CHECK(burn_in < b.T(), "learner.burn_in (", burn_in, ") must be shorter than the sequence (", b.T(), ")");
+  MNEMO_CHECK(burn_in < b.obs.size(0), "learner.burn_in (", burn_in, ") must be shorter than the sequence (",
+              b.obs.size(0), ")");
   torch::NoGradGuard no_grad;
   auto head = [burn_in](const torch::Tensor& t) { return t.defined() ? t.narrow(0, 0, burn_in) : t; };
   return policy.unroll(head(b.obs), {head(b.prev.action), head(b.prev.reward)}, head(b.first), b.state0).state;
+}
+
+MinibatchAlgorithm::MinibatchAlgorithm(const LearnerOptions& options, const OnlineLearner& learner)
+    : o_(options.ppo), learner_(learner), burn_in_(learner.memoryless() ? 0 : options.burn_in),
+      memoryless_(learner.memoryless()) {}
+
+std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& batch) {
+  nn::PolicyImpl& policy = learner_.policy;
+  const int64_t burn = burn_in_;
+  MNEMO_CHECK(burn < batch.T(), "learner.burn_in (", burn, ") must be shorter than the sequence (", batch.T(), ")");
+  // Memoryless policies learn from shuffled transitions (one column of T x B steps); recurrent
+  // ones from whole sequences.
+  auto columns = [&](const torch::Tensor& t) {
+    if (!memoryless_ || !t.defined()) return t;
+    auto sizes = t.sizes().vec();
+    std::vector<int64_t> flat{1, sizes[0] * sizes[1]};
+    flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
+    return t.reshape(flat);
+  };
+  SequenceBatch cols;
+  cols.obs = columns(batch.obs);
+  cols.actions = columns(batch.actions);
+  cols.first = columns(batch.first);
+  cols.prev = {columns(batch.prev.action), columns(batch.prev.reward)};
+  cols.logprob = columns(batch.logprob);
+  cols.value = columns(batch.value);
+  cols.state0 = batch.state0;
+  // Burn-in: the first steps of each sequence only rebuild the recurrent state from the stored
+  // one (which is stale by the policy lag); losses start after them.
+  auto part = [burn](const torch::Tensor& t) { return steps_from(t, burn); };
+  const int64_t n = cols.obs.size(1);
+  const int64_t mb = std::max<int64_t>(1, n / o_.minibatches);
+
+  std::map<std::string, double> sums;
+  int64_t steps = 0;
+  for (int64_t epoch = 0; epoch < o_.epochs; ++epoch) {
+    Targets all = targets(batch, epoch);
+    all.advantages = columns(all.advantages);
+    all.returns = columns(all.returns);
+    all.pg_advantages = columns(all.pg_advantages);
+    // Drawn on the CPU from the checkpointed generator, whatever the device.
+    auto perm = torch::randperm(n, learner_.generator, torch::kLong).to(learner_.device);
+    for (int64_t start = 0; start + mb <= n; start += mb) {
+      auto idx = perm.narrow(0, start, mb);
+      SequenceBatch m = select_sequences(cols, idx);
+      nn::State state0 = burn_in_state(policy, m, burn);
+      auto rows = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(1, idx) : t; };
+      Minibatch x{policy.unroll(part(m.obs), {part(m.prev.action), part(m.prev.reward)}, part(m.first), state0),
+                  part(m.actions),
+                  part(m.logprob),
+                  part(m.value),
+                  {rows(all.advantages), rows(all.returns), rows(all.pg_advantages), {}}};
+      PPOLoss l = loss(x);
+      const double norm = apply_gradients(learner_, l.total, o_.max_grad_norm);
+      for (const auto& kv : l.stats) sums[kv.first] += kv.second;
+      for (const auto& kv : all.stats) sums[kv.first] += kv.second;
+      sums["grad_norm"] += norm;
+      ++steps;
+    }
+  }
+  for (auto& kv : sums) kv.second /= static_cast<double>(std::max<int64_t>(1, steps));
+  return sums;
 }
 
 double apply_gradients(const OnlineLearner& learner, const torch::Tensor& loss, double max_grad_norm) {

@@ -43,6 +43,38 @@ class OnlineAlgorithm {
   virtual std::map<std::string, double> update(const SequenceBatch& batch) = 0;
 };
 
+// The epoch x minibatch loop that PPO, APPO and IMPALA share. At the start of every epoch the
+// algorithm computes its targets over the trained steps (those after learner.burn_in) of the
+// whole batch; then it trains on learner.ppo.minibatches minibatches, each a loss on a gradient
+// step: whole sequences for recurrent policies, shuffled transitions for memoryless ones, in an
+// order drawn from the learner's generator.
+class MinibatchAlgorithm : public OnlineAlgorithm {
+ public:
+  MinibatchAlgorithm(const LearnerOptions& options, const OnlineLearner& learner);
+  std::map<std::string, double> update(const SequenceBatch& batch) final;
+
+ protected:
+  struct Targets {
+    torch::Tensor advantages;     // [T - burn_in, B]
+    torch::Tensor returns;        // [T - burn_in, B] value targets
+    torch::Tensor pg_advantages;  // [T - burn_in, B] (undefined unless the loss reads them)
+    std::map<std::string, double> stats;  // logged, averaged over the epochs
+  };
+  // Of one minibatch: the trained steps' policy output and the batch's fields at those steps.
+  struct Minibatch {
+    nn::PolicyOutput out;
+    torch::Tensor actions, old_logprob, old_value;
+    Targets targets;
+  };
+  virtual Targets targets(const SequenceBatch& batch, std::int64_t epoch) = 0;
+  virtual PPOLoss loss(const Minibatch& mb) = 0;
+
+  PPOOptions o_;
+  OnlineLearner learner_;
+  std::int64_t burn_in_;  // 0 for memoryless policies
+  bool memoryless_;
+};
+
 // The algorithm `options.algo` names; ConfigError for a name that is no online algorithm.
 std::unique_ptr<OnlineAlgorithm> make_online_algorithm(const LearnerOptions& options, const OnlineLearner& learner);
 // The names make_online_algorithm knows, in the table's order.

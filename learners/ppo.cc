@@ -76,70 +76,26 @@ PPOLoss ppo_loss(const PPOOptions& o, const ActionSpace& space, const nn::Policy
 
 namespace {
 
-class PPO final : public OnlineAlgorithm {
+// GAE from the behaviour values, computed once per batch; the clipped surrogate.
+class PPO final : public MinibatchAlgorithm {
  public:
-  PPO(const LearnerOptions& options, const OnlineLearner& learner)
-      : o_(options.ppo), learner_(learner), burn_in_(learner.memoryless() ? 0 : options.burn_in),
-        memoryless_(learner.memoryless()) {}
+  using MinibatchAlgorithm::MinibatchAlgorithm;
 
-  std::map<std::string, double> update(const SequenceBatch& batch) override {
-    nn::PolicyImpl& policy = learner_.policy;
-    auto [adv, ret] = compute_gae(batch, o_.gamma, o_.gae_lambda);
-    // Memoryless policies learn from shuffled transitions (one column of T x B steps); recurrent
-    // ones from whole sequences.
-    auto columns = [&](const torch::Tensor& t) {
-      if (!memoryless_ || !t.defined()) return t;
-      auto sizes = t.sizes().vec();
-      std::vector<int64_t> flat{1, sizes[0] * sizes[1]};
-      flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
-      return t.reshape(flat);
-    };
-    SequenceBatch cols;
-    cols.obs = columns(batch.obs);
-    cols.actions = columns(batch.actions);
-    cols.first = columns(batch.first);
-    cols.prev = {columns(batch.prev.action), columns(batch.prev.reward)};
-    cols.logprob = columns(batch.logprob);
-    cols.value = columns(batch.value);
-    adv = columns(adv);
-    ret = columns(ret);
-    cols.state0 = batch.state0;
-    // Burn-in: the first steps of each sequence only rebuild the recurrent state from the stored
-    // one (which is stale by the policy lag); losses start after them.
-    const int64_t burn = burn_in_;
-    MNEMO_CHECK(burn < batch.T(), "learner.burn_in (", burn, ") must be shorter than the sequence (", batch.T(), ")");
-    auto train_part = [burn](const torch::Tensor& t) { return steps_from(t, burn); };
-    const int64_t n = cols.obs.size(1);
-    const int64_t mb = std::max<int64_t>(1, n / o_.minibatches);
-
-    std::map<std::string, double> sums;
-    int64_t steps = 0;
-    for (int64_t epoch = 0; epoch < o_.epochs; ++epoch) {
-      // Drawn on the CPU from the checkpointed generator, whatever the device.
-      auto perm = torch::randperm(n, learner_.generator, torch::kLong).to(learner_.device);
-      for (int64_t start = 0; start + mb <= n; start += mb) {
-        auto idx = perm.narrow(0, start, mb);
-        SequenceBatch m = select_sequences(cols, idx);
-        nn::State state0 = burn_in_state(policy, m, burn);
-        auto out = policy.unroll(train_part(m.obs), {train_part(m.prev.action), train_part(m.prev.reward)},
-                                 train_part(m.first), state0);
-        auto loss = ppo_loss(o_, learner_.space, out, policy.log_std(), train_part(m.actions), train_part(m.logprob),
-                             train_part(m.value), train_part(adv.index_select(1, idx)), train_part(ret.index_select(1, idx)));
-        const double norm = apply_gradients(learner_, loss.total, o_.max_grad_norm);
-        for (const auto& kv : loss.stats) sums[kv.first] += kv.second;
-        sums["grad_norm"] += norm;
-        ++steps;
-      }
+ protected:
+  Targets targets(const SequenceBatch& batch, std::int64_t epoch) override {
+    if (epoch == 0) {
+      auto [adv, ret] = compute_gae(batch, o_.gamma, o_.gae_lambda);
+      gae_ = {steps_from(adv, burn_in_), steps_from(ret, burn_in_), {}, {}};
     }
-    for (auto& kv : sums) kv.second /= static_cast<double>(std::max<int64_t>(1, steps));
-    return sums;
+    return gae_;
+  }
+  PPOLoss loss(const Minibatch& m) override {
+    return ppo_loss(o_, learner_.space, m.out, learner_.policy.log_std(), m.actions, m.old_logprob, m.old_value,
+                    m.targets.advantages, m.targets.returns);
   }
 
  private:
-  PPOOptions o_;
-  OnlineLearner learner_;
-  std::int64_t burn_in_;
-  bool memoryless_;
+  Targets gae_;
 };
 
 }  // namespace

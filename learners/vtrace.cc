@@ -57,8 +57,10 @@ VTraceOutput vtrace(const VTraceOptions& o, const VTraceInputs& in) {
   out.vs = vs;
   out.pg_advantages = torch::clamp_max(rhos, o.pg_rho_bar) * advantages;
   out.advantages = std::move(advantages);
-  out.rho_clipped_fraction =
-      static_cast<double>((rhos > o.rho_bar).sum().item<int64_t>()) / static_cast<double>(rhos.numel());
+  // Not counting rounding: an actor's step() and the learner's unroll() of the same policy differ
+  // in the last bits, which would make about half the steps of on-policy data "clipped".
+  out.rho_clipped_fraction = static_cast<double>((rhos > o.rho_bar * (1 + kRhoClipTolerance)).sum().item<int64_t>()) /
+                             static_cast<double>(rhos.numel());
   return out;
 }
 

@@ -40,11 +40,13 @@ struct VTraceInputs {
   torch::Tensor bootstrap;     // [B]: the learner's V(x_T), the observation after the last step
 };
 
+inline constexpr double kRhoClipTolerance = 1e-3;
+
 struct VTraceOutput {
   torch::Tensor vs;                // [T, B] value targets v_t
   torch::Tensor advantages;        // [T, B] r_t + gamma * v_{t+1} - V(x_t), v_{t+1} by the episode rules
   torch::Tensor pg_advantages;     // [T, B] min(pg_rho_bar, rho_t) * advantages (IMPALA)
-  double rho_clipped_fraction = 0;  // share of steps with rho_t > rho_bar
+  double rho_clipped_fraction = 0;  // share of steps with rho_t > rho_bar (1 + kRhoClipTolerance)
 };
 
 // Computed without gradients (targets, not a graph): v_t = V(x_t) + delta_t +
