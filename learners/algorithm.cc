@@ -1,5 +1,7 @@
 #include "learners/algorithm.h"
 
+#include <cmath>
+
 #include "core/check.h"
 #include "learners/appo.h"
 #include "learners/trainer.h"
@@ -81,7 +83,22 @@ nn::State burn_in_state(nn::PolicyImpl& policy, const SequenceBatch& b, std::int
 
 MinibatchAlgorithm::MinibatchAlgorithm(const LearnerOptions& options, const OnlineLearner& learner)
     : o_(options.ppo), learner_(learner), burn_in_(learner.memoryless() ? 0 : options.burn_in),
-      memoryless_(learner.memoryless()) {}
+      memoryless_(learner.memoryless()), normalize_advantages_(options.ppo.normalize_advantages) {
+  o_.normalize_advantages = false;
+}
+
+torch::Tensor MinibatchAlgorithm::normalized_across_ranks(const torch::Tensor& adv) const {
+  torch::NoGradGuard no_grad;
+  auto a = adv.to(torch::kFloat64);
+  auto s = torch::stack({a.sum(), a.pow(2).sum(), torch::full({}, static_cast<double>(a.numel()), a.options())});
+  learner_.comm.allreduce_sum(s);
+  s = s.cpu();
+  const double n = s[2].item<double>();
+  if (n <= 1) return adv;
+  const double mean = s[0].item<double>() / n;
+  const double var = std::max(0.0, (s[1].item<double>() - n * mean * mean) / (n - 1));  // unbiased, as torch's std
+  return (adv - mean) / (std::sqrt(var) + 1e-8);
+}
 
 std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& batch) {
   nn::PolicyImpl& policy = learner_.policy;
@@ -129,6 +146,7 @@ std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& ba
                   part(m.logprob),
                   part(m.value),
                   {rows(all.advantages), rows(all.returns), rows(all.pg_advantages), {}}};
+      if (normalize_advantages_) x.targets.advantages = normalized_across_ranks(x.targets.advantages);
       PPOLoss l = loss(x);
       const double norm = apply_gradients(learner_, l.total, o_.max_grad_norm);
       for (const auto& kv : l.stats) sums[kv.first] += kv.second;

@@ -28,6 +28,7 @@ struct OnlineLearner {
   nn::PolicyImpl& policy;
   torch::optim::Optimizer& optimizer;
   GradientReducer& reducer;
+  Communicator& comm;  // the reducer's: for statistics over all ranks' minibatches
   at::Generator& generator;
   ActionSpace space;
   torch::Device device;
@@ -47,7 +48,9 @@ class OnlineAlgorithm {
 // algorithm computes its targets over the trained steps (those after learner.burn_in) of the
 // whole batch; then it trains on learner.ppo.minibatches minibatches, each a loss on a gradient
 // step: whole sequences for recurrent policies, shuffled transitions for memoryless ones, in an
-// order drawn from the learner's generator.
+// order drawn from the learner's generator. With learner.ppo.normalize_advantages the advantages
+// of a minibatch are normalised by their mean and std over all ranks' minibatches, so that L ranks
+// with B sequences each take the update 1 rank takes with L x B (with one minibatch per epoch).
 class MinibatchAlgorithm : public OnlineAlgorithm {
  public:
   MinibatchAlgorithm(const LearnerOptions& options, const OnlineLearner& learner);
@@ -69,10 +72,14 @@ class MinibatchAlgorithm : public OnlineAlgorithm {
   virtual Targets targets(const SequenceBatch& batch, std::int64_t epoch) = 0;
   virtual PPOLoss loss(const Minibatch& mb) = 0;
 
-  PPOOptions o_;
+  PPOOptions o_;  // normalize_advantages is always false here: the loop normalises, not the loss
   OnlineLearner learner_;
   std::int64_t burn_in_;  // 0 for memoryless policies
   bool memoryless_;
+
+ private:
+  torch::Tensor normalized_across_ranks(const torch::Tensor& advantages) const;
+  bool normalize_advantages_;
 };
 
 // The algorithm `options.algo` names; ConfigError for a name that is no online algorithm.

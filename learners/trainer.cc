@@ -83,7 +83,7 @@ Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_gener
       policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
   reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, policy_->parameters());
   algorithm_ = make_online_algorithm(
-      ctx_.options, OnlineLearner{*policy_, *optimizer_, *reducer_, gen_, ctx_.action_space, ctx_.device});
+      ctx_.options, OnlineLearner{*policy_, *optimizer_, *reducer_, *ctx_.comm, gen_, ctx_.action_space, ctx_.device});
   replay_ = std::make_unique<replay::Client>(ctx_.replay_endpoint, ctx_.replay_client);
   if (ctx_.interrupt != nullptr) replay_->set_stop_flag(ctx_.interrupt);
 }

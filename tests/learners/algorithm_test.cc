@@ -67,7 +67,7 @@ Updated update_with(const std::string& algo, const nn::ModelOptions& model, std:
   SingleCommunicator comm;
   GradientReducer reducer(comm, policy->parameters());
   at::Generator gen = nn::make_generator(11);
-  auto algorithm = make_online_algorithm(o, OnlineLearner{*policy, adam, reducer, gen, space, torch::kCPU});
+  auto algorithm = make_online_algorithm(o, OnlineLearner{*policy, adam, reducer, comm, gen, space, torch::kCPU});
   Updated u;
   u.stats = algorithm->update(batch);
   for (const auto& p : policy->parameters()) u.params.push_back(p.detach().clone());

@@ -1,0 +1,133 @@
+// Data parallelism, proven under `mpirun -np 2`: two learner ranks with B sequences each take the
+// same updates as one rank with all 2B of them (to a float tolerance), for PPO and APPO, with a
+// memoryless and a recurrent policy, and end with bit-identical parameters on both ranks. One
+// minibatch per epoch (with several, the ranks' minibatches are not a split of one rank's), two
+// epochs (APPO recomputes V-trace between them), advantages normalised across ranks.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include "learners/algorithm.h"
+#include "learners/trainer.h"
+
+namespace mnemo::learners {
+namespace {
+
+constexpr int64_t kT = 8, kB = 4, kObs = 4, kUpdates = 3;
+
+const ActionSpace& space() {
+  static const ActionSpace s = ActionSpace::discrete(3);
+  return s;
+}
+
+// 2B sequences the same on both ranks (drawn from `seed`): actions sampled from `policy`, the
+// behaviour's log-probabilities and values perturbed from the policy's so that the data is off-policy
+// and V-trace clips; episode ends at random steps.
+SequenceBatch acted_batch(nn::PolicyImpl& policy, std::uint64_t seed) {
+  at::Generator gen = nn::make_generator(seed);
+  const int64_t B = 2 * kB;
+  SequenceBatch b;
+  b.obs = torch::randn({kT, B, kObs}, gen);
+  b.next_obs = torch::randn({1, B, kObs}, gen);
+  b.rewards = torch::randn({kT, B}, gen);
+  b.final_value = torch::randn({kT, B}, gen);
+  auto u = torch::rand({kT, B}, gen);
+  b.terminated = u < 0.1;
+  b.truncated = (u >= 0.1).logical_and(u < 0.2);
+  auto ended = b.terminated.logical_or(b.truncated);
+  b.first = torch::zeros({kT, B}, torch::kBool);
+  b.first[0].fill_(true);
+  b.first.narrow(0, 1, kT - 1).copy_(ended.narrow(0, 0, kT - 1));
+  b.next_first = ended[kT - 1].unsqueeze(0).clone();
+  b.state0 = policy.initial_state(B);
+  b.version = torch::zeros({B}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  auto full = policy.unroll(torch::cat({b.obs, b.next_obs}), torch::cat({b.first, b.next_first}), b.state0);
+  nn::ActionDist dist(space(), full.params.narrow(0, 0, kT), policy.log_std());
+  b.actions = dist.sample(gen);
+  b.logprob = dist.log_prob(b.actions) + 0.3 * torch::randn({kT, B}, gen);
+  b.value = full.value.narrow(0, 0, kT) + 0.1 * torch::randn({kT, B}, gen);
+  b.bootstrap = full.value[kT];
+  return b;
+}
+
+struct Learner {
+  std::shared_ptr<nn::PolicyImpl> policy;
+  std::unique_ptr<torch::optim::Adam> adam;
+  std::unique_ptr<GradientReducer> reducer;
+  at::Generator gen = nn::make_generator(9);
+  std::unique_ptr<OnlineAlgorithm> algorithm;
+
+  Learner(const LearnerOptions& o, const nn::ModelOptions& model, const Array& start, Communicator& comm) {
+    policy = nn::make_policy(model, kObs, space());
+    nn::load_flat_parameters(*policy, start);
+    adam = std::make_unique<torch::optim::Adam>(policy->parameters(), torch::optim::AdamOptions(3e-3));
+    reducer = std::make_unique<GradientReducer>(comm, policy->parameters());
+    algorithm = make_online_algorithm(o, OnlineLearner{*policy, *adam, *reducer, comm, gen, space(), torch::kCPU});
+  }
+};
+
+// Whether `t` holds the same values on both ranks (the sum of two equal floats is exactly twice one).
+bool same_on_both_ranks(Communicator& comm, const torch::Tensor& t) {
+  auto mine = t.detach().to(torch::kFloat64).clone();
+  auto sum = mine.clone();
+  comm.allreduce_sum(sum);
+  return torch::equal(sum, mine * 2);
+}
+
+void expect_two_ranks_equal_one(const std::string& algo, const nn::ModelOptions& model, std::int64_t burn_in) {
+  MPI_Comm world_comm = MPI_COMM_WORLD;
+  auto world = make_mpi_communicator(&world_comm);
+  ASSERT_EQ(world->size(), 2);
+  LearnerOptions o;
+  o.algo = algo;
+  o.burn_in = burn_in;
+  o.ppo.epochs = 2;
+  o.ppo.minibatches = 1;
+  o.vtrace.rho_bar = 1.2;
+  o.vtrace.c_bar = 0.9;
+  o.validate();
+  torch::manual_seed(4);
+  auto behaviour = nn::make_policy(model, kObs, space());
+  const Array start = nn::flatten_parameters(*behaviour);
+
+  SingleCommunicator single;
+  Learner one(o, model, start, single);     // every rank computes the 1-rank reference itself
+  Learner mine(o, model, start, *world);    // this rank's half of the 2-rank run
+  const auto half = torch::arange(world->rank() * kB, (world->rank() + 1) * kB, torch::kLong);
+  double rho_clipped = 0;
+  for (int64_t u = 0; u < kUpdates; ++u) {
+    const SequenceBatch full = acted_batch(*behaviour, 100 + static_cast<std::uint64_t>(u));
+    rho_clipped += one.algorithm->update(full).at(algo == "ppo" ? "grad_norm" : "rho_clip_frac");
+    mine.algorithm->update(select_sequences(full, half));
+  }
+  if (algo != "ppo") {
+    EXPECT_GT(rho_clipped, 0) << "the data never needed V-trace's clipping";
+  }
+  const auto a = one.policy->parameters(), b = mine.policy->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  double moved = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(a[i], b[i], /*rtol=*/1e-4, /*atol=*/1e-5))
+        << algo << " parameter " << i << " differs from the 1-rank run by " << (a[i] - b[i]).abs().max().item<double>();
+    EXPECT_TRUE(same_on_both_ranks(*world, b[i])) << algo << " parameter " << i << " differs between ranks";
+    moved += (b[i] - behaviour->parameters()[i]).abs().sum().item<double>();
+  }
+  EXPECT_GT(moved, 0) << "the updates changed nothing, so the comparison proves nothing";
+}
+
+nn::ModelOptions lstm() {
+  nn::ModelOptions m;
+  m.type = "lstm";
+  m.layers = 1;
+  m.d_model = 8;
+  m.encoder_hidden = {8};
+  return m;
+}
+
+TEST(MpiDataParallelTest, PpoTwoRanksEqualOneWithTheirUnionMemoryless) { expect_two_ranks_equal_one("ppo", {}, 0); }
+TEST(MpiDataParallelTest, PpoTwoRanksEqualOneWithTheirUnionRecurrent) { expect_two_ranks_equal_one("ppo", lstm(), 2); }
+TEST(MpiDataParallelTest, AppoTwoRanksEqualOneWithTheirUnionMemoryless) { expect_two_ranks_equal_one("appo", {}, 0); }
+TEST(MpiDataParallelTest, AppoTwoRanksEqualOneWithTheirUnionRecurrent) { expect_two_ranks_equal_one("appo", lstm(), 2); }
+
+}  // namespace
+}  // namespace mnemo::learners
