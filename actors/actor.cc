@@ -12,6 +12,10 @@ namespace mnemo::actors {
 
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
 // The per-env layout of the policy's recurrent state (without the batch dimension), stored with
 // every sequence so that the learner can replay it from the state the actor had.
 Spec state_spec(nn::PolicyImpl& policy) {
@@ -109,7 +113,10 @@ void Actor::run() {
     if (o.sync) {
       required = base_version_ + (ctx_.total_actors * N * k) / ctx_.sequences_per_update;
     }
-    if (!sync_parameters(std::max<std::int64_t>(required, 0))) break;
+    auto t0 = Clock::now();
+    const bool go_on = sync_parameters(std::max<std::int64_t>(required, 0));
+    stats_.param_wait_s += seconds_since(t0);
+    if (!go_on) break;
 
     // One buffer per sequence field, [N, T, ...]; env b's item views row b without copying.
     std::vector<Array> bufs;
@@ -145,6 +152,7 @@ void Actor::run() {
 
     for (std::int64_t t = 0; t < T; ++t) {
       torch::Tensor action;
+      t0 = Clock::now();
       {
         torch::InferenceMode guard;
         nn::PolicyOutput out = stepper.forward(obs_now);
@@ -154,6 +162,7 @@ void Actor::run() {
         value_v.select(1, t).copy_(out.value);
         stepper.commit(action, std::move(out.state));
       }
+      stats_.inference_s += seconds_since(t0);
       for (std::size_t f = 0; f < obs_now.size(); ++f) obs_views[f]->select(1, t).copy_(obs_now[f]);
       first_v.select(1, t).copy_(first_now);
       action_v.select(1, t).copy_(action);
@@ -161,7 +170,9 @@ void Actor::run() {
         prev_action_v->select(1, t).copy_(stepper.prev().action);
         prev_reward_v->select(1, t).copy_(stepper.prev().reward);
       }
+      t0 = Clock::now();
       step = &venv.step(to_array(action));
+      stats_.env_s += seconds_since(t0);
       reward_v.select(1, t).copy_(reward_now);
       term_v.select(1, t).copy_(term_now);
       trunc_v.select(1, t).copy_(trunc_now);
@@ -173,18 +184,22 @@ void Actor::run() {
         ep_len_v.select(1, t).copy_(ep_len_now.where(ended, torch::zeros_like(ep_len_now)));
         stats_.episodes += ended.sum().item<int64_t>();
         if (trunc_now.logical_and(term_now.logical_not()).any().item<bool>()) {
+          t0 = Clock::now();
           torch::InferenceMode guard;
           auto fv = stepper.final_value(final_obs, reward_now);
           final_value_v.select(1, t).copy_(fv.where(trunc_now.to(torch::kBool), torch::zeros_like(fv)));
+          stats_.inference_s += seconds_since(t0);
         }
       }
       // Prev inputs for the next step; recurrent state restarts in the rows whose episode began.
       stepper.observe(reward_now, first_now);
     }
+    t0 = Clock::now();
     {
       torch::InferenceMode guard;
       field("bootstrap_value").copy_(stepper.forward(obs_now).value);
     }
+    stats_.inference_s += seconds_since(t0);
     // What that value was computed from, for learners that bootstrap from their own value.
     for (std::size_t f = 0; f < obs_now.size(); ++f)
       field(seq::kBootstrapObsPrefix + obs_spec.fields[f].name).copy_(obs_now[f]);
@@ -210,15 +225,19 @@ void Actor::run() {
                           Array::wrap(buf.dtype(), s, static_cast<char*>(buf.raw()) + b * row, buf.owner()));
       }
     }
+    t0 = Clock::now();
     try {
       replay.insert_many(items);
     } catch (const Error& e) {
+      stats_.insert_s += seconds_since(t0);
       if (ctx_.stop != nullptr && ctx_.stop->load()) return;
       throw;
     }
+    stats_.insert_s += seconds_since(t0);
   }
   MNEMO_INFO("actor ", ctx_.actor_id, " stopping after ", stats_.env_steps, " env steps, ", stats_.episodes,
-             " episodes");
+             " episodes; seconds in env steps ", stats_.env_s, ", inference ", stats_.inference_s,
+             ", replay inserts ", stats_.insert_s, ", waiting for parameters ", stats_.param_wait_s);
 }
 
 }  // namespace mnemo::actors

@@ -58,6 +58,12 @@ struct ActorStats {
   std::int64_t unrolls = 0;
   std::int64_t episodes = 0;
   std::int64_t param_updates = 0;
+  // Where the actor's time went (seconds): stepping the envs, the policy's forwards and sampling,
+  // inserting into replay (waiting for space included), waiting for and loading parameters.
+  double env_s = 0;
+  double inference_s = 0;
+  double insert_s = 0;
+  double param_wait_s = 0;
 };
 
 // The seed an actor derives its env resets and action sampling from. A fresh run (resume_step < 0)

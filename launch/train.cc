@@ -266,17 +266,19 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
 
   std::atomic<bool> stop_actors{false};
   std::vector<std::thread> actor_threads;
+  std::vector<actors::ActorStats> actor_stats(static_cast<std::size_t>(c.actor.num_actors));
   for (int i = 0; i < c.actor.num_actors; ++i) {
     actors::ActorContext ac = actor_context(c, i, static_cast<int>(c.actor.num_actors), 1);
     ac.replay_endpoint = server.endpoint();
     ac.params_endpoint = params.endpoint();
     ac.stop = &stop_actors;
     ac.resume_step = step;
-    actor_threads.emplace_back([ac = std::move(ac)]() mutable {
+    actor_threads.emplace_back([ac = std::move(ac), stats = &actor_stats[static_cast<std::size_t>(i)]]() mutable {
       log::set_thread_role("actor-" + std::to_string(ac.actor_id));
       try {
         actors::Actor actor(std::move(ac));
         actor.run();
+        *stats = actor.stats();
       } catch (const std::exception& e) {
         // A crashed actor must not take the run down: the others keep feeding the learner.
         MNEMO_ERROR("actor failed: ", e.what());
@@ -303,6 +305,8 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   r.counters = trainer.counters();
   r.recent_return = trainer.recent_return();
   r.recent_infos = trainer.recent_infos();
+  r.learner_timing = trainer.timing();
+  r.actor_stats = std::move(actor_stats);
   MNEMO_INFO("done: ", r.counters.env_steps, " env steps, ", r.counters.updates, " updates, recent return ",
              r.recent_return);
   return r;
@@ -432,6 +436,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       result.counters = trainer.counters();
       result.recent_return = trainer.recent_return();
       result.recent_infos = trainer.recent_infos();
+      result.learner_timing = trainer.timing();
       if (rank == 0) {
         // Stop actors (through parameter fetches), release any blocked on a full replay table by
         // shutting the server down, and keep answering until every actor has seen the stop.

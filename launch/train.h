@@ -24,6 +24,8 @@ struct TrainResult {
   learners::TrainCounters counters;
   double recent_return = 0;           // mean return of recent episodes (learner chief)
   std::map<std::string, double> recent_infos;  // mean env infos (success, ...) of those episodes
+  learners::TrainTiming learner_timing;         // the chief's
+  std::vector<actors::ActorStats> actor_stats;  // embedded runs: each actor thread's, by actor id
 };
 
 // Set by SIGINT/SIGTERM: the learner writes a checkpoint and the run shuts down cleanly.

@@ -244,11 +244,14 @@ void Trainer::run() {
       throw;
     }
     const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+    timing_.sample_s += waited;
     SequenceBatch batch = to_batch(rb);
     double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
     double lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
     for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
+    const auto update_start = std::chrono::steady_clock::now();
     auto stats = algorithm_->update(batch);
+    timing_.update_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count();
 
     // Counters every rank agrees on: steps, finished episodes, policy lag, interrupts.
     auto ended = batch.terminated.logical_or(batch.truncated).cpu();
@@ -341,6 +344,7 @@ void Trainer::run() {
   progress.finish();
   if (ctx_.metrics != nullptr) ctx_.metrics->flush();
   save_checkpoint();
+  timing_.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
 }
 
 }  // namespace mnemo::learners

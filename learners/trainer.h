@@ -74,6 +74,14 @@ struct TrainCounters {
   std::int64_t env_steps = 0;
 };
 
+// Where this session's learner time went (seconds, this rank): waiting for and receiving samples,
+// the algorithm's updates, and the whole of run().
+struct TrainTiming {
+  double sample_s = 0;
+  double update_s = 0;
+  double total_s = 0;
+};
+
 struct TrainerContext {
   LearnerOptions options;
   nn::ModelOptions model;
@@ -104,6 +112,7 @@ class Trainer {
   // Trains until total_env_steps (or an interrupt); the chief writes a final checkpoint.
   void run();
   const TrainCounters& counters() const { return counters_; }
+  const TrainTiming& timing() const { return timing_; }
   // Mean return of the episodes that ended in the last 10 updates (NaN before any ended).
   double recent_return() const { return recent_return_; }
   // Mean of each env info (e.g. success) over the steps that ended those episodes.
@@ -128,6 +137,7 @@ class Trainer {
   std::unique_ptr<replay::Client> replay_snapshots_;  // chief, checkpoint_replay: see save_replay
   at::Generator gen_;
   TrainCounters counters_;
+  TrainTiming timing_;
   double recent_return_ = std::nan("");
   std::map<std::string, double> recent_infos_;
 };
