@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +105,34 @@ TEST(TrainTest, AsyncActorsTrainOnlyOnSequencesWithinTheMaximumPolicyLag) {
     EXPECT_GE(v.find("learner_idle_s")->as_double("learner_idle_s"), 0.0) << l;
   }
   fs::remove_all(dir);
+}
+
+// The V-trace algorithms run end to end with asynchronous actors and an LSTM (recurrent state,
+// burn-in, the observation after each sequence) and log their off-policy statistics.
+TEST(TrainTest, AppoAndImpalaTrainARecurrentPolicyWithAsyncActors) {
+  for (const std::string algo : {"appo", "impala"}) {
+    fs::path dir = fresh_dir(algo);
+    auto c = cartpole({"learner.algo=" + algo, "actor.num_actors=2", "actor.sync=false", "actor.unroll_length=16",
+                       "model.type=lstm", "model.layers=1", "model.d_model=16", "learner.burn_in=4",
+                       "learner.log_every=1", "learner.total_env_steps=4096"});
+    const TrainResult r = train_embedded(c, dir, false);
+    EXPECT_GE(r.counters.env_steps, 4096) << algo;
+    EXPECT_GT(r.actor_stats.at(0).env_steps, 0) << algo;
+    EXPECT_GT(r.learner_timing.update_s, 0) << algo;
+    const auto lines = lines_of(dir / "metrics.jsonl");
+    ASSERT_FALSE(lines.empty()) << algo;
+    for (const auto& l : lines) {
+      const json::Value v = json::parse(l, "metrics line");
+      for (const char* key : {"rho_clip_frac", "policy_loss", "value_loss", "entropy"}) {
+        ASSERT_NE(v.find(key), nullptr) << algo << ": no " << key << " in " << l;
+        EXPECT_TRUE(std::isfinite(v.find(key)->as_double(key))) << algo << ": " << l;
+      }
+      const double rho = v.find("rho_clip_frac")->as_double("rho_clip_frac");
+      EXPECT_GE(rho, 0.0) << l;
+      EXPECT_LE(rho, 1.0) << l;
+    }
+    fs::remove_all(dir);
+  }
 }
 
 TEST(TrainTest, ResumeContinuesFromTheLatestCheckpointWithCountersIntact) {
