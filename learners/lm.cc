@@ -175,8 +175,10 @@ void save_lm_weights(const fs::path& path, const nn::GPTImpl& model, const std::
   save_safetensors(path, nn::gpt2_named_tensors(model), metadata);
 }
 
-LMTrainer::LMTrainer(LMContext ctx) : ctx_(std::move(ctx)), gen_(at::make_generator<at::CPUGeneratorImpl>(ctx_.seed)) {
-  MNEMO_CHECK(ctx_.comm != nullptr, "LMTrainer needs a communicator");
+LMTrainer::LMTrainer(LMContext ctx)
+    : ctx_(std::move(ctx)), gen_(at::make_generator<at::CPUGeneratorImpl>(ctx_.seed)),
+      checkpoints_(checked(ctx_.comm, "LMTrainer"), ctx_.run_dir, ctx_.options.keep_checkpoints, ctx_.config_yaml,
+                   torch::kCPU) {
   MNEMO_CHECK(ctx_.corpus != nullptr && ctx_.corpus->train.numel() > ctx_.options.block_size, "LMTrainer needs a corpus");
   ctx_.options.validate();
   ctx_.gpt.validate();
@@ -259,44 +261,24 @@ double LMTrainer::evaluate() {
 }
 
 void LMTrainer::save_checkpoint() {
-  if (ctx_.comm->rank() != 0) return;
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
-  auto pending = mgr.begin(counters_.steps);
-  nn::save_model_and_optimizer(pending.dir().string(), *model_, *optimizer_);
   StateFile state;
   state.set("steps", counters_.steps);
   state.set("tokens", counters_.tokens);
   state.set("corpus_bytes", ctx_.corpus->bytes);
   state.set("corpus_crc32c", static_cast<std::int64_t>(ctx_.corpus->crc));
-  state.save(pending.dir() / "state.bin");
-  write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
-  auto info = pending.commit();
-  MNEMO_INFO("checkpoint ", info.dir.string(), " (step ", counters_.steps, ", ", counters_.tokens, " tokens)");
+  checkpoints_.save(counters_.steps, *model_, *optimizer_, state,
+                    "step " + std::to_string(counters_.steps) + ", " + std::to_string(counters_.tokens) + " tokens");
 }
 
 void LMTrainer::restore() {
-  // The chief picks the newest complete checkpoint; every rank loads it, so the optimizer state
-  // (not only the parameters) is the same everywhere. Ranks share the run directory.
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
-  std::int64_t step = -1;
-  if (ctx_.comm->rank() == 0) {
-    auto latest = mgr.latest();
-    if (latest) step = latest->step;
-  }
-  auto s = torch::tensor({step}, torch::kLong);
-  ctx_.comm->broadcast(s, 0);
-  step = s[0].item<std::int64_t>();
-  if (step < 0) throw Error("resume: no complete checkpoint in " + (ctx_.run_dir / "checkpoints").string());
-  const fs::path dir = mgr.step_dir(step);
-  nn::load_model_and_optimizer(dir.string(), *model_, *optimizer_, torch::kCPU);
-  auto state = StateFile::load(dir / "state.bin");
-  counters_.steps = state.get_int("steps");
-  counters_.tokens = state.get_int("tokens");
-  if (state.get_int("corpus_bytes") != ctx_.corpus->bytes ||
-      state.get_int("corpus_crc32c") != static_cast<std::int64_t>(ctx_.corpus->crc))
-    MNEMO_WARN("resume: the corpus differs from the one the checkpoint was trained on (", state.get_int("corpus_bytes"),
-               " bytes then, ", ctx_.corpus->bytes, " now)");
-  MNEMO_INFO("resumed from ", dir.string(), " at step ", counters_.steps, ", ", counters_.tokens, " tokens");
+  auto r = checkpoints_.restore(*model_, *optimizer_);
+  counters_.steps = r.state.get_int("steps");
+  counters_.tokens = r.state.get_int("tokens");
+  if (r.state.get_int("corpus_bytes") != ctx_.corpus->bytes ||
+      r.state.get_int("corpus_crc32c") != static_cast<std::int64_t>(ctx_.corpus->crc))
+    MNEMO_WARN("resume: the corpus differs from the one the checkpoint was trained on (",
+               r.state.get_int("corpus_bytes"), " bytes then, ", ctx_.corpus->bytes, " now)");
+  MNEMO_INFO("resumed from ", r.dir.string(), " at step ", counters_.steps, ", ", counters_.tokens, " tokens");
 }
 
 void LMTrainer::run() {
@@ -367,7 +349,7 @@ void LMTrainer::run() {
                        {"val_loss", last_val_loss_, "%.3f"}},
                       /*force=*/last);
     }
-    if (o.checkpoint_every > 0 && step % o.checkpoint_every == 0) {
+    if (every(step, o.checkpoint_every)) {
       save_checkpoint();
       checkpointed = step;
     }

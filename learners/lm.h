@@ -26,6 +26,7 @@
 
 #include "core/comm/communicator.h"
 #include "core/models/gpt.h"
+#include "learners/runner.h"
 
 namespace mnemo {
 class MetricsWriter;
@@ -168,6 +169,7 @@ class LMTrainer {
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
   at::Generator gen_;
+  RunCheckpoints checkpoints_;
   LMCounters counters_;
   double first_val_loss_ = std::nan("");
   double last_val_loss_ = std::nan("");

@@ -81,6 +81,7 @@ OfflineTrainer::OfflineTrainer(OfflineContext ctx) : ctx_(std::move(ctx)), gen_(
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       model_->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, model_->parameters());
+  checkpoints_ = std::make_unique<RunCheckpoints>(*ctx_.comm, ctx_.run_dir, ctx_.keep_checkpoints, ctx_.config_yaml, device_);
   MNEMO_INFO(ctx_.algo, ": ", data_->episodes(), " episodes, ", data_->transitions(), " transitions (best return ",
              data_->best_return(), ", mean ", data_->mean_return(), "), ", nn::count_parameters(*model_),
              " parameters");
@@ -135,43 +136,20 @@ std::map<std::string, double> OfflineTrainer::evaluate_now() {
 }
 
 void OfflineTrainer::save_checkpoint() {
-  if (ctx_.comm->rank() != 0) return;
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
-  auto pending = mgr.begin(updates_);
-  nn::save_model_and_optimizer(pending.dir().string(), *model_, *optimizer_);
   StateFile state;
   state.set("updates", updates_);
   state.set("target_return", std::to_string(target_));  // what `mnemo eval` conditions on
   state.set("learner_rng", nn::generator_state(gen_));
-  state.save(pending.dir() / "state.bin");
-  write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
-  auto info = pending.commit();
-  MNEMO_INFO("checkpoint ", info.dir.string(), " (update ", updates_, ")");
+  checkpoints_->save(updates_, *model_, *optimizer_, state, "update " + std::to_string(updates_));
 }
 
 void OfflineTrainer::restore() {
-  // The chief picks the checkpoint and every rank loads it, so that AdamW's moments agree across
-  // ranks (otherwise their updates, then their parameters, drift apart). Ranks share the run dir.
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.keep_checkpoints));
-  std::int64_t step = -1;
-  if (ctx_.comm->rank() == 0) {
-    auto latest = mgr.latest();
-    if (latest) step = latest->step;
-  }
-  auto s = torch::tensor({step}, torch::kLong).to(device_);
-  ctx_.comm->broadcast(s, 0);
-  step = s[0].item<std::int64_t>();
-  if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
-  const std::filesystem::path dir = mgr.step_dir(step);
-  nn::load_model_and_optimizer(dir.string(), *model_, *optimizer_, device_);
-  auto state = StateFile::load(dir / "state.bin");
-  updates_ = state.get_int("updates");
+  auto r = checkpoints_->restore(*model_, *optimizer_);
+  updates_ = r.state.get_int("updates");
   // The checkpoint holds the chief's generator; other ranks keep their rank-seeded one so that
   // they go on drawing different windows.
-  if (ctx_.comm->rank() == 0) {
-    nn::set_generator_state(gen_, state.get_string("learner_rng"));
-  }
-  MNEMO_INFO("resumed from ", dir.string(), " at update ", updates_);
+  if (ctx_.comm->rank() == 0) nn::set_generator_state(gen_, r.state.get_string("learner_rng"));
+  MNEMO_INFO("resumed from ", r.dir.string(), " at update ", updates_);
 }
 
 void OfflineTrainer::run() {
@@ -196,10 +174,7 @@ void OfflineTrainer::run() {
     ++count;
 
     // Every rank learns of an interrupt on any rank at the same update.
-    // (On the model's device: a NCCL communicator only reduces CUDA tensors.)
-    auto flag = torch::tensor({ctx_.interrupt != nullptr && ctx_.interrupt->load() ? 1.0f : 0.0f}).to(device_);
-    ctx_.comm->allreduce_sum(flag);
-    interrupted = flag.item<float>() > 0;
+    interrupted = any_rank(*ctx_.comm, ctx_.interrupt != nullptr && ctx_.interrupt->load(), device_);
 
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
     const double ups = static_cast<double>(updates_ - start_updates) / std::max(secs, 1e-9);
@@ -224,7 +199,7 @@ void OfflineTrainer::run() {
       sums.clear();
       count = 0;
     }
-    if (chief && ctx_.checkpoint_every > 0 && updates_ % ctx_.checkpoint_every == 0 && !last) save_checkpoint();
+    if (every(updates_, ctx_.checkpoint_every) && !last) save_checkpoint();
     if (interrupted) {
       MNEMO_WARN("interrupted: writing a checkpoint and stopping");
       break;

@@ -17,6 +17,7 @@
 
 #include "core/comm/communicator.h"
 #include "learners/dt.h"
+#include "learners/runner.h"
 
 namespace mnemo {
 class MetricsWriter;
@@ -73,6 +74,7 @@ class OfflineTrainer {
   DecisionTransformer model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<RunCheckpoints> checkpoints_;
   at::Generator gen_;
   torch::Device device_ = torch::kCPU;
   std::int64_t updates_ = 0;

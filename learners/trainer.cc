@@ -71,8 +71,9 @@ void LearnerOptions::validate() const {
   if (off_policy_corrected()) vtrace.validate();
 }
 
-Trainer::Trainer(TrainerContext ctx) : ctx_(std::move(ctx)), gen_(nn::make_generator(ctx_.seed)) {
-  MNEMO_CHECK(ctx_.comm != nullptr, "trainer needs a communicator");
+Trainer::Trainer(TrainerContext ctx)
+    : ctx_(std::move(ctx)), gen_(nn::make_generator(ctx_.seed)),
+      checkpoints_(checked(ctx_.comm, "trainer"), ctx_.run_dir, ctx_.options.keep_checkpoints, ctx_.config_yaml, ctx_.device) {
   ctx_.options.validate();
   // Each rank draws different minibatch orders; parameters start equal via broadcast.
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
@@ -127,22 +128,20 @@ SequenceBatch Trainer::to_batch(const replay::Batch& b) const {
 }
 
 void Trainer::save_checkpoint() {
-  if (ctx_.comm->rank() != 0) return;
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
-  auto pending = mgr.begin(counters_.updates);
-  nn::save_model_and_optimizer(pending.dir().string(), *policy_, *optimizer_);
   StateFile state;
   state.set("updates", counters_.updates);
   state.set("env_steps", counters_.env_steps);
   state.set("learner_rng", nn::generator_state(gen_));
-  state.save(pending.dir() / "state.bin");
-  write_file_atomic(pending.dir() / "config.yaml", ctx_.config_yaml);
-  // Replay last: its files join the manifest commit() writes, so latest() never sees a checkpoint
-  // whose replay part is missing or half-written.
-  const std::int64_t replay_items = ctx_.checkpoint_replay ? save_replay(pending.dir() / "replay") : -1;
-  auto info = pending.commit();
-  MNEMO_INFO("checkpoint ", info.dir.string(), " (update ", counters_.updates, ", ", counters_.env_steps,
-             " env steps", replay_items >= 0 ? ", " + std::to_string(replay_items) + " replay items" : "", ")");
+  RunCheckpoints::Extra replay;
+  if (ctx_.checkpoint_replay)
+    replay = [this](const std::filesystem::path& dir) {
+      const std::int64_t items = save_replay(dir / "replay");
+      return items >= 0 ? std::to_string(items) + " replay items" : std::string();
+    };
+  checkpoints_.save(counters_.updates, *policy_, *optimizer_, state,
+                    "update " + std::to_string(counters_.updates) + ", " + std::to_string(counters_.env_steps) +
+                        " env steps",
+                    replay);
 }
 
 // Asks every replay shard to write its tables into dir/<shard> and returns the items written, or
@@ -171,32 +170,14 @@ std::int64_t Trainer::save_replay(const std::filesystem::path& dir) {
 }
 
 void Trainer::restore() {
-  // The chief picks the checkpoint unless the launcher did, and every rank loads it: the
-  // optimizer's state (Adam's moments and step counts) must be the same on every rank, or their
-  // updates, and then their parameters, drift apart. Ranks share the run directory.
-  CheckpointManager mgr(ctx_.run_dir / "checkpoints", static_cast<int>(ctx_.options.keep_checkpoints));
-  std::int64_t step = ctx_.resume_step;
-  if (step < 0) {
-    if (ctx_.comm->rank() == 0) {
-      auto latest = mgr.latest();
-      if (latest) step = latest->step;
-    }
-    auto s = torch::tensor({step}, torch::kLong).to(ctx_.device);  // NCCL reduces device tensors only
-    ctx_.comm->broadcast(s, 0);
-    step = s[0].item<std::int64_t>();
-  }
-  if (step < 0) throw Error("resume: no complete checkpoint in " + mgr.dir().string());
-  const std::filesystem::path dir = mgr.step_dir(step);
-  nn::load_model_and_optimizer(dir.string(), *policy_, *optimizer_, ctx_.device);
-  auto state = StateFile::load(dir / "state.bin");
-  counters_.updates = state.get_int("updates");
-  counters_.env_steps = state.get_int("env_steps");
+  // The launcher may have chosen the checkpoint (so that replay shards restore the same one).
+  auto r = checkpoints_.restore(*policy_, *optimizer_, ctx_.resume_step);
+  counters_.updates = r.state.get_int("updates");
+  counters_.env_steps = r.state.get_int("env_steps");
   // The checkpoint holds the chief's generator; other ranks keep their own rank-seeded one so that
   // ranks go on drawing different minibatch orders.
-  if (ctx_.comm->rank() == 0) {
-    nn::set_generator_state(gen_, state.get_string("learner_rng"));
-  }
-  MNEMO_INFO("resumed from ", dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps, " env steps");
+  if (ctx_.comm->rank() == 0) nn::set_generator_state(gen_, r.state.get_string("learner_rng"));
+  MNEMO_INFO("resumed from ", r.dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps, " env steps");
 }
 
 void Trainer::run() {
@@ -335,7 +316,7 @@ void Trainer::run() {
       log_count = 0;
       lag_max = dropped = idle = 0;
     }
-    if (chief && o.checkpoint_every > 0 && counters_.updates % o.checkpoint_every == 0) save_checkpoint();
+    if (every(counters_.updates, o.checkpoint_every)) save_checkpoint();
     if (gv[5] > 0) {
       MNEMO_WARN("interrupted: writing a checkpoint and stopping");
       break;

@@ -20,6 +20,7 @@
 #include "learners/algorithm.h"
 #include "learners/dt.h"
 #include "learners/ppo.h"
+#include "learners/runner.h"
 #include "learners/vtrace.h"
 #include "replay/client.h"
 
@@ -136,6 +137,7 @@ class Trainer {
   std::unique_ptr<replay::Client> replay_;
   std::unique_ptr<replay::Client> replay_snapshots_;  // chief, checkpoint_replay: see save_replay
   at::Generator gen_;
+  RunCheckpoints checkpoints_;
   TrainCounters counters_;
   TrainTiming timing_;
   double recent_return_ = std::nan("");
