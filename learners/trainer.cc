@@ -251,6 +251,11 @@ void Trainer::run() {
       if (f.first.rfind(seq::kInfoPrefix, 0) == 0) info_names.push_back(f.first.substr(seq::kInfoPrefix.size()));
     for (const auto& name : info_names)
       sums.push_back(time_major(rb, seq::kInfoPrefix + name).masked_select(ended).sum().item<double>());
+    // The largest lag of every rank, each in its own slot (a sum of one-hot slots is a gather: the
+    // communicator has no max-reduce).
+    const std::size_t lag_slots = sums.size();
+    sums.resize(lag_slots + static_cast<std::size_t>(ctx_.comm->size()), 0.0);
+    sums[lag_slots + static_cast<std::size_t>(ctx_.comm->rank())] = lag.max().item<double>();
     auto g = torch::tensor(sums, torch::kFloat64).to(ctx_.device);  // NCCL reduces device tensors only
     ctx_.comm->allreduce_sum(g);
     g = g.cpu();
@@ -266,9 +271,9 @@ void Trainer::run() {
     if (info_window.size() > 10) info_window.pop_front();
     for (const auto& kv : stats) log_sums[kv.first] += kv.second;
     log_sums["policy_lag"] += gv[3] / gv[4];
-    // Over the log interval: the largest lag trained on (this rank's batches), the sequences all
-    // ranks dropped as stale, and the seconds the ranks waited for data (summed over ranks).
-    lag_max = std::max(lag_max, lag.max().item<double>());
+    // Over the log interval: the largest lag any rank trained on, the sequences all ranks dropped
+    // as stale, and the seconds the ranks waited for data (summed over ranks).
+    for (std::size_t r = lag_slots; r < sums.size(); ++r) lag_max = std::max(lag_max, gv[static_cast<std::int64_t>(r)]);
     dropped += gv[6];
     idle += gv[7];
     ++log_count;
