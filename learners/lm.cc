@@ -282,83 +282,79 @@ void LMTrainer::restore() {
 }
 
 void LMTrainer::run() {
-  if (ctx_.resume) restore();
-  reducer_->broadcast_parameters(0);
-  const bool chief = ctx_.comm->rank() == 0;
-  const auto& o = ctx_.options;
+  RunnerOptions r;
+  r.comm = ctx_.comm;
+  r.resume = ctx_.resume;
+  r.checkpoint_every = ctx_.options.checkpoint_every;
+  r.progress = ctx_.progress;
+  r.metrics = ctx_.metrics;
+  r.interrupt = ctx_.interrupt;
+  run_loop(*this, r);
+}
 
-  ProgressLine progress(1.0);
+void LMTrainer::begin() {
   first_val_loss_ = last_val_loss_ = evaluate();
-  if (chief && ctx_.metrics != nullptr && !ctx_.resume && std::isfinite(first_val_loss_))
+  if (ctx_.comm->rank() == 0 && ctx_.metrics != nullptr && !ctx_.resume && std::isfinite(first_val_loss_))
     ctx_.metrics->write(counters_.steps,
                         {{"tokens", 0.0}, {"val_loss", first_val_loss_}, {"val_bits_per_byte", first_val_loss_ / kLn2}});
+  start_tokens_ = counters_.tokens;
+}
 
-  const std::int64_t start_tokens = counters_.tokens;
-  double train_seconds = 0;
-  double loss_sum = 0, norm_sum = 0;
-  std::int64_t loss_count = 0;
-  std::int64_t checkpointed = ctx_.resume ? counters_.steps : -1;
-  bool interrupted = false;
-  while (counters_.steps < o.steps && !interrupted) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto stats = train_step();
-    // One small all-reduce per step: the mean loss for the logs and any rank's interrupt.
-    const bool stop_here = ctx_.interrupt != nullptr && ctx_.interrupt->load();
-    auto shared = torch::tensor({stats["loss"], stop_here ? 1.0 : 0.0}, torch::kFloat64);
-    ctx_.comm->allreduce_sum(shared);
-    train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double loss = shared[0].item<double>() / ctx_.comm->size();
-    interrupted = shared[1].item<double>() > 0;
-    loss_sum += loss;
-    norm_sum += stats["grad_norm"];
-    ++loss_count;
-    if (std::isnan(first_loss_)) first_loss_ = loss;
-    tokens_per_s_ = static_cast<double>(counters_.tokens - start_tokens) / std::max(train_seconds, 1e-9);
+bool LMTrainer::advance() {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto stats = train_step();
+  // One small all-reduce per step: the mean loss for the logs.
+  auto shared = torch::tensor({stats["loss"]}, torch::kFloat64);
+  ctx_.comm->allreduce_sum(shared);
+  train_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  step_loss_ = shared[0].item<double>() / ctx_.comm->size();
+  step_lr_ = stats["lr"];
+  loss_sum_ += step_loss_;
+  norm_sum_ += stats["grad_norm"];
+  ++loss_count_;
+  if (std::isnan(first_loss_)) first_loss_ = step_loss_;
+  tokens_per_s_ = static_cast<double>(counters_.tokens - start_tokens_) / std::max(train_seconds_, 1e-9);
+  return true;
+}
 
-    const std::int64_t step = counters_.steps;
-    const bool last = step == o.steps;
-    Scalars row;
-    if (step % o.log_every == 0 || last || interrupted) {
-      last_loss_ = loss_sum / static_cast<double>(loss_count);
-      row = {{"tokens", static_cast<double>(counters_.tokens)},
-             {"loss", last_loss_},
-             {"bits_per_byte", last_loss_ / kLn2},
-             {"lr", stats["lr"]},
-             {"grad_norm", norm_sum / static_cast<double>(loss_count)},
-             {"tokens_per_s", tokens_per_s_}};
-      loss_sum = norm_sum = 0;
-      loss_count = 0;
-    }
-    if (step % o.eval_every == 0 || last) {
-      last_val_loss_ = evaluate();
-      if (std::isfinite(last_val_loss_)) {
-        if (row.empty()) row.emplace_back("tokens", static_cast<double>(counters_.tokens));
-        row.emplace_back("val_loss", last_val_loss_);
-        row.emplace_back("val_bits_per_byte", last_val_loss_ / kLn2);
-      }
-    }
-    if (chief && ctx_.metrics != nullptr && !row.empty()) ctx_.metrics->write(step, row);
-    if (chief && ctx_.progress && (progress.due() || last)) {
-      progress.update({{"step {}", static_cast<double>(step), "count"},
-                       {"{} tokens/s", tokens_per_s_, "count"},
-                       {"ETA {}s",
-                        static_cast<double>((o.steps - step) * o.batch_size * o.block_size * ctx_.comm->size()) /
-                            std::max(tokens_per_s_, 1e-9),
-                        "count"},
-                       {"loss", loss, "%.3f"},
-                       {"val_loss", last_val_loss_, "%.3f"}},
-                      /*force=*/last);
-    }
-    if (every(step, o.checkpoint_every)) {
-      save_checkpoint();
-      checkpointed = step;
+StepReport LMTrainer::report(bool last, bool) {
+  const auto& o = ctx_.options;
+  const std::int64_t step = counters_.steps;
+  StepReport r;
+  r.step = step;
+  if (every(step, o.log_every) || last) {
+    last_loss_ = loss_sum_ / static_cast<double>(loss_count_);
+    r.metrics = {{"tokens", static_cast<double>(counters_.tokens)},
+                 {"loss", last_loss_},
+                 {"bits_per_byte", last_loss_ / kLn2},
+                 {"lr", step_lr_},
+                 {"grad_norm", norm_sum_ / static_cast<double>(loss_count_)},
+                 {"tokens_per_s", tokens_per_s_}};
+    loss_sum_ = norm_sum_ = 0;
+    loss_count_ = 0;
+  }
+  // Collective: every rank validates at the same steps.
+  if (every(step, o.eval_every) || done()) {
+    last_val_loss_ = evaluate();
+    if (std::isfinite(last_val_loss_)) {
+      if (r.metrics.empty()) r.metrics.emplace_back("tokens", static_cast<double>(counters_.tokens));
+      r.metrics.emplace_back("val_loss", last_val_loss_);
+      r.metrics.emplace_back("val_bits_per_byte", last_val_loss_ / kLn2);
     }
   }
-  progress.finish();
-  if (ctx_.metrics != nullptr) ctx_.metrics->flush();
-  if (interrupted) MNEMO_WARN("interrupted at step ", counters_.steps, ": writing a checkpoint and stopping");
-  if (checkpointed != counters_.steps) save_checkpoint();
-  if (chief && counters_.steps >= o.steps) {
+  r.progress = {{"step {}", static_cast<double>(step), "count"},
+                {"{} tokens/s", tokens_per_s_, "count"},
+                {"ETA {}s",
+                 static_cast<double>((o.steps - step) * o.batch_size * o.block_size * ctx_.comm->size()) /
+                     std::max(tokens_per_s_, 1e-9),
+                 "count"},
+                {"loss", step_loss_, "%.3f"},
+                {"val_loss", last_val_loss_, "%.3f"}};
+  return r;
+}
+
+void LMTrainer::finish(bool) {
+  if (ctx_.comm->rank() == 0 && counters_.steps >= ctx_.options.steps) {
     save_lm_weights(weights_path(), *model_,
                     {{"steps", std::to_string(counters_.steps)},
                      {"tokens", std::to_string(counters_.tokens)},

@@ -138,7 +138,7 @@ struct LMContext {
 
 // The runner loop of language-model pretraining; one per rank, rank 0 (the chief) writes
 // metrics, checkpoints and the final lm.safetensors.
-class LMTrainer {
+class LMTrainer : private Runnable {
  public:
   explicit LMTrainer(LMContext ctx);
   ~LMTrainer();
@@ -149,7 +149,7 @@ class LMTrainer {
   // without a validation part. Collective: every rank must call it.
   double evaluate();
   // Writes a checkpoint of the current state (chief only; a no-op elsewhere).
-  void save_checkpoint();
+  void save_checkpoint() override;
 
   const LMCounters& counters() const { return counters_; }
   nn::GPTImpl& model() { return *model_; }
@@ -161,7 +161,14 @@ class LMTrainer {
   std::filesystem::path weights_path() const { return ctx_.run_dir / "lm.safetensors"; }
 
  private:
-  void restore();
+  void restore() override;
+  GradientReducer& reducer() override { return *reducer_; }
+  std::int64_t step() const override { return counters_.steps; }
+  bool done() const override { return counters_.steps >= ctx_.options.steps; }
+  void begin() override;
+  bool advance() override;
+  StepReport report(bool last, bool interrupted) override;
+  void finish(bool interrupted) override;
   std::map<std::string, double> train_step();
 
   LMContext ctx_;
@@ -176,6 +183,12 @@ class LMTrainer {
   double first_loss_ = std::nan("");
   double last_loss_ = std::nan("");
   double tokens_per_s_ = 0;
+  // The loop's session: tokens at its start, seconds spent in steps, sums since the last row.
+  std::int64_t start_tokens_ = 0;
+  double train_seconds_ = 0;
+  double loss_sum_ = 0, norm_sum_ = 0;
+  std::int64_t loss_count_ = 0;
+  double step_loss_ = 0, step_lr_ = 0;
 };
 
 }  // namespace mnemo::learners

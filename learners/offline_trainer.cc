@@ -153,61 +153,59 @@ void OfflineTrainer::restore() {
 }
 
 void OfflineTrainer::run() {
-  if (ctx_.resume) restore();
-  reducer_->broadcast_parameters(0);
+  RunnerOptions r;
+  r.comm = ctx_.comm;
+  r.device = device_;
+  r.resume = ctx_.resume;
+  r.checkpoint_every = ctx_.checkpoint_every;
+  r.progress = ctx_.progress;
+  r.metrics = ctx_.metrics;
+  r.interrupt = ctx_.interrupt;
+  run_loop(*this, r);
+}
+
+void OfflineTrainer::begin() {
+  session_start_ = std::chrono::steady_clock::now();
+  start_updates_ = updates_;
+}
+
+bool OfflineTrainer::advance() {
   const auto& o = ctx_.options;
-  const bool chief = ctx_.comm->rank() == 0;
-  ProgressLine progress(1.0);
-  auto session_start = std::chrono::steady_clock::now();
-  const std::int64_t start_updates = updates_;
-  std::map<std::string, double> sums;
-  std::int64_t count = 0;
-  bool interrupted = false;
+  // Linear warmup (Chen et al.), then the constant rate.
+  lr_ = o.lr * std::min(1.0, static_cast<double>(updates_ + 1) / static_cast<double>(std::max<std::int64_t>(1, o.warmup_steps)));
+  for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr_);
+  auto stats = update(data_->sample(o.batch_size, gen_));
+  ++updates_;
+  for (const auto& kv : stats) sums_[kv.first] += kv.second;
+  ++count_;
+  loss_ = stats["loss"];
+  return true;
+}
 
-  while (updates_ < o.updates) {
-    // Linear warmup (Chen et al.), then the constant rate.
-    double lr = o.lr * std::min(1.0, static_cast<double>(updates_ + 1) / static_cast<double>(std::max<std::int64_t>(1, o.warmup_steps)));
-    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-    auto stats = update(data_->sample(o.batch_size, gen_));
-    ++updates_;
-    for (const auto& kv : stats) sums[kv.first] += kv.second;
-    ++count;
-
-    // Every rank learns of an interrupt on any rank at the same update.
-    interrupted = any_rank(*ctx_.comm, ctx_.interrupt != nullptr && ctx_.interrupt->load(), device_);
-
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
-    const double ups = static_cast<double>(updates_ - start_updates) / std::max(secs, 1e-9);
-    const double samples_per_s = ups * static_cast<double>(o.batch_size * ctx_.comm->size());
-    std::map<std::string, double> eval;
-    const bool last = updates_ == o.updates || interrupted;
-    if ((o.eval_every > 0 && updates_ % o.eval_every == 0) || (last && !interrupted)) eval = evaluate_now();
-    if (chief && ctx_.progress && (progress.due() || last)) {
-      std::vector<ProgressItem> items{{"update {}", static_cast<double>(updates_), "count"},
-                                      {"{} samples/s", samples_per_s, "count"},
-                                      {"ETA {}s", static_cast<double>(o.updates - updates_) / std::max(ups, 1e-9), "count"},
-                                      {"loss", stats["loss"], "%.4g"}};
-      auto it = last_eval_.find("eval_return");
-      if (it != last_eval_.end()) items.push_back({"eval return", it->second, "%.3g"});
-      progress.update(items, last);
-    }
-    if (chief && ctx_.metrics != nullptr && (updates_ % ctx_.log_every == 0 || !eval.empty() || last)) {
-      Scalars row{{"updates", static_cast<double>(updates_)}, {"samples_per_s", samples_per_s}, {"lr", lr}};
-      for (const auto& kv : sums) row.emplace_back(kv.first, kv.second / static_cast<double>(std::max<std::int64_t>(1, count)));
-      for (const auto& kv : eval) row.emplace_back(kv.first, kv.second);
-      ctx_.metrics->write(updates_, row);
-      sums.clear();
-      count = 0;
-    }
-    if (every(updates_, ctx_.checkpoint_every) && !last) save_checkpoint();
-    if (interrupted) {
-      MNEMO_WARN("interrupted: writing a checkpoint and stopping");
-      break;
-    }
+StepReport OfflineTrainer::report(bool last, bool interrupted) {
+  const auto& o = ctx_.options;
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+  const double ups = static_cast<double>(updates_ - start_updates_) / std::max(secs, 1e-9);
+  const double samples_per_s = ups * static_cast<double>(o.batch_size * ctx_.comm->size());
+  std::map<std::string, double> eval;
+  if (every(updates_, o.eval_every) || (last && !interrupted)) eval = evaluate_now();
+  StepReport r;
+  r.step = updates_;
+  r.progress = {{"update {}", static_cast<double>(updates_), "count"},
+                {"{} samples/s", samples_per_s, "count"},
+                {"ETA {}s", static_cast<double>(o.updates - updates_) / std::max(ups, 1e-9), "count"},
+                {"loss", loss_, "%.4g"}};
+  auto it = last_eval_.find("eval_return");
+  if (it != last_eval_.end()) r.progress.push_back({"eval return", it->second, "%.3g"});
+  if (every(updates_, ctx_.log_every) || !eval.empty() || last) {
+    r.metrics = {{"updates", static_cast<double>(updates_)}, {"samples_per_s", samples_per_s}, {"lr", lr_}};
+    for (const auto& kv : sums_)
+      r.metrics.emplace_back(kv.first, kv.second / static_cast<double>(std::max<std::int64_t>(1, count_)));
+    for (const auto& kv : eval) r.metrics.emplace_back(kv.first, kv.second);
+    sums_.clear();
+    count_ = 0;
   }
-  progress.finish();
-  if (ctx_.metrics != nullptr) ctx_.metrics->flush();
-  save_checkpoint();
+  return r;
 }
 
 }  // namespace mnemo::learners

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -48,7 +49,7 @@ struct OfflineContext {
   const std::atomic<bool>* interrupt = nullptr;   // SIGINT/SIGTERM: checkpoint and stop
 };
 
-class OfflineTrainer {
+class OfflineTrainer : private Runnable {
  public:
   explicit OfflineTrainer(OfflineContext ctx);
   ~OfflineTrainer();
@@ -61,12 +62,18 @@ class OfflineTrainer {
   double target_return() const { return target_; }
   DecisionTransformer model() { return model_; }
   const DTData& data() const { return *data_; }
-  void save_checkpoint();
+  void save_checkpoint() override;
   // One update on `batch` (after the learning-rate schedule); returns its statistics.
   std::map<std::string, double> update(const DTBatch& batch);
 
  private:
-  void restore();
+  void restore() override;
+  GradientReducer& reducer() override { return *reducer_; }
+  std::int64_t step() const override { return updates_; }
+  bool done() const override { return updates_ >= ctx_.options.updates; }
+  void begin() override;
+  bool advance() override;
+  StepReport report(bool last, bool interrupted) override;
   std::map<std::string, double> evaluate_now();
 
   OfflineContext ctx_;
@@ -82,6 +89,13 @@ class OfflineTrainer {
   torch::Tensor centres_;                 // k-means centres of the LM's token embeddings
   std::vector<std::int64_t> lm_tokens_;   // co-training corpus
   std::map<std::string, double> last_eval_;
+  // The loop's session: its start, the update it started at, the statistics since the last row.
+  std::chrono::steady_clock::time_point session_start_;
+  std::int64_t start_updates_ = 0;
+  std::map<std::string, double> sums_;
+  std::int64_t count_ = 0;
+  double lr_ = 0;
+  double loss_ = 0;
 };
 
 }  // namespace mnemo::learners

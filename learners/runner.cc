@@ -52,6 +52,38 @@ Communicator& checked(Communicator* comm, const char* who) {
   return *comm;
 }
 
+void run_loop(Runnable& a, const RunnerOptions& o) {
+  Communicator& comm = checked(o.comm, "the runner loop");
+  if (o.resume) a.restore();
+  a.reducer().broadcast_parameters(0);
+  a.begin();
+  const bool chief = comm.rank() == 0;
+  ProgressLine progress(1.0);
+  std::int64_t saved = o.resume ? a.step() : -1;
+  bool interrupted = false;
+  while (!a.done()) {
+    if (!a.advance()) {
+      interrupted = true;
+      break;
+    }
+    interrupted = any_rank(comm, o.interrupt != nullptr && o.interrupt->load(), o.device);
+    const bool last = a.done() || interrupted;
+    const StepReport r = a.report(last, interrupted);
+    if (chief && o.metrics != nullptr && !r.metrics.empty()) o.metrics->write(r.step, r.metrics);
+    if (chief && o.progress && (progress.due() || last)) progress.update(r.progress, /*force=*/last);
+    if (every(a.step(), o.checkpoint_every) && !last) {
+      a.save_checkpoint();
+      saved = a.step();
+    }
+    if (interrupted) break;
+  }
+  progress.finish();
+  if (o.metrics != nullptr) o.metrics->flush();
+  if (interrupted) MNEMO_WARN("interrupted at update ", a.step(), ": writing a checkpoint and stopping");
+  if (saved != a.step()) a.save_checkpoint();
+  a.finish(interrupted);
+}
+
 bool any_rank(Communicator& comm, bool flag, torch::Device device) {
   auto t = torch::tensor({flag ? 1.0f : 0.0f}).to(device);
   comm.allreduce_sum(t);

@@ -12,11 +12,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/comm/communicator.h"
 #include "core/runlog/checkpoint.h"
+#include "core/runlog/metrics.h"
 
 namespace mnemo::learners {
 
@@ -59,6 +62,48 @@ Communicator& checked(Communicator* comm, const char* who);
 
 // Whether `flag` is set on any rank (one all-reduce of a tensor on `device`; every rank calls it).
 bool any_rank(Communicator& comm, bool flag, torch::Device device);
+
+// What one update gives the runner to show: a metrics row (written by the chief when not empty, at
+// `step`) and the progress line's items.
+struct StepReport {
+  std::int64_t step = 0;
+  Scalars metrics;
+  std::vector<ProgressItem> progress;
+};
+
+// An algorithm as the runner loop sees it. Every rank runs the same calls in the same order.
+class Runnable {
+ public:
+  virtual ~Runnable() = default;
+  virtual void restore() = 0;          // every rank loads the checkpoint to resume from
+  virtual void save_checkpoint() = 0;  // the chief writes one (other ranks return at once)
+  virtual GradientReducer& reducer() = 0;
+  virtual std::int64_t step() const = 0;  // updates taken: the checkpoint's step
+  virtual bool done() const = 0;          // the budget is spent
+  virtual void begin() {}                 // after the restore and the parameter broadcast
+  // One update. False: an interrupt stopped it before it could be made (the run stops at once).
+  virtual bool advance() = 0;
+  // After an update: evaluations that are due, the metrics row and progress. `last`: the loop
+  // stops after this update (done, or `interrupted` on some rank).
+  virtual StepReport report(bool last, bool interrupted) = 0;
+  virtual void finish(bool interrupted) {}  // after the final checkpoint
+};
+
+struct RunnerOptions {
+  Communicator* comm = nullptr;
+  torch::Device device = torch::kCPU;        // where the interrupt's all-reduce runs
+  bool resume = false;
+  std::int64_t checkpoint_every = 0;         // updates (0: only at the end)
+  bool progress = true;                      // the chief's console progress line
+  MetricsWriter* metrics = nullptr;          // chief only
+  const std::atomic<bool>* interrupt = nullptr;  // SIGINT/SIGTERM: checkpoint and stop
+};
+
+// The one runner loop of every learner (online: Trainer; DT/BC: OfflineTrainer; LM: LMTrainer):
+// resume, broadcast the chief's parameters, then update until done or an interrupt on any rank
+// (all ranks stop after the same update), writing metrics, progress and periodic checkpoints;
+// a final checkpoint unless one was just written for this step; then finish().
+void run_loop(Runnable& algorithm, const RunnerOptions& options);
 
 // Whether something done every `every` counts (0: never) is due at `count`.
 inline bool every(std::int64_t count, std::int64_t every) { return every > 0 && count % every == 0; }

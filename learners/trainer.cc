@@ -181,156 +181,159 @@ void Trainer::restore() {
 }
 
 void Trainer::run() {
-  if (ctx_.resume) restore();
-  reducer_->broadcast_parameters(0);
-  const bool chief = ctx_.comm->rank() == 0;
-  auto publish = [&] {
-    if (ctx_.params != nullptr) ctx_.params->publish(nn::flatten_parameters(*policy_), counters_.updates);
-  };
+  RunnerOptions r;
+  r.comm = ctx_.comm;
+  r.device = ctx_.device;
+  r.resume = ctx_.resume;
+  r.checkpoint_every = ctx_.options.checkpoint_every;
+  r.progress = ctx_.progress;
+  r.metrics = ctx_.metrics;
+  r.interrupt = ctx_.interrupt;
+  run_loop(*this, r);
+}
+
+void Trainer::publish() {
+  if (ctx_.params != nullptr) ctx_.params->publish(nn::flatten_parameters(*policy_), counters_.updates);
+}
+
+void Trainer::begin() {
+  publish();
+  session_ = Session{};
+  session_.start = std::chrono::steady_clock::now();
+  session_.start_steps = counters_.env_steps;
+}
+
+void Trainer::finish(bool) {
+  timing_.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_.start).count();
+}
+
+bool Trainer::advance() {
+  const auto& o = ctx_.options;
+  replay::Batch rb;
+  std::int64_t stale = 0;
+  const auto wait_start = std::chrono::steady_clock::now();
+  try {
+    // Sequences older than max_policy_lag are dropped (and counted); this rank samples again
+    // until it has at least one fresh sequence, so every rank takes part in every update.
+    while (true) {
+      rb = replay_->sample(o.batch_sequences);
+      if (o.max_policy_lag <= 0) break;
+      const std::int64_t* version = rb.at("version").data<std::int64_t>();
+      std::vector<std::int64_t> fresh;
+      for (std::int64_t i = 0; i < rb.size(); ++i)
+        if (counters_.updates - version[i] <= o.max_policy_lag) fresh.push_back(i);
+      stale += rb.size() - static_cast<std::int64_t>(fresh.size());
+      if (fresh.size() == static_cast<std::size_t>(rb.size())) break;
+      if (!fresh.empty()) {
+        rb = select_items(rb, fresh);
+        break;
+      }
+    }
+  } catch (const Error& e) {
+    if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) return false;
+    throw;
+  }
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
+  timing_.sample_s += waited;
+  SequenceBatch batch = to_batch(rb);
+  double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
+  session_.lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
+  for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(session_.lr);
+  const auto update_start = std::chrono::steady_clock::now();
+  session_.stats = algorithm_->update(batch);
+  timing_.update_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count();
+
+  // Counters every rank agrees on: steps, finished episodes, policy lag.
+  auto ended = batch.terminated.logical_or(batch.truncated).cpu();
+  auto ep_ret = time_major(rb, "episode_return");
+  const torch::Tensor lag = counters_.updates - batch.version.to(torch::kFloat64);
+  std::vector<double> sums{static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
+                           ended.sum().item<double>(),
+                           lag.sum().item<double>(),
+                           static_cast<double>(batch.B()),
+                           static_cast<double>(stale), waited};
+  constexpr std::size_t kInfos = 7;  // sums[kInfos + i]: info i
+  // Env infos (success, ...) summed over the steps that ended an episode.
+  std::vector<std::string> info_names;
+  for (const auto& f : rb.fields)
+    if (f.first.rfind(seq::kInfoPrefix, 0) == 0) info_names.push_back(f.first.substr(seq::kInfoPrefix.size()));
+  for (const auto& name : info_names)
+    sums.push_back(time_major(rb, seq::kInfoPrefix + name).masked_select(ended).sum().item<double>());
+  // The largest lag of every rank, each in its own slot (a sum of one-hot slots is a gather: the
+  // communicator has no max-reduce).
+  const std::size_t lag_slots = sums.size();
+  sums.resize(lag_slots + static_cast<std::size_t>(ctx_.comm->size()), 0.0);
+  sums[lag_slots + static_cast<std::size_t>(ctx_.comm->rank())] = lag.max().item<double>();
+  auto g = torch::tensor(sums, torch::kFloat64).to(ctx_.device);  // NCCL reduces device tensors only
+  ctx_.comm->allreduce_sum(g);
+  g = g.cpu();
+  auto gv = g.accessor<double, 1>();
+  counters_.env_steps += static_cast<std::int64_t>(gv[0]);
+  counters_.updates += 1;
   publish();
 
-  ProgressLine progress(1.0);
-  auto session_start = std::chrono::steady_clock::now();
-  const std::int64_t start_steps = counters_.env_steps;
-  std::deque<std::pair<double, double>> returns;  // (sum, count) of the last updates
-  std::deque<std::map<std::string, std::pair<double, double>>> info_window;  // (sum, episodes) per info
-  std::map<std::string, double> log_sums;
-  std::int64_t log_count = 0;
-  double lag_max = 0, dropped = 0, idle = 0;
+  Session& w = session_;
+  w.returns.emplace_back(gv[1], gv[2]);
+  if (w.returns.size() > 10) w.returns.pop_front();
+  w.info_window.emplace_back();
+  for (std::size_t i = 0; i < info_names.size(); ++i) w.info_window.back()[info_names[i]] = {gv[kInfos + i], gv[2]};
+  if (w.info_window.size() > 10) w.info_window.pop_front();
+  for (const auto& kv : w.stats) w.log_sums[kv.first] += kv.second;
+  w.log_sums["policy_lag"] += gv[3] / gv[4];
+  // Over the log interval: the largest lag any rank trained on, the sequences all ranks dropped
+  // as stale, and the seconds the ranks waited for data (summed over ranks).
+  for (std::size_t r = lag_slots; r < sums.size(); ++r) w.lag_max = std::max(w.lag_max, gv[static_cast<std::int64_t>(r)]);
+  w.dropped += gv[5];
+  w.idle += gv[6];
+  ++w.log_count;
+  return true;
+}
+
+StepReport Trainer::report(bool, bool) {
   const auto& o = ctx_.options;
-
-  while (counters_.env_steps < o.total_env_steps) {
-    replay::Batch rb;
-    std::int64_t stale = 0;
-    const auto wait_start = std::chrono::steady_clock::now();
-    try {
-      // Sequences older than max_policy_lag are dropped (and counted); this rank samples again
-      // until it has at least one fresh sequence, so every rank takes part in every update.
-      while (true) {
-        rb = replay_->sample(o.batch_sequences);
-        if (o.max_policy_lag <= 0) break;
-        const std::int64_t* version = rb.at("version").data<std::int64_t>();
-        std::vector<std::int64_t> fresh;
-        for (std::int64_t i = 0; i < rb.size(); ++i)
-          if (counters_.updates - version[i] <= o.max_policy_lag) fresh.push_back(i);
-        stale += rb.size() - static_cast<std::int64_t>(fresh.size());
-        if (fresh.size() == static_cast<std::size_t>(rb.size())) break;
-        if (!fresh.empty()) {
-          rb = select_items(rb, fresh);
-          break;
-        }
-      }
-    } catch (const Error& e) {
-      if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) break;
-      throw;
-    }
-    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - wait_start).count();
-    timing_.sample_s += waited;
-    SequenceBatch batch = to_batch(rb);
-    double frac = 1.0 - static_cast<double>(counters_.env_steps) / static_cast<double>(o.total_env_steps);
-    double lr = o.ppo.anneal_lr ? o.ppo.lr * std::max(frac, 0.0) : o.ppo.lr;
-    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-    const auto update_start = std::chrono::steady_clock::now();
-    auto stats = algorithm_->update(batch);
-    timing_.update_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - update_start).count();
-
-    // Counters every rank agrees on: steps, finished episodes, policy lag, interrupts.
-    auto ended = batch.terminated.logical_or(batch.truncated).cpu();
-    auto ep_ret = time_major(rb, "episode_return");
-    bool interrupted = ctx_.interrupt != nullptr && ctx_.interrupt->load();
-    const torch::Tensor lag = counters_.updates - batch.version.to(torch::kFloat64);
-    std::vector<double> sums{static_cast<double>(batch.T() * batch.B()), ep_ret.masked_select(ended).sum().item<double>(),
-                             ended.sum().item<double>(),
-                             lag.sum().item<double>(),
-                             static_cast<double>(batch.B()), interrupted ? 1.0 : 0.0,
-                             static_cast<double>(stale), waited};
-    constexpr std::size_t kInfos = 8;  // sums[kInfos + i]: info i
-    // Env infos (success, ...) summed over the steps that ended an episode.
-    std::vector<std::string> info_names;
-    for (const auto& f : rb.fields)
-      if (f.first.rfind(seq::kInfoPrefix, 0) == 0) info_names.push_back(f.first.substr(seq::kInfoPrefix.size()));
-    for (const auto& name : info_names)
-      sums.push_back(time_major(rb, seq::kInfoPrefix + name).masked_select(ended).sum().item<double>());
-    // The largest lag of every rank, each in its own slot (a sum of one-hot slots is a gather: the
-    // communicator has no max-reduce).
-    const std::size_t lag_slots = sums.size();
-    sums.resize(lag_slots + static_cast<std::size_t>(ctx_.comm->size()), 0.0);
-    sums[lag_slots + static_cast<std::size_t>(ctx_.comm->rank())] = lag.max().item<double>();
-    auto g = torch::tensor(sums, torch::kFloat64).to(ctx_.device);  // NCCL reduces device tensors only
-    ctx_.comm->allreduce_sum(g);
-    g = g.cpu();
-    auto gv = g.accessor<double, 1>();
-    counters_.env_steps += static_cast<std::int64_t>(gv[0]);
-    counters_.updates += 1;
-    publish();
-
-    returns.emplace_back(gv[1], gv[2]);
-    if (returns.size() > 10) returns.pop_front();
-    info_window.emplace_back();
-    for (std::size_t i = 0; i < info_names.size(); ++i) info_window.back()[info_names[i]] = {gv[kInfos + i], gv[2]};
-    if (info_window.size() > 10) info_window.pop_front();
-    for (const auto& kv : stats) log_sums[kv.first] += kv.second;
-    log_sums["policy_lag"] += gv[3] / gv[4];
-    // Over the log interval: the largest lag any rank trained on, the sequences all ranks dropped
-    // as stale, and the seconds the ranks waited for data (summed over ranks).
-    for (std::size_t r = lag_slots; r < sums.size(); ++r) lag_max = std::max(lag_max, gv[static_cast<std::int64_t>(r)]);
-    dropped += gv[6];
-    idle += gv[7];
-    ++log_count;
-
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
-    double sps = static_cast<double>(counters_.env_steps - start_steps) / std::max(secs, 1e-9);
-    double rsum = 0, rcount = 0;
-    for (const auto& r : returns) {
-      rsum += r.first;
-      rcount += r.second;
-    }
-    double mean_return = rcount > 0 ? rsum / rcount : std::nan("");
-    recent_return_ = mean_return;
-    std::map<std::string, std::pair<double, double>> info_sums;
-    for (const auto& w : info_window)
-      for (const auto& kv : w) {
-        info_sums[kv.first].first += kv.second.first;
-        info_sums[kv.first].second += kv.second.second;
-      }
-    recent_infos_.clear();
-    for (const auto& kv : info_sums)
-      if (kv.second.second > 0) recent_infos_[kv.first] = kv.second.first / kv.second.second;
-    if (chief && ctx_.progress && progress.due()) {
-      progress.update({{"step {}", static_cast<double>(counters_.env_steps), "count"},
-                       {"{} steps/s", sps, "count"},
-                       {"ETA {}s", static_cast<double>(o.total_env_steps - counters_.env_steps) / std::max(sps, 1e-9),
-                        "count"},
-                       {"return", mean_return, "%.1f"},
-                       {"loss", stats["policy_loss"] + stats["value_loss"], "%.3g"},
-                       {"lag", log_sums["policy_lag"] / log_count, "%.2f"}});
-    }
-    if (chief && ctx_.metrics != nullptr && counters_.updates % o.log_every == 0) {
-      Scalars row{{"env_steps", static_cast<double>(counters_.env_steps)},
-                  {"updates", static_cast<double>(counters_.updates)},
-                  {"sps", sps},
-                  {"lr", lr}};
-      if (rcount > 0) row.emplace_back("episode_return", mean_return);
-      for (const auto& kv : recent_infos_) row.emplace_back(kv.first, kv.second);
-      for (const auto& kv : log_sums) row.emplace_back(kv.first, kv.second / log_count);
-      row.emplace_back("policy_lag_max", lag_max);
-      row.emplace_back("stale_dropped", dropped);
-      row.emplace_back("learner_idle_s", idle);
-      ctx_.metrics->write(counters_.env_steps, row);
-      log_sums.clear();
-      log_count = 0;
-      lag_max = dropped = idle = 0;
-    }
-    if (every(counters_.updates, o.checkpoint_every)) save_checkpoint();
-    if (gv[5] > 0) {
-      MNEMO_WARN("interrupted: writing a checkpoint and stopping");
-      break;
-    }
+  Session& w = session_;
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - w.start).count();
+  double sps = static_cast<double>(counters_.env_steps - w.start_steps) / std::max(secs, 1e-9);
+  double rsum = 0, rcount = 0;
+  for (const auto& r : w.returns) {
+    rsum += r.first;
+    rcount += r.second;
   }
-  progress.finish();
-  if (ctx_.metrics != nullptr) ctx_.metrics->flush();
-  save_checkpoint();
-  timing_.total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start).count();
+  double mean_return = rcount > 0 ? rsum / rcount : std::nan("");
+  recent_return_ = mean_return;
+  std::map<std::string, std::pair<double, double>> info_sums;
+  for (const auto& iw : w.info_window)
+    for (const auto& kv : iw) {
+      info_sums[kv.first].first += kv.second.first;
+      info_sums[kv.first].second += kv.second.second;
+    }
+  recent_infos_.clear();
+  for (const auto& kv : info_sums)
+    if (kv.second.second > 0) recent_infos_[kv.first] = kv.second.first / kv.second.second;
+  StepReport r;
+  r.step = counters_.env_steps;
+  r.progress = {{"step {}", static_cast<double>(counters_.env_steps), "count"},
+                {"{} steps/s", sps, "count"},
+                {"ETA {}s", static_cast<double>(o.total_env_steps - counters_.env_steps) / std::max(sps, 1e-9), "count"},
+                {"return", mean_return, "%.1f"},
+                {"loss", w.stats["policy_loss"] + w.stats["value_loss"], "%.3g"},
+                {"lag", w.log_sums["policy_lag"] / static_cast<double>(std::max<std::int64_t>(1, w.log_count)), "%.2f"}};
+  if (every(counters_.updates, o.log_every)) {
+    r.metrics = {{"env_steps", static_cast<double>(counters_.env_steps)},
+                 {"updates", static_cast<double>(counters_.updates)},
+                 {"sps", sps},
+                 {"lr", w.lr}};
+    if (rcount > 0) r.metrics.emplace_back("episode_return", mean_return);
+    for (const auto& kv : recent_infos_) r.metrics.emplace_back(kv.first, kv.second);
+    for (const auto& kv : w.log_sums) r.metrics.emplace_back(kv.first, kv.second / static_cast<double>(w.log_count));
+    r.metrics.emplace_back("policy_lag_max", w.lag_max);
+    r.metrics.emplace_back("stale_dropped", w.dropped);
+    r.metrics.emplace_back("learner_idle_s", w.idle);
+    w.log_sums.clear();
+    w.log_count = 0;
+    w.lag_max = w.dropped = w.idle = 0;
+  }
+  return r;
 }
 
 }  // namespace mnemo::learners

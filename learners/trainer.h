@@ -9,7 +9,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -106,7 +108,7 @@ struct TrainerContext {
   torch::Device device = torch::kCPU;     // where the policy trains (learner.ppo.device, resolved per rank)
 };
 
-class Trainer {
+class Trainer : private Runnable {
  public:
   explicit Trainer(TrainerContext ctx);
   ~Trainer();
@@ -122,11 +124,20 @@ class Trainer {
   torch::optim::Adam& optimizer() { return *optimizer_; }
   // Writes a checkpoint of the current state (chief only; other ranks return at once). With
   // checkpoint_replay every replay shard writes its tables into the checkpoint before it is sealed.
-  void save_checkpoint();
+  void save_checkpoint() override;
 
  private:
+  // The runner loop's pieces (learners/runner.h).
+  void restore() override;
+  GradientReducer& reducer() override { return *reducer_; }
+  std::int64_t step() const override { return counters_.updates; }
+  bool done() const override { return counters_.env_steps >= ctx_.options.total_env_steps; }
+  void begin() override;
+  bool advance() override;
+  StepReport report(bool last, bool interrupted) override;
+  void finish(bool interrupted) override;
+  void publish();
   SequenceBatch to_batch(const replay::Batch& b) const;
-  void restore();
   std::int64_t save_replay(const std::filesystem::path& dir);
 
   TrainerContext ctx_;
@@ -142,6 +153,18 @@ class Trainer {
   TrainTiming timing_;
   double recent_return_ = std::nan("");
   std::map<std::string, double> recent_infos_;
+  // This session's windows and the sums since the last metrics row.
+  struct Session {
+    std::chrono::steady_clock::time_point start;
+    std::int64_t start_steps = 0;
+    std::deque<std::pair<double, double>> returns;  // (sum, count) of the last updates
+    std::deque<std::map<std::string, std::pair<double, double>>> info_window;  // (sum, episodes) per info
+    std::map<std::string, double> log_sums;
+    std::int64_t log_count = 0;
+    double lag_max = 0, dropped = 0, idle = 0;
+    std::map<std::string, double> stats;  // of the last update
+    double lr = 0;
+  } session_;
 };
 
 }  // namespace mnemo::learners
