@@ -14,35 +14,13 @@
 #include "core/comm/communicator.h"
 #include "learners/algorithm.h"
 #include "learners/trainer.h"
+#include "tests/learners/acted_batch.h"
 
 namespace {
 
 using namespace mnemo;
 
 constexpr int64_t kT = 32, kB = 16, kObs = 6;  // T-Maze: 6 features per observation
-
-learners::SequenceBatch synthetic_batch(nn::PolicyImpl& policy, const ActionSpace& space, at::Generator& gen) {
-  learners::SequenceBatch b;
-  b.obs = torch::randn({kT, kB, kObs}, gen);
-  b.next_obs = torch::randn({1, kB, kObs}, gen);
-  b.rewards = torch::randn({kT, kB}, gen);
-  b.final_value = torch::zeros({kT, kB});
-  b.terminated = torch::rand({kT, kB}, gen) < 0.02;
-  b.truncated = torch::zeros({kT, kB}, torch::kBool);
-  b.first = torch::zeros({kT, kB}, torch::kBool);
-  b.first[0].fill_(true);
-  b.next_first = torch::zeros({1, kB}, torch::kBool);
-  b.state0 = policy.initial_state(kB);
-  b.version = torch::zeros({kB}, torch::kLong);
-  torch::NoGradGuard no_grad;
-  auto full = policy.unroll(torch::cat({b.obs, b.next_obs}), torch::cat({b.first, b.next_first}), b.state0);
-  nn::ActionDist dist(space, full.params.narrow(0, 0, kT), policy.log_std());
-  b.actions = dist.sample(gen);
-  b.logprob = dist.log_prob(b.actions);
-  b.value = full.value.narrow(0, 0, kT);
-  b.bootstrap = full.value[kT];
-  return b;
-}
 
 // Updates per second of `algo` on this rank's batches, all ranks of `comm` training together.
 double updates_per_second(const std::string& algo, Communicator& comm, double seconds) {
@@ -62,7 +40,12 @@ double updates_per_second(const std::string& algo, Communicator& comm, double se
   o.algo = algo;
   auto algorithm =
       learners::make_online_algorithm(o, learners::OnlineLearner{*policy, adam, reducer, comm, gen, space, torch::kCPU});
-  const auto batch = synthetic_batch(*policy, space, gen);
+  learners::test_data::ActedBatchOptions ao;
+  ao.T = kT;
+  ao.B = kB;
+  ao.obs_dim = kObs;
+  ao.terminate_p = 0.02;
+  const auto batch = learners::test_data::acted_batch(*policy, space, ao, gen);
   algorithm->update(batch);  // warm-up
   int n = 0;
   const auto t0 = std::chrono::steady_clock::now();

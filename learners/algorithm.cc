@@ -45,27 +45,34 @@ bool is_online_algorithm(const std::string& name) {
   return false;
 }
 
-SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx) {
-  auto rows = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(1, idx) : t; };
-  auto items = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, idx.to(t.device())) : t; };
+SequenceBatch map_fields(const SequenceBatch& b, const std::function<torch::Tensor(const torch::Tensor&)>& per_step,
+                         const std::function<torch::Tensor(const torch::Tensor&)>& per_sequence) {
+  auto steps = [&](const torch::Tensor& t) { return t.defined() ? per_step(t) : t; };
+  auto items = [&](const torch::Tensor& t) { return t.defined() ? per_sequence(t) : t; };
   SequenceBatch s;
-  s.obs = rows(b.obs);
-  s.actions = rows(b.actions);
-  s.rewards = rows(b.rewards);
-  s.prev = {rows(b.prev.action), rows(b.prev.reward)};
-  s.first = rows(b.first);
-  s.terminated = rows(b.terminated);
-  s.truncated = rows(b.truncated);
-  s.logprob = rows(b.logprob);
-  s.value = rows(b.value);
-  s.final_value = rows(b.final_value);
+  s.obs = steps(b.obs);
+  s.actions = steps(b.actions);
+  s.rewards = steps(b.rewards);
+  s.prev = {steps(b.prev.action), steps(b.prev.reward)};
+  s.first = steps(b.first);
+  s.terminated = steps(b.terminated);
+  s.truncated = steps(b.truncated);
+  s.logprob = steps(b.logprob);
+  s.value = steps(b.value);
+  s.final_value = steps(b.final_value);
   s.bootstrap = items(b.bootstrap);
-  s.next_obs = rows(b.next_obs);
-  s.next_first = rows(b.next_first);
-  s.next_prev = {rows(b.next_prev.action), rows(b.next_prev.reward)};
+  s.next_obs = steps(b.next_obs);
+  s.next_first = steps(b.next_first);
+  s.next_prev = {steps(b.next_prev.action), steps(b.next_prev.reward)};
   s.version = items(b.version);
   for (const auto& t : b.state0) s.state0.push_back(items(t));
   return s;
+}
+
+SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx) {
+  return map_fields(
+      b, [&](const torch::Tensor& t) { return t.index_select(1, idx); },
+      [&](const torch::Tensor& t) { return t.index_select(0, idx.to(t.device())); });
 }
 
 torch::Tensor steps_from(const torch::Tensor& t, std::int64_t from) {
@@ -113,14 +120,12 @@ std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& ba
     flat.insert(flat.end(), sizes.begin() + 2, sizes.end());
     return t.reshape(flat);
   };
-  SequenceBatch cols;
-  cols.obs = columns(batch.obs);
-  cols.actions = columns(batch.actions);
-  cols.first = columns(batch.first);
-  cols.prev = {columns(batch.prev.action), columns(batch.prev.reward)};
-  cols.logprob = columns(batch.logprob);
-  cols.value = columns(batch.value);
-  cols.state0 = batch.state0;
+  // Columns of transitions have no per-sequence fields (bootstrap, version; a memoryless policy
+  // has no state), so those are dropped there; the step after each sequence is the targets' only.
+  SequenceBatch cols =
+      map_fields(batch, columns, [&](const torch::Tensor& t) { return memoryless_ ? torch::Tensor() : t; });
+  cols.next_obs = cols.next_first = torch::Tensor();
+  cols.next_prev = {};
   // Burn-in: the first steps of each sequence only rebuild the recurrent state from the stored
   // one (which is stale by the policy lag); losses start after them.
   auto part = [burn](const torch::Tensor& t) { return steps_from(t, burn); };

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -90,6 +91,11 @@ bool is_online_algorithm(const std::string& name);
 
 // Pieces algorithms share.
 
+// `b` with `per_step` applied to every time-major field ([T, B, ...], and the [1, B, ...] next_*)
+// and `per_sequence` to every per-sequence one ([B, ...]: bootstrap, version, state0); undefined
+// fields stay undefined.
+SequenceBatch map_fields(const SequenceBatch& b, const std::function<torch::Tensor(const torch::Tensor&)>& per_step,
+                         const std::function<torch::Tensor(const torch::Tensor&)>& per_sequence);
 // The sequences of `b` at `idx` (int64 [n], on the batch's device) as a batch of n.
 SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx);
 // The recurrent state after the first `burn_in` steps of `b`, unrolled without gradients from its

@@ -153,15 +153,7 @@ void OfflineTrainer::restore() {
 }
 
 void OfflineTrainer::run() {
-  RunnerOptions r;
-  r.comm = ctx_.comm;
-  r.device = device_;
-  r.resume = ctx_.resume;
-  r.checkpoint_every = ctx_.checkpoint_every;
-  r.progress = ctx_.progress;
-  r.metrics = ctx_.metrics;
-  r.interrupt = ctx_.interrupt;
-  run_loop(*this, r);
+  run_loop(*this, RunnerOptions{ctx_.comm, device_, ctx_.resume, ctx_.checkpoint_every, ctx_.progress, ctx_.metrics, ctx_.interrupt});
 }
 
 void OfflineTrainer::begin() {

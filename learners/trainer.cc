@@ -181,15 +181,8 @@ void Trainer::restore() {
 }
 
 void Trainer::run() {
-  RunnerOptions r;
-  r.comm = ctx_.comm;
-  r.device = ctx_.device;
-  r.resume = ctx_.resume;
-  r.checkpoint_every = ctx_.options.checkpoint_every;
-  r.progress = ctx_.progress;
-  r.metrics = ctx_.metrics;
-  r.interrupt = ctx_.interrupt;
-  run_loop(*this, r);
+  run_loop(*this, RunnerOptions{ctx_.comm, ctx_.device, ctx_.resume, ctx_.options.checkpoint_every, ctx_.progress, ctx_.metrics,
+                    ctx_.interrupt});
 }
 
 void Trainer::publish() {

@@ -9,39 +9,23 @@
 #include "core/check.h"
 #include "learners/appo.h"
 #include "learners/trainer.h"
+#include "tests/learners/acted_batch.h"
 
 namespace mnemo::learners {
 namespace {
 
 constexpr int64_t kT = 6, kB = 4, kObs = 3;
 
-// B sequences that `policy` itself acted: behaviour log-probabilities and values come from its
-// own unroll over the sequence and the observation after it. Row 0 terminates at t = 2 and row 1
-// is truncated at t = 3; the next step of each starts a new episode.
+// B sequences that `policy` itself acted (exactly on-policy), with terminated and truncated steps.
 SequenceBatch on_policy_batch(nn::PolicyImpl& policy, const ActionSpace& space, at::Generator& gen) {
-  SequenceBatch b;
-  b.obs = torch::randn({kT, kB, kObs}, gen);
-  b.next_obs = torch::randn({1, kB, kObs}, gen);
-  b.rewards = torch::randn({kT, kB}, gen);
-  b.final_value = torch::randn({kT, kB}, gen);
-  b.terminated = torch::zeros({kT, kB}, torch::kBool);
-  b.truncated = torch::zeros({kT, kB}, torch::kBool);
-  b.first = torch::zeros({kT, kB}, torch::kBool);
-  b.terminated[2][0] = true;
-  b.truncated[3][1] = true;
-  b.first[0].fill_(true);
-  b.first[3][0] = true;
-  b.first[4][1] = true;
-  b.next_first = torch::zeros({1, kB}, torch::kBool);
-  b.state0 = policy.initial_state(kB);
-  b.version = torch::zeros({kB}, torch::kLong);
-  torch::NoGradGuard no_grad;
-  auto full = policy.unroll(torch::cat({b.obs, b.next_obs}), torch::cat({b.first, b.next_first}), b.state0);
-  nn::ActionDist dist(space, full.params.narrow(0, 0, kT), policy.log_std());
-  b.actions = dist.sample(gen);
-  b.logprob = dist.log_prob(b.actions);
-  b.value = full.value.narrow(0, 0, kT);
-  b.bootstrap = full.value[kT];
+  test_data::ActedBatchOptions o;
+  o.T = kT;
+  o.B = kB;
+  o.obs_dim = kObs;
+  o.terminate_p = 0.15;
+  o.truncate_p = 0.15;
+  SequenceBatch b = test_data::acted_batch(policy, space, o, gen);
+  MNEMO_CHECK(b.terminated.any().item<bool>() && b.truncated.any().item<bool>(), "the seed gives both episode ends");
   return b;
 }
 

@@ -8,6 +8,7 @@
 
 #include "learners/algorithm.h"
 #include "learners/trainer.h"
+#include "tests/learners/acted_batch.h"
 
 namespace mnemo::learners {
 namespace {
@@ -24,30 +25,15 @@ const ActionSpace& space() {
 // and V-trace clips; episode ends at random steps.
 SequenceBatch acted_batch(nn::PolicyImpl& policy, std::uint64_t seed) {
   at::Generator gen = nn::make_generator(seed);
-  const int64_t B = 2 * kB;
-  SequenceBatch b;
-  b.obs = torch::randn({kT, B, kObs}, gen);
-  b.next_obs = torch::randn({1, B, kObs}, gen);
-  b.rewards = torch::randn({kT, B}, gen);
-  b.final_value = torch::randn({kT, B}, gen);
-  auto u = torch::rand({kT, B}, gen);
-  b.terminated = u < 0.1;
-  b.truncated = (u >= 0.1).logical_and(u < 0.2);
-  auto ended = b.terminated.logical_or(b.truncated);
-  b.first = torch::zeros({kT, B}, torch::kBool);
-  b.first[0].fill_(true);
-  b.first.narrow(0, 1, kT - 1).copy_(ended.narrow(0, 0, kT - 1));
-  b.next_first = ended[kT - 1].unsqueeze(0).clone();
-  b.state0 = policy.initial_state(B);
-  b.version = torch::zeros({B}, torch::kLong);
-  torch::NoGradGuard no_grad;
-  auto full = policy.unroll(torch::cat({b.obs, b.next_obs}), torch::cat({b.first, b.next_first}), b.state0);
-  nn::ActionDist dist(space(), full.params.narrow(0, 0, kT), policy.log_std());
-  b.actions = dist.sample(gen);
-  b.logprob = dist.log_prob(b.actions) + 0.3 * torch::randn({kT, B}, gen);
-  b.value = full.value.narrow(0, 0, kT) + 0.1 * torch::randn({kT, B}, gen);
-  b.bootstrap = full.value[kT];
-  return b;
+  test_data::ActedBatchOptions o;
+  o.T = kT;
+  o.B = 2 * kB;
+  o.obs_dim = kObs;
+  o.terminate_p = 0.1;
+  o.truncate_p = 0.1;
+  o.logprob_noise = 0.3;
+  o.value_noise = 0.1;
+  return test_data::acted_batch(policy, space(), o, gen);
 }
 
 struct Learner {
