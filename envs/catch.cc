@@ -16,6 +16,7 @@ void CatchOptions::validate() const {
   if (rows < 2 || rows > 256) fail("rows", "in [2, 256]", std::to_string(rows));
   if (columns < 1 || columns > 256) fail("columns", "in [1, 256]", std::to_string(columns));
   if (cell_pixels < 1 || cell_pixels > 32) fail("cell_pixels", "in [1, 32]", std::to_string(cell_pixels));
+  if (visible_rows < 0 || visible_rows > rows) fail("visible_rows", "in [0, rows]", std::to_string(visible_rows));
 }
 
 Catch::Catch(CatchOptions options) : options_(options), space_(ActionSpace::discrete(3)) {
@@ -60,7 +61,7 @@ void Catch::draw(std::uint8_t* rgb, int cell) const {
   std::memset(rgb, 0, static_cast<std::size_t>(h) * w * 3);
   Canvas c(rgb, h, w);
   const int by = static_cast<int>(ball_row_) * cell, bx = static_cast<int>(ball_col_) * cell;
-  c.rect(bx, by, bx + cell, by + cell, colors::kRed);
+  if (options_.visible_rows == 0 || ball_row_ < options_.visible_rows) c.rect(bx, by, bx + cell, by + cell, colors::kRed);
   const int py = static_cast<int>(options_.rows - 1) * cell, px = static_cast<int>(paddle_) * cell;
   // When the ball lands on the paddle both share the cell; the paddle's lower half stays visible.
   c.rect(px, py + (ball_row_ == options_.rows - 1 && ball_col_ == paddle_ ? cell / 2 : 0), px + cell, py + cell,

@@ -4,6 +4,8 @@
 
 #include "core/check.h"
 #include "learners/appo.h"
+#include "learners/augment.h"
+#include "learners/contrastive.h"
 #include "learners/trainer.h"
 
 namespace mnemo::learners {
@@ -107,8 +109,9 @@ torch::Tensor MinibatchAlgorithm::normalized_across_ranks(const torch::Tensor& a
   return (adv - mean) / (std::sqrt(var) + 1e-8);
 }
 
-std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& batch) {
+std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& raw) {
   nn::PolicyImpl& policy = learner_.policy;
+  const SequenceBatch batch = learner_.augment != nullptr ? learner_.augment->apply(raw, learner_.generator) : raw;
   const int64_t burn = burn_in_;
   MNEMO_CHECK(burn < batch.T(), "learner.burn_in (", burn, ") must be shorter than the sequence (", batch.T(), ")");
   // Memoryless policies learn from shuffled transitions (one column of T x B steps); recurrent
@@ -153,7 +156,14 @@ std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& ba
                   {rows(all.advantages), rows(all.returns), rows(all.pg_advantages), {}}};
       if (normalize_advantages_) x.targets.advantages = normalized_across_ranks(x.targets.advantages);
       PPOLoss l = loss(x);
+      if (learner_.aux != nullptr) {
+        ContrastiveLoss c = learner_.aux->loss(raw.obs, raw.first, learner_.generator);
+        l.total = l.total + learner_.aux->options().weight * c.loss;
+        l.stats["aux_loss"] = c.loss.item<double>();
+        l.stats["aux_accuracy"] = c.accuracy;
+      }
       const double norm = apply_gradients(learner_, l.total, o_.max_grad_norm);
+      if (learner_.aux != nullptr) learner_.aux->update_target();
       for (const auto& kv : l.stats) sums[kv.first] += kv.second;
       for (const auto& kv : all.stats) sums[kv.first] += kv.second;
       sums["grad_norm"] += norm;
@@ -168,7 +178,12 @@ double apply_gradients(const OnlineLearner& learner, const torch::Tensor& loss, 
   learner.reducer.zero_grad();
   loss.backward();
   learner.reducer.average_gradients();
-  const double norm = torch::nn::utils::clip_grad_norm_(learner.policy.parameters(), max_grad_norm);
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : learner.policy.parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  if (learner.aux != nullptr)
+    for (const auto& p : learner.aux->trained_parameters()) trained.push_back(p);
+  const double norm = torch::nn::utils::clip_grad_norm_(trained, max_grad_norm);
   learner.optimizer.step();
   return norm;
 }

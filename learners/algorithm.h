@@ -22,6 +22,8 @@
 namespace mnemo::learners {
 
 struct LearnerOptions;
+class Augmenter;
+class ContrastiveImpl;
 
 // What an algorithm trains: the policy, its optimizer, the gradient plane and the learner's
 // checkpointed generator (minibatch orders), owned by the runner and alive while it runs.
@@ -33,6 +35,8 @@ struct OnlineLearner {
   at::Generator& generator;
   ActionSpace space;
   torch::Device device;
+  const Augmenter* augment = nullptr;  // learner.augment: applied to each batch before its update
+  ContrastiveImpl* aux = nullptr;      // learner.aux: a contrastive loss added at every gradient step
   bool memoryless() const { return policy.initial_state(1).empty(); }
 };
 
@@ -45,11 +49,15 @@ class OnlineAlgorithm {
   virtual std::map<std::string, double> update(const SequenceBatch& batch) = 0;
 };
 
-// The epoch x minibatch loop that PPO, APPO and IMPALA share. At the start of every epoch the
+// The epoch x minibatch loop that PPO, APPO and IMPALA share. With learner.augment the batch's
+// observations are augmented first (one draw per sequence or frame), and the targets and losses
+// all see the augmented ones. At the start of every epoch the
 // algorithm computes its targets over the trained steps (those after learner.burn_in) of the
 // whole batch; then it trains on learner.ppo.minibatches minibatches, each a loss on a gradient
 // step: whole sequences for recurrent policies, shuffled transitions for memoryless ones, in an
-// order drawn from the learner's generator. With learner.ppo.normalize_advantages the advantages
+// order drawn from the learner's generator. With learner.aux every gradient step adds the
+// contrastive loss of anchors drawn from the whole (unaugmented) batch, and the target encoder
+// moves after the step. With learner.ppo.normalize_advantages the advantages
 // of a minibatch are normalised by their mean and std over all ranks' minibatches, so that L ranks
 // with B sequences each take the update 1 rank takes with L x B (with one minibatch per epoch).
 class MinibatchAlgorithm : public OnlineAlgorithm {
@@ -103,8 +111,9 @@ SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx)
 nn::State burn_in_state(nn::PolicyImpl& policy, const SequenceBatch& b, std::int64_t burn_in);
 // Steps [from, T) of a time-major tensor (undefined stays undefined).
 torch::Tensor steps_from(const torch::Tensor& t, std::int64_t from);
-// Zeroes the gradients, backpropagates `loss`, averages gradients across ranks, clips their
-// global norm and steps the optimizer; returns the norm before clipping.
+// Zeroes the gradients, backpropagates `loss`, averages gradients across ranks, clips the global
+// norm of the trained parameters' gradients (the policy's and the auxiliary loss's) and steps the
+// optimizer; returns the norm before clipping.
 double apply_gradients(const OnlineLearner& learner, const torch::Tensor& loss, double max_grad_norm);
 
 }  // namespace mnemo::learners

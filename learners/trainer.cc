@@ -69,6 +69,8 @@ void LearnerOptions::validate() const {
   }
   ppo.validate();
   if (off_policy_corrected()) vtrace.validate();
+  augment.validate("learner.augment");
+  aux.validate("learner.aux");
 }
 
 Trainer::Trainer(TrainerContext ctx)
@@ -79,12 +81,31 @@ Trainer::Trainer(TrainerContext ctx)
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
   torch::manual_seed(ctx_.seed);
   policy_ = nn::make_policy(ctx_.model, ctx_.obs_spec, ctx_.action_space);
+  nn::prepare_encoder(*policy_, ctx_.model, ctx_.obs_spec);
   policy_->to(ctx_.device);
+  // What the optimizer steps and the ranks average: the policy (but a frozen encoder) and the
+  // contrastive loss's own weights.
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : policy_->parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  if (ctx_.options.aux.enabled()) {
+    if (ctx_.model.freeze_encoder)
+      throw ConfigError("learner.aux trains the observation encoder; it cannot be combined with model.freeze_encoder");
+    if (policy_->encoder() == nullptr)
+      throw ConfigError("learner.aux: a " + ctx_.model.type +
+                        " policy on vector observations has no observation encoder to train (use a memory model or "
+                        "image observations)");
+    aux_ = Contrastive(ctx_.options.aux, ctx_.model, ctx_.obs_spec, *policy_->encoder());
+    for (const auto& p : aux_->trained_parameters()) trained.push_back(p);
+  }
+  if (ctx_.options.augment.enabled())
+    augmenter_ = std::make_unique<Augmenter>(ctx_.options.augment, ctx_.obs_spec, "learner.augment");
   optimizer_ = std::make_unique<torch::optim::Adam>(
-      policy_->parameters(), torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
-  reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, policy_->parameters());
-  algorithm_ = make_online_algorithm(
-      ctx_.options, OnlineLearner{*policy_, *optimizer_, *reducer_, *ctx_.comm, gen_, ctx_.action_space, ctx_.device});
+      trained, torch::optim::AdamOptions(ctx_.options.ppo.lr).eps(ctx_.options.ppo.adam_eps));
+  reducer_ = std::make_unique<GradientReducer>(*ctx_.comm, trained);
+  algorithm_ = make_online_algorithm(ctx_.options, OnlineLearner{*policy_, *optimizer_, *reducer_, *ctx_.comm, gen_,
+                                                                 ctx_.action_space, ctx_.device, augmenter_.get(),
+                                                                 aux_ ? aux_.get() : nullptr});
   replay_ = std::make_unique<replay::Client>(ctx_.replay_endpoint, ctx_.replay_client);
   if (ctx_.interrupt != nullptr) replay_->set_stop_flag(ctx_.interrupt);
 }
@@ -132,16 +153,16 @@ void Trainer::save_checkpoint() {
   state.set("updates", counters_.updates);
   state.set("env_steps", counters_.env_steps);
   state.set("learner_rng", nn::generator_state(gen_));
-  RunCheckpoints::Extra replay;
-  if (ctx_.checkpoint_replay)
-    replay = [this](const std::filesystem::path& dir) {
-      const std::int64_t items = save_replay(dir / "replay");
-      return items >= 0 ? std::to_string(items) + " replay items" : std::string();
-    };
+  RunCheckpoints::Extra extra = [this](const std::filesystem::path& dir) {
+    if (aux_) aux_->save(dir);
+    if (!ctx_.checkpoint_replay) return std::string();
+    const std::int64_t items = save_replay(dir / "replay");
+    return items >= 0 ? std::to_string(items) + " replay items" : std::string();
+  };
   checkpoints_.save(counters_.updates, *policy_, *optimizer_, state,
                     "update " + std::to_string(counters_.updates) + ", " + std::to_string(counters_.env_steps) +
                         " env steps",
-                    replay);
+                    extra);
 }
 
 // Asks every replay shard to write its tables into dir/<shard> and returns the items written, or
@@ -172,6 +193,7 @@ std::int64_t Trainer::save_replay(const std::filesystem::path& dir) {
 void Trainer::restore() {
   // The launcher may have chosen the checkpoint (so that replay shards restore the same one).
   auto r = checkpoints_.restore(*policy_, *optimizer_, ctx_.resume_step);
+  if (aux_) aux_->load(r.dir, ctx_.device);
   counters_.updates = r.state.get_int("updates");
   counters_.env_steps = r.state.get_int("env_steps");
   // The checkpoint holds the chief's generator; other ranks keep their own rank-seeded one so that

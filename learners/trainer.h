@@ -20,6 +20,8 @@
 #include "core/comm/communicator.h"
 #include "core/models/models.h"
 #include "learners/algorithm.h"
+#include "learners/augment.h"
+#include "learners/contrastive.h"
 #include "learners/dt.h"
 #include "learners/ppo.h"
 #include "learners/runner.h"
@@ -46,6 +48,8 @@ struct LearnerOptions {
   std::string param_bind = "tcp://127.0.0.1:*";
   PPOOptions ppo;
   VTraceOptions vtrace;
+  AugmentOptions augment;
+  ContrastiveOptions aux;
   DTOptions dt;
   template <class V>
   void visit(V& v) {
@@ -64,6 +68,8 @@ struct LearnerOptions {
     v("param_bind", param_bind, "where the parameter server binds in distributed runs");
     v("ppo", ppo, "optimisation hyper-parameters of the online algorithms (ppo, appo, impala)");
     v("vtrace", vtrace, "V-trace clipping (algo appo or impala)");
+    v("augment", augment, "data augmentation of the observations of each batch (RAD; online algorithms)");
+    v("aux", aux, "contrastive auxiliary loss on the observation encoder: CURL or ATC (online algorithms)");
     v("dt", dt, "Decision Transformer / BC hyper-parameters and dataset (algo dt or bc)");
   }
   void validate() const;
@@ -144,6 +150,8 @@ class Trainer : private Runnable {
   std::shared_ptr<nn::PolicyImpl> policy_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::unique_ptr<GradientReducer> reducer_;
+  std::unique_ptr<Augmenter> augmenter_;
+  Contrastive aux_{nullptr};
   std::unique_ptr<OnlineAlgorithm> algorithm_;
   std::unique_ptr<replay::Client> replay_;
   std::unique_ptr<replay::Client> replay_snapshots_;  // chief, checkpoint_replay: see save_replay

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/models/safetensors.h"
+
 namespace mnemo::nn {
 namespace {
 
@@ -133,9 +135,13 @@ torch::Tensor ImpalaCnnImpl::forward(const torch::Tensor& obs) {
   return torch::relu(fc_->forward(torch::relu(stacks_->forward(to_nchw(obs, options_.image())))));
 }
 
+std::string encoder_type(const ModelOptions& o, const Spec& spec) {
+  return o.encoder == "auto" ? (image_shape(spec) ? "nature" : "mlp") : o.encoder;
+}
+
 std::shared_ptr<EncoderImpl> make_encoder(const ModelOptions& o, const Spec& spec) {
   auto image = image_shape(spec);
-  std::string kind = o.encoder == "auto" ? (image ? "nature" : "mlp") : o.encoder;
+  const std::string kind = encoder_type(o, spec);
   if (kind == "mlp") {
     return std::make_shared<MlpEncoderImpl>(MlpEncoderOptions(obs_dim(spec))
                                                 .hidden(o.encoder_hidden)
@@ -273,6 +279,71 @@ PolicyOutput RecurrentPolicyImpl::unroll(const torch::Tensor& obs, const PrevInp
                 sizes_str(obs.sizes()));
   check_state("unroll", state0, obs.size(1));
   return run(obs, prev, first.to(torch::kBool), state0, name_ + ".unroll: ");
+}
+
+}  // namespace mnemo::nn
+
+namespace mnemo::nn {
+
+void save_encoder(const std::filesystem::path& path, EncoderImpl& encoder, const ModelOptions& options,
+                  const Spec& obs_spec, std::map<std::string, std::string> metadata) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& p : encoder.named_parameters()) tensors.emplace_back(p.key(), p.value().detach());
+  for (const auto& b : encoder.named_buffers()) tensors.emplace_back(b.key(), b.value());
+  metadata["mnemo.kind"] = "encoder";
+  metadata["mnemo.encoder"] = encoder_type(options, obs_spec);
+  metadata["mnemo.observation"] = obs_spec.str();
+  metadata["mnemo.out_dim"] = std::to_string(encoder.out_dim());
+  save_safetensors(path, tensors, metadata);
+}
+
+void load_encoder(const std::filesystem::path& path, EncoderImpl& encoder, const ModelOptions& options,
+                  const Spec& obs_spec) {
+  const SafeTensors f = load_safetensors(path);
+  const std::string where = path.string() + ": ";
+  auto meta = [&](const std::string& key) {
+    auto it = f.metadata.find(key);
+    return it == f.metadata.end() ? std::string() : it->second;
+  };
+  if (meta("mnemo.kind") != "encoder")
+    throw Error(where + "is no encoder file (its metadata has no mnemo.kind: encoder; mnemo pretrain-encoder writes one)");
+  const std::string type = encoder_type(options, obs_spec);
+  if (meta("mnemo.encoder") != type)
+    throw Error(where + "holds a " + meta("mnemo.encoder") + " encoder, the model has a " + type +
+                " encoder (model.encoder)");
+  if (meta("mnemo.observation") != obs_spec.str())
+    throw Error(where + "encodes observations " + meta("mnemo.observation") + ", this env gives " + obs_spec.str());
+  if (meta("mnemo.out_dim") != std::to_string(encoder.out_dim()))
+    throw Error(where + "encodes to " + meta("mnemo.out_dim") + " features, the model's encoder to " +
+                std::to_string(encoder.out_dim()) + " (model.cnn_features / model.encoder_hidden)");
+  torch::NoGradGuard no_grad;
+  std::size_t expected = 0;
+  auto copy = [&](const std::string& name, torch::Tensor& dst) {
+    auto it = f.tensors.find(name);
+    if (it == f.tensors.end()) throw Error(where + "has no tensor '" + name + "' that the model's encoder needs");
+    if (it->second.sizes() != dst.sizes())
+      throw Error(where + "tensor '" + name + "' has shape " + sizes_str(it->second.sizes()) + ", the model's is " +
+                  sizes_str(dst.sizes()));
+    dst.copy_(it->second.to(dst.scalar_type()));
+    ++expected;
+  };
+  for (auto& p : encoder.named_parameters()) copy(p.key(), p.value());
+  for (auto& b : encoder.named_buffers()) copy(b.key(), b.value());
+  if (f.tensors.size() != expected)
+    throw Error(where + "holds " + std::to_string(f.tensors.size()) + " tensors, the model's encoder " +
+                std::to_string(expected));
+}
+
+void prepare_encoder(PolicyImpl& policy, const ModelOptions& options, const Spec& obs_spec) {
+  if (options.encoder_init.empty() && !options.freeze_encoder) return;
+  EncoderImpl* encoder = policy.encoder();
+  if (encoder == nullptr)
+    throw ConfigError(std::string("model.") + (options.encoder_init.empty() ? "freeze_encoder" : "encoder_init") +
+                      ": a " + options.type + " policy on vector observations has no encoder (use a memory model, " +
+                      "or image observations)");
+  if (!options.encoder_init.empty()) load_encoder(options.encoder_init, *encoder, options, obs_spec);
+  if (options.freeze_encoder)
+    for (auto& p : encoder->parameters()) p.set_requires_grad(false);
 }
 
 }  // namespace mnemo::nn

@@ -9,6 +9,8 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -98,6 +100,23 @@ class ImpalaCnnImpl : public EncoderImpl {
 // The encoder that ModelOptions::encoder names for this spec ("auto": nature for images, mlp for
 // vectors). Throws ConfigError for an unknown name or a CNN asked of a non-image spec.
 std::shared_ptr<EncoderImpl> make_encoder(const ModelOptions& options, const Spec& obs_spec);
+// The encoder type make_encoder builds for the spec, "auto" resolved: mlp, nature or impala.
+std::string encoder_type(const ModelOptions& options, const Spec& obs_spec);
+
+// An encoder on its own (mnemo pretrain-encoder writes one; model.encoder_init reads it): its
+// parameters by name as safetensors, with metadata naming what it encodes, so that loading it
+// into another shape or type is a clear error:
+//   mnemo.kind "encoder", mnemo.encoder (its type), mnemo.observation (the spec),
+//   mnemo.out_dim, plus `metadata` (e.g. how it was trained).
+void save_encoder(const std::filesystem::path& path, EncoderImpl& encoder, const ModelOptions& options,
+                  const Spec& obs_spec, std::map<std::string, std::string> metadata = {});
+// Loads `path` into `encoder` (built from options and spec). Error naming the file and the
+// mismatch when it is no encoder file, encodes another type or observation, or a tensor differs.
+void load_encoder(const std::filesystem::path& path, EncoderImpl& encoder, const ModelOptions& options,
+                  const Spec& obs_spec);
+// Applies model.encoder_init and model.freeze_encoder to a policy about to be trained (learners
+// call it after building the policy). ConfigError when the policy has no encoder.
+void prepare_encoder(PolicyImpl& policy, const ModelOptions& options, const Spec& obs_spec);
 
 // Actor and critic heads on a feature vector: categorical logits or a Gaussian mean (with a
 // state-independent log std parameter) and a value. Orthogonal init with gain 0.01 on the policy
@@ -131,6 +150,7 @@ class EncoderPolicyImpl : public PolicyImpl {
                       const State& state0) override;
   torch::Tensor log_std() override { return heads_->log_std(); }
   bool reads_prev() const override { return prev_.dim() > 0; }
+  EncoderImpl* encoder() override { return encoder_.get(); }
 
  private:
   int64_t obs_dim_;
@@ -154,6 +174,7 @@ class RecurrentPolicyImpl : public PolicyImpl {
                       const State& state0) final;
   torch::Tensor log_std() override { return heads_->log_std(); }
   bool reads_prev() const override { return prev_.dim() > 0; }
+  EncoderImpl* encoder() override { return encoder_.get(); }
   // The state tensors in order, with symbolic and actual sizes per env, e.g.
   // "memory [B, L, M, d_model] = [B, 2, 8, 16]; valid [B, M] = [B, 8]".
   virtual std::string state_layout() const = 0;

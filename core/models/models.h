@@ -38,6 +38,8 @@ struct ModelOptions {
   std::vector<std::int64_t> impala_channels = {16, 32, 32};
   bool prev_action = false;
   bool prev_reward = false;
+  std::string encoder_init;
+  bool freeze_encoder = false;
   template <class V>
   void visit(V& v) {
     v("type", type, "policy model: mlp, lstm, gtrxl, agalite or galite");
@@ -60,10 +62,14 @@ struct ModelOptions {
     v("prev_action", prev_action,
       "feed the previous action (one-hot for discrete actions) to the policy next to the encoded observation");
     v("prev_reward", prev_reward, "feed the previous reward to the policy next to the encoded observation");
+    v("encoder_init", encoder_init,
+      "start the observation encoder from this encoder.safetensors (mnemo pretrain-encoder output; learners only)");
+    v("freeze_encoder", freeze_encoder, "keep the observation encoder's parameters fixed during training");
   }
 };
 
 using State = std::vector<torch::Tensor>;
+class EncoderImpl;
 
 struct PolicyOutput {
   torch::Tensor params;  // categorical logits [.., A] or Gaussian mean [.., D]
@@ -106,6 +112,9 @@ class PolicyImpl : public torch::nn::Module {
   virtual torch::Tensor log_std() { return {}; }
   // Whether step/unroll read prev inputs (model.prev_action or model.prev_reward).
   virtual bool reads_prev() const = 0;
+  // The observation encoder in front of the policy (core/models/encoders.h), or null when the
+  // policy has none (the mlp type on vector observations).
+  virtual EncoderImpl* encoder() { return nullptr; }
 };
 TORCH_MODULE(Policy);
 

@@ -73,6 +73,32 @@ TEST(CatchTest, PixelsShowTheBallAndThePaddle) {
   EXPECT_TRUE(is_color(obs, 20, (px + 8) % 20, 0, 0, 0) || env.ball_row() == 5);
 }
 
+// The memory variant: the ball shows in the first visible_rows observations only; the paddle always.
+TEST(CatchTest, WithVisibleRowsTheBallDisappearsAfterItsFirstRows) {
+  CatchOptions o;
+  o.visible_rows = 2;
+  Catch env(o);
+  ObsBuffers obs(env.observation_spec());
+  auto red_pixels = [&] {
+    int n = 0;
+    for (int y = 0; y < 40; ++y)
+      for (int x = 0; x < 20; ++x) n += is_color(obs, y, x, 230, 40, 40) ? 1 : 0;
+    return n;
+  };
+  env.reset(/*seed=*/3, obs.slot);
+  EXPECT_EQ(red_pixels(), 16);  // row 0
+  step_discrete(env, kStay, obs);
+  EXPECT_EQ(red_pixels(), 16);  // row 1
+  StepResult r;
+  do {
+    r = step_discrete(env, kStay, obs);
+    EXPECT_EQ(red_pixels(), 0) << "ball row " << env.ball_row();
+    EXPECT_TRUE(is_color(obs, 37, static_cast<int>(env.paddle_column()) * 4 + 1, 255, 255, 255));
+  } while (!r.terminated);
+  o.visible_rows = 11;
+  EXPECT_THROW(Catch{o}, ConfigError);
+}
+
 TEST(CatchTest, SameSeedSameBallAndBadActionsThrow) {
   Catch a, b;
   ObsBuffers oa(a.observation_spec()), ob(b.observation_spec());
