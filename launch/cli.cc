@@ -14,6 +14,7 @@
 #include "launch/export.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
+#include "launch/pretrain_encoder.h"
 #include "launch/pretrain_lm.h"
 #include "launch/render.h"
 #include "launch/sweep.h"
@@ -174,6 +175,12 @@ const std::vector<Command>& command_table() {
        "RUN_DIR/lm.safetensors (GPT-2 names) for a DT's init_from",
        "See docs/pretraining.md.\n",
        bind_command(pretrain_lm_command_line, pretrain_lm_command)},
+      {"pretrain-encoder",
+       {"CONFIG --dataset PATH [--set KEY=VALUE]... [--run-dir DIR]", "--resume RUN_DIR [--set KEY=VALUE]..."},
+       "train an observation encoder with a contrastive loss (ATC or CURL) on a dataset of the\n"
+       "env's observations and write RUN_DIR/encoder.safetensors for model.encoder_init",
+       "See docs/representations.md.\n",
+       bind_command(pretrain_encoder_command_line, pretrain_encoder_command)},
       {"keygen",
        {"PREFIX [--force]"},
        "write a CURVE key pair PREFIX.key / PREFIX.pub for replay security",

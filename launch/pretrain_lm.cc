@@ -1,15 +1,12 @@
 // `mnemo pretrain-lm`. See pretrain_lm.h.
 #include "launch/pretrain_lm.h"
 
-#include <mpi.h>
-
 #include <cmath>
 #include <iostream>
 #include <memory>
 
 #include "core/log.h"
 #include "core/runlog/metrics.h"
-#include "core/runlog/tfevents.h"
 #include "launch/command.h"
 #include "launch/train.h"
 
@@ -32,28 +29,15 @@ void validate(const PretrainConfig& c) {
 }
 
 PretrainResult run_pretraining(const PretrainConfig& c, std::shared_ptr<const learners::LMCorpus> corpus,
-                               const fs::path& run_dir, bool resume, int rank, int size) {
-  std::unique_ptr<Communicator> comm;
-  if (size > 1) {
-    MPI_Comm world = MPI_COMM_WORLD;
-    comm = make_mpi_communicator(&world);
-  } else {
-    comm = std::make_unique<SingleCommunicator>();
-  }
-  std::unique_ptr<TfEventsWriter> events;
-  std::unique_ptr<MetricsWriter> metrics;
-  if (rank == 0) {
-    events = std::make_unique<TfEventsWriter>(run_dir);
-    metrics = std::make_unique<MetricsWriter>(run_dir, resume);
-    metrics->add_sink(events->sink());
-  }
+                               const fs::path& run_dir, bool resume, int rank) {
+  LearnerRank ranks(run_dir, resume);
   learners::LMContext ctx;
   ctx.gpt = c.gpt;
   ctx.options = c.lm;
   ctx.corpus = std::move(corpus);
   ctx.seed = c.run.seed;
-  ctx.comm = comm.get();
-  ctx.metrics = metrics.get();
+  ctx.comm = ranks.comm.get();
+  ctx.metrics = ranks.metrics.get();
   ctx.run_dir = run_dir;
   ctx.config_yaml = resolved_yaml(c);
   ctx.resume = resume;
@@ -120,27 +104,13 @@ PretrainResult pretrain_lm(const PretrainArgs& args) {
       learners::load_corpus(c.lm.corpus, c.lm.val_fraction, c.lm.block_size));
 
   const int size = world_size(), rank = world_rank();
-  if (!resume) run_dir = args.run_dir.empty() ? new_run_dir(c.run) : fs::path(args.run_dir);
-  if (size > 1) run_dir = bcast_string(run_dir.string());
-  set_threads(c.run);
-  log::set_level(log::parse_level(c.run.log_level));
-  if (rank == 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
-  if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
-  if (rank != 0) prepare_run_dir(run_dir, resolved_yaml(c), resume, rank);
+  run_dir = agree_run_dir(resume ? run_dir : fs::path(args.run_dir), c.run, resolved_yaml(c), resume);
   MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; corpus ", c.lm.corpus, ": ",
              corpus->bytes, " bytes, ", corpus->documents, " documents, ", corpus->train.numel(), " training and ",
              corpus->val.numel(), " validation tokens; ", size, " rank(s)");
-  if (size == 1) return run_pretraining(c, corpus, run_dir, resume, rank, size);
-  try {
-    auto r = run_pretraining(c, corpus, run_dir, resume, rank, size);
-    MPI_Barrier(MPI_COMM_WORLD);
-    return r;
-  } catch (const std::exception& e) {
-    // The other ranks wait in a collective that will never complete: end the whole job.
-    MNEMO_ERROR("rank ", rank, " failed: ", e.what());
-    MPI_Abort(MPI_COMM_WORLD, 1);
-    throw;
-  }
+  PretrainResult r;
+  on_every_rank([&] { r = run_pretraining(c, corpus, run_dir, resume, rank); });
+  return r;
 }
 
 void pretrain_lm_command_line(CommandArgs& args, PretrainArgs& a) {

@@ -588,4 +588,44 @@ TrainResult train(const TrainArgs& args) {
   return train_embedded(c, run_dir, resume);
 }
 
+fs::path agree_run_dir(fs::path dir, const RunOptions& run, const std::string& resolved_config, bool resume) {
+  const int size = world_size(), rank = world_rank();
+  if (dir.empty()) dir = new_run_dir(run);
+  if (size > 1) dir = bcast_string(dir.string());
+  set_threads(run);
+  log::set_level(log::parse_level(run.log_level));
+  if (rank == 0) prepare_run_dir(dir, resolved_config, resume, rank);
+  if (size > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (rank != 0) prepare_run_dir(dir, resolved_config, resume, rank);
+  return dir;
+}
+
+LearnerRank::LearnerRank(const fs::path& run_dir, bool resume) {
+  if (world_size() > 1) {
+    MPI_Comm world = MPI_COMM_WORLD;
+    comm = make_mpi_communicator(&world);
+  } else {
+    comm = std::make_unique<SingleCommunicator>();
+  }
+  if (world_rank() == 0) {
+    events = std::make_unique<TfEventsWriter>(run_dir);
+    metrics = std::make_unique<MetricsWriter>(run_dir, resume);
+    metrics->add_sink(events->sink());
+  }
+}
+
+LearnerRank::~LearnerRank() = default;
+
+void on_every_rank(const std::function<void()>& body) {
+  if (world_size() == 1) return body();
+  try {
+    body();
+    MPI_Barrier(MPI_COMM_WORLD);
+  } catch (const std::exception& e) {
+    MNEMO_ERROR("rank ", world_rank(), " failed: ", e.what());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    throw;
+  }
+}
+
 }  // namespace mnemo::launch

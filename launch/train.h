@@ -4,11 +4,19 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "launch/train_config.h"
+
+namespace mnemo {
+class Communicator;
+class TfEventsWriter;
+class MetricsWriter;
+}  // namespace mnemo
 
 namespace mnemo::launch {
 
@@ -58,5 +66,23 @@ int world_rank();
 int world_size();
 // Rank 0's string on every rank of MPI_COMM_WORLD (e.g. the run directory it picked).
 std::string bcast_string(std::string s);
+
+// For the commands whose every rank is a data-parallel learner (pretrain-lm, pretrain-encoder):
+// the run directory, `dir` or a new one (empty dir), agreed by all ranks and prepared, the chief's
+// first; threads and the log level set from `run`.
+std::filesystem::path agree_run_dir(std::filesystem::path dir, const RunOptions& run, const std::string& resolved_config,
+                                    bool resume);
+// This rank's gradient plane (single, or MPI over the world) and, on the chief, the run's metrics
+// (metrics.jsonl and a TensorBoard event file).
+struct LearnerRank {
+  std::unique_ptr<Communicator> comm;
+  std::unique_ptr<TfEventsWriter> events;
+  std::unique_ptr<MetricsWriter> metrics;
+  LearnerRank(const std::filesystem::path& run_dir, bool resume);
+  ~LearnerRank();
+};
+// Runs `body` on every rank; under mpirun a rank that fails aborts the job (the others would wait
+// in a collective forever), and all ranks leave together.
+void on_every_rank(const std::function<void()>& body);
 
 }  // namespace mnemo::launch

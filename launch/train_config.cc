@@ -14,6 +14,8 @@ std::string env_name(const config::Node& env) {
   return n->scalar;
 }
 
+}  // namespace
+
 // Makes one env from the section, binding its typed options (unknown keys are errors).
 std::unique_ptr<envs::Env> make_env_from(const config::Node& env) {
   return envs::make_env(env_name(env), [&](auto& options) { config::bind(env, "env", options, {"name"}); });
@@ -31,6 +33,8 @@ config::Node resolved_env(const config::Node& env) {
   return out;
 }
 
+namespace {
+
 void validate(TrainConfig& c) {
   c.run.validate();
   if (c.env.kind == config::Node::Kind::kNull) c.env = config::parse_yaml("name: cartpole", "default");
@@ -45,6 +49,8 @@ void validate(TrainConfig& c) {
 }
 
 }  // namespace
+
+
 
 void RunOptions::validate() const {
   log::parse_level(log_level);

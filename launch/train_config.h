@@ -84,6 +84,11 @@ struct TrainConfig {
   }
 };
 
+// Makes one env from an `env:` section, binding its typed options (unknown keys are errors).
+std::unique_ptr<envs::Env> make_env_from(const config::Node& env);
+// The env section with every option of the named env resolved to its value.
+config::Node resolved_env(const config::Node& env);
+
 // Loads FILE, applies overrides, binds and validates everything (the env section through the
 // registry). Throws ConfigError with the key, the file and the nearest valid key.
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -81,7 +81,10 @@ Trainer::Trainer(TrainerContext ctx)
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
   torch::manual_seed(ctx_.seed);
   policy_ = nn::make_policy(ctx_.model, ctx_.obs_spec, ctx_.action_space);
-  nn::prepare_encoder(*policy_, ctx_.model, ctx_.obs_spec);
+  // A resumed run takes its encoder from the checkpoint, not from model.encoder_init.
+  nn::ModelOptions encoder_options = ctx_.model;
+  if (ctx_.resume) encoder_options.encoder_init.clear();
+  nn::prepare_encoder(*policy_, encoder_options, ctx_.obs_spec);
   policy_->to(ctx_.device);
   // What the optimizer steps and the ranks average: the policy (but a frozen encoder) and the
   // contrastive loss's own weights.
