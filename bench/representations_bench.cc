@@ -7,7 +7,7 @@
 //      went, against the same network and update in Python PyTorch (bench/reference/ppo_catch.py,
 //      Debian's python3-torch), timed in the same run; skipped with a message without it.
 //
-//   build/bench/bench_representations_bench [env steps per end-to-end run, default 23040]
+//   build/bench/bench_representations_bench [env steps per end-to-end run, default 23040; 0: skip them]
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,7 +124,19 @@ void update_costs() {
     auto batch = learners::test_data::acted_batch(*policy, space, ao, gen);
     batch.obs = (batch.obs.abs() * 80).clamp(0, 255).round();  // pixel values
     const double s = median_seconds(3, [&] { algo->update(batch); });
-    if (reference == 0) reference = s;
+    if (reference == 0) {
+      reference = s;
+      // Where an update goes: the encoder's forward and backward over one minibatch's 4 x 18
+      // frames, times the 16 minibatch steps.
+      auto frames = batch.obs.narrow(1, 0, 4).reshape({4 * 18, -1});
+      const double enc = median_seconds(3, [&] {
+        policy->zero_grad();
+        policy->encoder()->forward(frames).sum().backward();
+      });
+      std::printf("(the encoder's forward and backward: %.3f s of each update, %.0f%%)\n", 16 * enc, 1600 * enc / s);
+      std::printf("{\"bench\": \"aux_update_encoder_share\", \"encoder_seconds\": %.4f, \"share\": %.3f}\n",
+                  16 * enc, 16 * enc / s);
+    }
     std::printf("%-10s %12.3f %12.2f\n", aux, s, s / reference);
     std::printf("{\"bench\": \"aux_update\", \"aux\": \"%s\", \"seconds\": %.4f, \"ratio_vs_none\": %.3f}\n", aux, s,
                 s / reference);
@@ -195,6 +207,6 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   augmentations();
   update_costs();
-  end_to_end(steps);
+  if (steps > 0) end_to_end(steps);
   return 0;
 }

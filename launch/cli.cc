@@ -176,7 +176,7 @@ const std::vector<Command>& command_table() {
        "See docs/pretraining.md.\n",
        bind_command(pretrain_lm_command_line, pretrain_lm_command)},
       {"pretrain-encoder",
-       {"CONFIG --dataset PATH [--set KEY=VALUE]... [--run-dir DIR]", "--resume RUN_DIR [--set KEY=VALUE]..."},
+       {"CONFIG --dataset PATH|--replay DIR [--set KEY=VALUE]... [--run-dir DIR]", "--resume RUN_DIR [--set KEY=VALUE]..."},
        "train an observation encoder with a contrastive loss (ATC or CURL) on a dataset of the\n"
        "env's observations and write RUN_DIR/encoder.safetensors for model.encoder_init",
        "See docs/representations.md.\n",

@@ -29,6 +29,7 @@ EncoderPretrainConfig load_encoder_pretrain_config(const std::string& path, cons
   c.run.validate();
   c.pretrain.validate();
   if (!c.pretrain.dataset.empty()) c.pretrain.dataset = fs::absolute(c.pretrain.dataset).lexically_normal().string();
+  if (!c.pretrain.replay.empty()) c.pretrain.replay = fs::absolute(c.pretrain.replay).lexically_normal().string();
   return c;
 }
 
@@ -49,25 +50,32 @@ EncoderPretrainResult pretrain_encoder(const EncoderPretrainArgs& args) {
     c = load_encoder_pretrain_config(args.config_path, args.overrides);
   }
   if (!args.dataset.empty()) c.pretrain.dataset = fs::absolute(args.dataset).lexically_normal().string();
-  if (c.pretrain.dataset.empty()) throw ConfigError("a dataset is required (--dataset PATH or pretrain.dataset)");
+  if (!args.replay.empty()) c.pretrain.replay = fs::absolute(args.replay).lexically_normal().string();
+  if (c.pretrain.dataset.empty() == c.pretrain.replay.empty())
+    throw ConfigError(c.pretrain.dataset.empty()
+                          ? "a dataset is required (--dataset PATH or --replay DIR, or pretrain.dataset / pretrain.replay)"
+                          : "give a dataset or a replay snapshot, not both (pretrain.dataset and pretrain.replay)");
+  const std::string source = c.pretrain.dataset.empty() ? c.pretrain.replay : c.pretrain.dataset;
   // The dataset is input to check before anything is written: its observations must be the env's.
   const Spec spec = make_env_from(c.env)->observation_spec();
   std::shared_ptr<const replay::Dataset> data;
   std::vector<std::int64_t> anchors;
   const auto& lo = c.pretrain.loss;
   try {
-    data = std::make_shared<const replay::Dataset>(replay::read_dataset(c.pretrain.dataset));
-    anchors = learners::contrastive_anchors(*data, spec, lo.type == "atc" ? lo.delta : 0, c.pretrain.dataset);
+    data = std::make_shared<const replay::Dataset>(c.pretrain.dataset.empty()
+                                                       ? learners::replay_observations(c.pretrain.replay, spec)
+                                                       : replay::read_dataset(c.pretrain.dataset));
+    anchors = learners::contrastive_anchors(*data, spec, lo.type == "atc" ? lo.delta : 0, source);
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
-    throw ConfigError(std::string("pretrain.dataset: ") + e.what());
+    throw ConfigError(std::string(c.pretrain.dataset.empty() ? "pretrain.replay: " : "pretrain.dataset: ") + e.what());
   }
   nn::make_encoder(c.model, spec);  // the encoder exists for these observations (ConfigError otherwise)
 
   const fs::path run_dir = agree_run_dir(resume ? fs::path(args.resume_dir) : fs::path(args.run_dir), c.run,
                                          resolved_yaml(c), resume);
-  MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; dataset ", c.pretrain.dataset, ": ",
+  MNEMO_INFO("run directory ", run_dir.string(), resume ? " (resuming)" : "", "; data ", source, ": ",
              data->size(), " steps, ", anchors.size(), " anchors; ", nn::encoder_type(c.model, spec), " encoder of ",
              spec.str(), "; ", world_size(), " rank(s)");
   EncoderPretrainResult r;
@@ -78,6 +86,7 @@ EncoderPretrainResult pretrain_encoder(const EncoderPretrainArgs& args) {
     ctx.model = c.model;
     ctx.obs_spec = spec;
     ctx.data = data;
+    ctx.data_name = source;
     ctx.seed = c.run.seed;
     ctx.comm = ranks.comm.get();
     ctx.metrics = ranks.metrics.get();
@@ -102,6 +111,8 @@ void pretrain_encoder_command_line(CommandArgs& args, EncoderPretrainArgs& a) {
   args.optional_positional("CONFIG", &a.config_path);
   args.flags()
       ("dataset", text(&a.dataset, "PATH"), "the observations to learn from (same as --set pretrain.dataset=PATH)")
+      ("replay", text(&a.replay, "DIR"),
+       "or those of a replay snapshot: RUN_DIR/checkpoints/<step>/replay/<shard> (--set pretrain.replay=DIR)")
       ("set", repeated(&a.overrides, "KEY=VALUE"), "override a config key (pretrain.updates=500, ...); repeatable")
       ("run-dir", text(&a.run_dir, "DIR"), "exact run directory of a new run (default runs/<run.name>[-N])")
       ("resume", text(&a.resume_dir, "RUN_DIR"), "continue a run from its latest checkpoint");

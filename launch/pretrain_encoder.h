@@ -1,5 +1,5 @@
 // `mnemo pretrain-encoder`: trains an observation encoder with a contrastive loss (ATC or CURL) on
-// an offline dataset of the env's observations (learners/encoder_pretrain.h), and writes
+// an offline dataset of the env's observations, or on a replay snapshot of an RL run, (learners/encoder_pretrain.h), and writes
 // <run_dir>/encoder.safetensors, the file an RL config starts its encoder from
 // (model.encoder_init, optionally model.freeze_encoder). Runs in one process, or data-parallel on
 // every rank under `mpirun -np N`. See docs/representations.md.
@@ -41,6 +41,7 @@ std::string resolved_yaml(const EncoderPretrainConfig& c);
 struct EncoderPretrainArgs {
   std::string config_path;
   std::string dataset;                 // --dataset PATH (same as --set pretrain.dataset=PATH)
+  std::string replay;                  // --replay DIR (same as --set pretrain.replay=DIR)
   std::vector<std::string> overrides;
   std::string resume_dir;
   std::string run_dir;

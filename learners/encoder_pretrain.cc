@@ -1,11 +1,15 @@
 #include "learners/encoder_pretrain.h"
 
 #include <chrono>
+#include <cstring>
 
 #include "core/check.h"
 #include "core/log.h"
 #include "core/models/tensor.h"
 #include "core/runlog/metrics.h"
+#include "core/sequence.h"
+#include "replay/checkpointer.h"
+#include "replay/compression.h"
 
 namespace mnemo::learners {
 namespace {
@@ -23,6 +27,7 @@ struct PretrainModel : torch::nn::Module {
 void EncoderPretrainOptions::validate() const {
   auto bad = [](const std::string& key, const std::string& why) { throw ConfigError("pretrain." + key + " " + why); };
   if (!loss.enabled()) bad("loss.type", "must be atc or curl");
+  if (!dataset.empty() && !replay.empty()) bad("replay", "and pretrain.dataset cannot both be set");
   loss.validate("pretrain.loss");
   if (updates < 1) bad("updates", "must be at least 1");
   if (!(lr > 0)) bad("lr", "must be positive");
@@ -31,6 +36,75 @@ void EncoderPretrainOptions::validate() const {
   if (checkpoint_every < 0) bad("checkpoint_every", "must be >= 0");
   if (keep_checkpoints < 1) bad("keep_checkpoints", "must be at least 1");
   parse_device(device, "pretrain.device", /*available=*/false);
+}
+
+replay::Dataset replay_observations(const std::filesystem::path& dir, const Spec& spec) {
+  const std::string where = dir.string() + ": ";
+  if (!std::filesystem::is_directory(dir)) throw Error(where + "is no directory (a replay snapshot is one)");
+  const auto tables = replay::load_tables(dir);
+  if (tables.empty())
+    throw Error(where + "holds no replay table file (a learner checkpoint's replay/<shard> directory does)");
+  const bool image = nn::image_shape(spec).has_value();
+  // One row per step: the observation fields, flattened to float32 unless a single uint8 image.
+  std::int64_t steps = 0;
+  const std::size_t row = image ? static_cast<std::size_t>(nn::obs_dim(spec))
+                                : static_cast<std::size_t>(nn::obs_dim(spec)) * sizeof(float);
+  std::vector<std::uint8_t> obs;
+  std::vector<std::uint8_t> ended;
+  for (const auto& t : tables)
+    for (const auto& item : t.items) {
+      auto decoded = [&](const std::string& name) {
+        for (const auto& f : item.fields)
+          if (f.name == name) {
+            Array a = Array::uninitialized(f.dtype, f.shape);
+            if (f.codec == replay::Codec::kNone) std::memcpy(a.raw(), f.bytes.raw(), a.nbytes());
+            else replay::decompress(f.codec, f.bytes.raw(), f.bytes.nbytes(), a.raw(), a.nbytes());
+            return a;
+          }
+        throw Error(where + "table '" + t.name + "' has items without the field '" + name + "' (" + spec.str() + ")");
+      };
+      const Array first = decoded("first");
+      const std::int64_t T = first.shape().at(0);
+      std::vector<Array> fields;
+      for (const auto& f : spec.fields) {
+        fields.push_back(decoded(seq::kObsPrefix + f.name));
+        const Array& a = fields.back();
+        Shape want{T};
+        want.insert(want.end(), f.shape.begin(), f.shape.end());
+        if (a.shape() != want || a.dtype() != f.dtype)
+          throw Error(where + "field '" + seq::kObsPrefix + f.name + "' is " + dtype_name(a.dtype()) + " " +
+                      shape_str(a.shape()) + ", the env's observations are " + spec.str());
+        if (!image && a.dtype() != DType::kFloat32)
+          throw Error(where + "vector observation field '" + f.name + "' is " + dtype_name(a.dtype()) +
+                      "; encoders are pretrained on float32 vectors or a uint8 image");
+      }
+      const std::size_t at = obs.size();
+      obs.resize(at + static_cast<std::size_t>(T) * row);
+      for (std::int64_t s = 0; s < T; ++s) {
+        std::uint8_t* dst = obs.data() + at + static_cast<std::size_t>(s) * row;
+        for (const auto& a : fields) {
+          const std::size_t n = a.nbytes() / static_cast<std::size_t>(T);
+          std::memcpy(dst, static_cast<const std::uint8_t*>(a.raw()) + static_cast<std::size_t>(s) * n, n);
+          dst += n;
+        }
+      }
+      const auto* f = static_cast<const std::uint8_t*>(first.raw());
+      for (std::int64_t s = 0; s < T; ++s) ended.push_back(s == T - 1 || f[s + 1] != 0 ? 1 : 0);
+      steps += T;
+    }
+  if (steps == 0) throw Error(where + "the replay tables hold no items");
+  replay::Dataset d;
+  Shape shape{steps};
+  if (image) shape.insert(shape.end(), spec.fields[0].shape.begin(), spec.fields[0].shape.end());
+  else shape.push_back(nn::obs_dim(spec));
+  d.observations = Array::uninitialized(image ? DType::kUInt8 : DType::kFloat32, shape);
+  std::memcpy(d.observations.raw(), obs.data(), obs.size());
+  d.actions = Array::zeros(DType::kInt64, {steps});
+  d.rewards = Array::zeros(DType::kFloat32, {steps});
+  d.terminals = Array::zeros(DType::kBool, {steps});
+  d.timeouts = Array::zeros(DType::kBool, {steps});
+  std::memcpy(d.timeouts.raw(), ended.data(), ended.size());
+  return d;
 }
 
 std::vector<std::int64_t> contrastive_anchors(const replay::Dataset& data, const Spec& spec, std::int64_t delta,
@@ -66,7 +140,7 @@ EncoderPretrainer::EncoderPretrainer(EncoderPretrainContext ctx)
   ctx_.options.validate();
   MNEMO_CHECK(ctx_.data != nullptr, "encoder pretraining needs a dataset");
   const auto& lo = ctx_.options.loss;
-  anchors_ = contrastive_anchors(*ctx_.data, ctx_.obs_spec, lo.type == "atc" ? lo.delta : 0, ctx_.options.dataset);
+  anchors_ = contrastive_anchors(*ctx_.data, ctx_.obs_spec, lo.type == "atc" ? lo.delta : 0, ctx_.data_name);
   frames_ = to_tensor(ctx_.data->observations);
   // Ranks draw different anchors; parameters start equal via broadcast.
   gen_ = nn::make_generator(ctx_.seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.comm->rank()));
@@ -161,7 +235,7 @@ void EncoderPretrainer::finish(bool) {
   nn::save_encoder(encoder_path(), *encoder_, ctx_.model, ctx_.obs_spec,
                    {{"mnemo.trained_by", ctx_.options.loss.type},
                     {"mnemo.updates", std::to_string(counters_.updates)},
-                    {"mnemo.dataset", ctx_.options.dataset},
+                    {"mnemo.data", ctx_.data_name},
                     {"mnemo.loss", std::to_string(last_loss_)},
                     {"mnemo.accuracy", std::to_string(last_accuracy_)}});
   MNEMO_INFO("wrote ", encoder_path().string());

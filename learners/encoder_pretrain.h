@@ -34,6 +34,7 @@ namespace mnemo::learners {
 // The `pretrain:` config section.
 struct EncoderPretrainOptions {
   std::string dataset;
+  std::string replay;
   ContrastiveOptions loss = default_loss();
   std::int64_t updates = 2000;
   double lr = 1e-3;
@@ -45,6 +46,8 @@ struct EncoderPretrainOptions {
   template <class V>
   void visit(V& v) {
     v("dataset", dataset, "offline dataset of the env's observations: mnemo collect output, Minari or D4RL layout");
+    v("replay", replay,
+      "or a replay snapshot: a learner checkpoint's replay/<shard> directory (replay.checkpoint: true) of an RL run");
     v("loss", loss, "the contrastive loss: atc (default) or curl, its batch, delta, tau and augmentation");
     v("updates", updates, "gradient updates to train for");
     v("lr", lr, "Adam learning rate");
@@ -64,6 +67,13 @@ struct EncoderPretrainOptions {
   }
 };
 
+// The observations of every sequence in a replay snapshot directory (the table files a learner
+// checkpoint's replay/<shard>/ holds) as a dataset: sequences back to back, an episode ending at
+// every sequence's last step and before every step flagged `first`, so no anchor pairs steps of
+// two sequences or two episodes. Error naming the directory when it holds no table, or items
+// without the spec's observation fields.
+replay::Dataset replay_observations(const std::filesystem::path& dir, const Spec& obs_spec);
+
 // The anchors a dataset offers: dataset steps i whose step i + delta lies in the same episode.
 // Error naming the dataset when its observations are not the env's (dtype and shape) or when no
 // episode is longer than delta steps.
@@ -80,6 +90,7 @@ struct EncoderPretrainContext {
   nn::ModelOptions model;                  // the encoder's part: encoder, cnn_features, ...
   Spec obs_spec;                           // the env's observations
   std::shared_ptr<const replay::Dataset> data;
+  std::string data_name;                   // where it came from (errors, the encoder's metadata)
   std::uint64_t seed = 1;
   Communicator* comm = nullptr;
   MetricsWriter* metrics = nullptr;        // chief only

@@ -109,6 +109,39 @@ TEST_F(RepresentationsTest, PretrainedEncoderLowersItsLossResumesAndStartsAFroze
   EXPECT_TRUE(moved);
 }
 
+// From replay: the sequences an RL run's checkpoint saved with its replay tables.
+TEST_F(RepresentationsTest, AnEncoderPretrainsOnTheReplayOfAnRlRun) {
+  const fs::path rl_run = dir_ / "rl";
+  train_embedded(rl({"learner.total_env_steps=1152", "replay.checkpoint=true", "replay.table.sampler=uniform",
+                     "replay.table.max_size=64"}),
+                 rl_run, false);
+  CheckpointManager mgr(rl_run / "checkpoints");
+  ASSERT_TRUE(mgr.latest().has_value());
+  const fs::path shard = mgr.latest()->dir / "replay" / "0";
+  const fs::path run = dir_ / "enc";
+  std::string err;
+  ASSERT_EQ(quiet_cli({"pretrain-encoder", config("catch_encoder_atc.yaml"), "--replay", shard.string(), "--run-dir",
+                       run.string(), "--set", "pretrain.updates=10", "--set", "pretrain.loss.batch=32", "--set",
+                       "run.progress=false", "--set", "run.log_level=warn"},
+                      &err),
+            0)
+      << err;
+  EXPECT_EQ(load_safetensors(run / "encoder.safetensors").metadata.at("mnemo.data"), shard.string());
+  // The checkpoint directory itself is no snapshot; a dataset and a snapshot together are refused.
+  const fs::path never = dir_ / "never";
+  EXPECT_EQ(quiet_cli({"pretrain-encoder", config("catch_encoder_atc.yaml"), "--replay", mgr.latest()->dir.string(),
+                       "--run-dir", never.string()},
+                      &err),
+            2);
+  EXPECT_NE(err.find("holds no replay table file"), std::string::npos) << err;
+  EXPECT_EQ(quiet_cli({"pretrain-encoder", config("catch_encoder_atc.yaml"), "--replay", shard.string(), "--dataset",
+                       data_.string(), "--run-dir", never.string()},
+                      &err),
+            2);
+  EXPECT_NE(err.find("not both"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(never));
+}
+
 TEST_F(RepresentationsTest, PpoTrainsWithAugmentationAndTheAtcLossAndResumesItsState) {
   const fs::path run = dir_ / "aux";
   auto sets = [](std::int64_t steps) {
