@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include "learners/algorithm.h"
+#include "learners/contrastive.h"
 #include "learners/trainer.h"
 #include "tests/learners/acted_batch.h"
 
@@ -114,6 +115,44 @@ TEST(MpiDataParallelTest, PpoTwoRanksEqualOneWithTheirUnionMemoryless) { expect_
 TEST(MpiDataParallelTest, PpoTwoRanksEqualOneWithTheirUnionRecurrent) { expect_two_ranks_equal_one("ppo", lstm(), 2); }
 TEST(MpiDataParallelTest, AppoTwoRanksEqualOneWithTheirUnionMemoryless) { expect_two_ranks_equal_one("appo", {}, 0); }
 TEST(MpiDataParallelTest, AppoTwoRanksEqualOneWithTheirUnionRecurrent) { expect_two_ranks_equal_one("appo", lstm(), 2); }
+
+// With the ATC auxiliary loss, its contrast weights, predictor and target encoder are trained and
+// averaged like the policy: after updates on different halves, both ranks hold the same values.
+TEST(MpiDataParallelTest, TheAtcAuxiliaryLossKeepsRanksIdentical) {
+  MPI_Comm world_comm = MPI_COMM_WORLD;
+  auto world = make_mpi_communicator(&world_comm);
+  ASSERT_EQ(world->size(), 2);
+  LearnerOptions o;
+  o.burn_in = 2;
+  o.aux.type = "atc";
+  o.aux.batch = 8;
+  o.aux.predictor_hidden = 8;
+  o.validate();
+  const nn::ModelOptions model = lstm();
+  const Spec spec{{{"obs", DType::kFloat32, {kObs}}}};
+  torch::manual_seed(4);
+  auto policy = nn::make_policy(model, spec, space());
+  Contrastive aux(o.aux, model, spec, *policy->encoder());
+  std::vector<torch::Tensor> trained = policy->parameters();
+  for (const auto& p : aux->trained_parameters()) trained.push_back(p);
+  torch::optim::Adam adam(trained, torch::optim::AdamOptions(3e-3));
+  GradientReducer reducer(*world, trained);
+  reducer.broadcast_parameters();
+  at::Generator gen = nn::make_generator(9);
+  auto algorithm =
+      make_online_algorithm(o, OnlineLearner{*policy, adam, reducer, *world, gen, space(), torch::kCPU, nullptr, aux.get()});
+  const auto before = aux->parameters()[0].clone();
+  const auto half = torch::arange(world->rank() * kB, (world->rank() + 1) * kB, torch::kLong);
+  for (int64_t u = 0; u < kUpdates; ++u) {
+    const auto stats = algorithm->update(select_sequences(acted_batch(*policy, 200 + static_cast<std::uint64_t>(u)), half));
+    EXPECT_TRUE(std::isfinite(stats.at("aux_loss")));
+  }
+  EXPECT_FALSE(torch::equal(before, aux->parameters()[0])) << "the contrast weights never trained";
+  for (const auto& p : policy->named_parameters())
+    EXPECT_TRUE(same_on_both_ranks(*world, p.value())) << "policy " << p.key() << " differs between ranks";
+  for (const auto& p : aux->named_parameters())
+    EXPECT_TRUE(same_on_both_ranks(*world, p.value())) << "aux " << p.key() << " differs between ranks";
+}
 
 }  // namespace
 }  // namespace mnemo::learners
