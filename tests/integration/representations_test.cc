@@ -4,6 +4,7 @@
 // resumes with the loss's state; bad input exits with code 2 naming the problem and writes nothing.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +162,15 @@ TEST_F(RepresentationsTest, PpoTrainsWithAugmentationAndTheAtcLossAndResumesItsS
   TrainResult second = train_embedded(rl(sets(1728)), run, true);
   EXPECT_EQ(second.counters.updates, 6);
   EXPECT_EQ(metric(run, "aux_loss").size(), 6u);
+  // APPO with CURL and a crop-and-jitter chain.
+  const fs::path appo = dir_ / "appo";
+  train_embedded(rl({"learner.algo=appo", "learner.total_env_steps=576", "learner.aux.type=curl",
+                     "learner.augment.ops=[crop, jitter]"}),
+                 appo, false);
+  const auto curl = metric(appo, "aux_loss");
+  ASSERT_EQ(curl.size(), 2u);
+  for (double v : curl) EXPECT_TRUE(std::isfinite(v) && v > 0);
+  EXPECT_EQ(metric(appo, "rho_clip_frac").size(), 2u);
 }
 
 TEST_F(RepresentationsTest, BadInputExitsWithCode2NamingTheProblemAndWritesNothing) {
