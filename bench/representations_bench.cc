@@ -104,11 +104,8 @@ void update_costs() {
     torch::manual_seed(1);
     auto policy = nn::make_policy(m, spec, space);
     learners::Contrastive loss{nullptr};
-    std::vector<torch::Tensor> trained = policy->parameters();
-    if (o.aux.enabled()) {
-      loss = learners::Contrastive(o.aux, m, spec, *policy->encoder());
-      for (const auto& p : loss->trained_parameters()) trained.push_back(p);
-    }
+    if (o.aux.enabled()) loss = learners::Contrastive(o.aux, m, spec, *policy->encoder());
+    const auto trained = learners::trained_parameters(*policy, loss ? loss.get() : nullptr);
     torch::optim::Adam adam(trained, torch::optim::AdamOptions(o.ppo.lr));
     SingleCommunicator comm;
     GradientReducer reducer(comm, trained);

@@ -174,16 +174,21 @@ std::map<std::string, double> MinibatchAlgorithm::update(const SequenceBatch& ra
   return sums;
 }
 
+std::vector<torch::Tensor> trained_parameters(nn::PolicyImpl& policy, ContrastiveImpl* aux) {
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : policy.parameters())
+    if (p.requires_grad()) trained.push_back(p);
+  if (aux != nullptr)
+    for (const auto& p : aux->trained_parameters()) trained.push_back(p);
+  return trained;
+}
+
 double apply_gradients(const OnlineLearner& learner, const torch::Tensor& loss, double max_grad_norm) {
   learner.reducer.zero_grad();
   loss.backward();
   learner.reducer.average_gradients();
-  std::vector<torch::Tensor> trained;
-  for (const auto& p : learner.policy.parameters())
-    if (p.requires_grad()) trained.push_back(p);
-  if (learner.aux != nullptr)
-    for (const auto& p : learner.aux->trained_parameters()) trained.push_back(p);
-  const double norm = torch::nn::utils::clip_grad_norm_(trained, max_grad_norm);
+  const double norm =
+      torch::nn::utils::clip_grad_norm_(trained_parameters(learner.policy, learner.aux), max_grad_norm);
   learner.optimizer.step();
   return norm;
 }

@@ -111,6 +111,9 @@ SequenceBatch select_sequences(const SequenceBatch& b, const torch::Tensor& idx)
 nn::State burn_in_state(nn::PolicyImpl& policy, const SequenceBatch& b, std::int64_t burn_in);
 // Steps [from, T) of a time-major tensor (undefined stays undefined).
 torch::Tensor steps_from(const torch::Tensor& t, std::int64_t from);
+// What an online learner's optimizer steps and its ranks average: the policy's parameters but a
+// frozen encoder's (model.freeze_encoder), and the auxiliary loss's own weights (`aux` may be null).
+std::vector<torch::Tensor> trained_parameters(nn::PolicyImpl& policy, ContrastiveImpl* aux);
 // Zeroes the gradients, backpropagates `loss`, averages gradients across ranks, clips the global
 // norm of the trained parameters' gradients (the policy's and the auxiliary loss's) and steps the
 // optimizer; returns the norm before clipping.

@@ -86,11 +86,6 @@ Trainer::Trainer(TrainerContext ctx)
   if (ctx_.resume) encoder_options.encoder_init.clear();
   nn::prepare_encoder(*policy_, encoder_options, ctx_.obs_spec);
   policy_->to(ctx_.device);
-  // What the optimizer steps and the ranks average: the policy (but a frozen encoder) and the
-  // contrastive loss's own weights.
-  std::vector<torch::Tensor> trained;
-  for (const auto& p : policy_->parameters())
-    if (p.requires_grad()) trained.push_back(p);
   if (ctx_.options.aux.enabled()) {
     if (ctx_.model.freeze_encoder)
       throw ConfigError("learner.aux trains the observation encoder; it cannot be combined with model.freeze_encoder");
@@ -99,8 +94,8 @@ Trainer::Trainer(TrainerContext ctx)
                         " policy on vector observations has no observation encoder to train (use a memory model or "
                         "image observations)");
     aux_ = Contrastive(ctx_.options.aux, ctx_.model, ctx_.obs_spec, *policy_->encoder());
-    for (const auto& p : aux_->trained_parameters()) trained.push_back(p);
   }
+  const std::vector<torch::Tensor> trained = trained_parameters(*policy_, aux_ ? aux_.get() : nullptr);
   if (ctx_.options.augment.enabled())
     augmenter_ = std::make_unique<Augmenter>(ctx_.options.augment, ctx_.obs_spec, "learner.augment");
   optimizer_ = std::make_unique<torch::optim::Adam>(

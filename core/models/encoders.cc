@@ -281,10 +281,6 @@ PolicyOutput RecurrentPolicyImpl::unroll(const torch::Tensor& obs, const PrevInp
   return run(obs, prev, first.to(torch::kBool), state0, name_ + ".unroll: ");
 }
 
-}  // namespace mnemo::nn
-
-namespace mnemo::nn {
-
 void save_encoder(const std::filesystem::path& path, EncoderImpl& encoder, const ModelOptions& options,
                   const Spec& obs_spec, std::map<std::string, std::string> metadata) {
   std::vector<std::pair<std::string, torch::Tensor>> tensors;

@@ -1,7 +1,8 @@
 // End-to-end tests of learning representations: `mnemo pretrain-encoder` on a dataset that
 // `mnemo collect` wrote lowers its contrastive loss, resumes, and leaves an encoder.safetensors
-// that an RL run starts from and keeps frozen; PPO trains with augmentation and the ATC loss and
-// resumes with the loss's state; bad input exits with code 2 naming the problem and writes nothing.
+// that an RL run starts from and keeps frozen; it also trains on an RL run's replay snapshot; PPO
+// trains with augmentation and the ATC loss and resumes with the loss's state, APPO with CURL; bad
+// input exits with code 2 naming the problem and writes nothing.
 #include <gtest/gtest.h>
 
 #include <cmath>

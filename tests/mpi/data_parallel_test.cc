@@ -133,8 +133,7 @@ TEST(MpiDataParallelTest, TheAtcAuxiliaryLossKeepsRanksIdentical) {
   torch::manual_seed(4);
   auto policy = nn::make_policy(model, spec, space());
   Contrastive aux(o.aux, model, spec, *policy->encoder());
-  std::vector<torch::Tensor> trained = policy->parameters();
-  for (const auto& p : aux->trained_parameters()) trained.push_back(p);
+  const std::vector<torch::Tensor> trained = trained_parameters(*policy, aux.get());
   torch::optim::Adam adam(trained, torch::optim::AdamOptions(3e-3));
   GradientReducer reducer(*world, trained);
   reducer.broadcast_parameters();
