@@ -100,6 +100,10 @@ void SlurmOptions::validate() const {
   if (time.empty()) throw ConfigError("sweep: slurm.time must not be empty (e.g. 04:00:00)");
   if (launcher != "srun" && launcher != "mpirun")
     throw ConfigError("sweep: slurm.launcher must be srun or mpirun, got '" + launcher + "'");
+  for (char ch : mpi)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.'))
+      throw ConfigError("sweep: slurm.mpi must be the name of an srun MPI plugin (pmix, pmi2, pmix_v4, none, ...), got '" +
+                        mpi + "'");
   for (const auto& line : setup)
     if (line.find('\n') != std::string::npos) throw ConfigError("sweep: slurm.setup lines must be single lines");
   for (const auto& e : extra)
@@ -262,8 +266,9 @@ std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const
   for (const auto& line : s.setup) os << line << "\n";
   os << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n";
   const std::string trial = sh_quote(exe) + " sweep --trial \"$SLURM_ARRAY_TASK_ID\" " + sh_quote(sweep_dir.string());
+  // Without the right plugin an OpenMPI trial dies in MPI_Init (Debian's OpenMPI needs pmix).
   if (s.launcher == "srun")
-    os << "srun " << trial << "\n";
+    os << "srun " << (s.mpi.empty() ? "" : "--mpi=" + s.mpi + " ") << trial << "\n";
   else
     os << "mpirun " << trial << "\n";
   return os.str();

@@ -44,6 +44,7 @@ struct SlurmOptions {
   std::int64_t max_parallel = 0;
   std::int64_t signal_seconds = 120;
   std::string launcher = "srun";
+  std::string mpi = "pmix";
   std::vector<std::string> setup;
   std::vector<std::string> extra;
 
@@ -60,6 +61,9 @@ struct SlurmOptions {
     v("max_parallel", max_parallel, "array tasks running at once (the %N of --array; 0: no limit)");
     v("signal_seconds", signal_seconds, "SIGTERM this many seconds before the time limit, so the trial checkpoints");
     v("launcher", launcher, "how a trial starts: srun or mpirun (OpenMPI inside the allocation)");
+    v("mpi", mpi,
+      "srun's MPI plugin (srun --mpi=...): pmix for Debian's and most OpenMPI builds, pmi2, ... (empty: the "
+      "cluster's MpiDefault)");
     v("setup", setup, "shell lines run before the trial (module load ..., source venv ...)");
     v("extra", extra, "further #SBATCH options, each as written after #SBATCH (e.g. --qos=long)");
   }

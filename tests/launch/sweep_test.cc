@@ -123,6 +123,7 @@ TEST_F(SweepTest, BadSpecsAreConfigErrorsNamingTheKey) {
   EXPECT_NE(message("seeds: [1, 1]\n").find("seed twice"), std::string::npos);
   EXPECT_NE(message("seeds: []\n").find("at least one seed"), std::string::npos);
   EXPECT_NE(message("slurm: {launcher: ssh}\n").find("srun or mpirun"), std::string::npos);
+  EXPECT_NE(message("slurm: {mpi: 'pmix; rm -rf /'}\n").find("slurm.mpi"), std::string::npos);
   EXPECT_NE(message("slurm: {extra: [qos=long]}\n").find("#SBATCH options"), std::string::npos);
   EXPECT_NE(message("grid: [1, 2]\n").find("grid must be a mapping"), std::string::npos);
 }
@@ -165,9 +166,14 @@ TEST_F(SweepTest, SlurmScriptRunsEachUnfinishedTrialAsAnArrayTask) {
        {"#SBATCH --array=0-2,5%3\n", "#SBATCH --partition=gpu\n", "#SBATCH --time=04:00:00\n",
         "#SBATCH --gpus-per-node=1\n", "#SBATCH --signal=TERM@120\n", "#SBATCH --requeue\n", "#SBATCH --qos=long\n",
         "#SBATCH --chdir=/work/dir\n", "#SBATCH --output=/sweeps/s/slurm/%A_%a.out\n", "module load openmpi\n",
-        "srun '/opt/mnemo/bin/mnemo' sweep --trial \"$SLURM_ARRAY_TASK_ID\" '/sweeps/s'\n"})
+        "srun --mpi=pmix '/opt/mnemo/bin/mnemo' sweep --trial \"$SLURM_ARRAY_TASK_ID\" '/sweeps/s'\n"})
     EXPECT_NE(s.find(line), std::string::npos) << line << "\n" << s;
   EXPECT_EQ(s.find("--account"), std::string::npos) << s;
+  // The MPI plugin is the site's to choose; empty leaves srun's default.
+  spec.slurm.mpi = "pmi2";
+  EXPECT_NE(slurm_script(spec, "/sweeps/s", {0}, "mnemo").find("srun --mpi=pmi2 'mnemo'"), std::string::npos);
+  spec.slurm.mpi = "";
+  EXPECT_NE(slurm_script(spec, "/sweeps/s", {0}, "mnemo").find("srun 'mnemo'"), std::string::npos);
   // The trial command comes after every #SBATCH line, or sbatch ignores the later ones.
   EXPECT_LT(s.rfind("#SBATCH"), s.find("srun"));
 }
