@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-stress bench clean
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-slurm test-stress bench clean
 
 all: build
 
@@ -44,6 +44,12 @@ test-learning: build
 # Not part of `make test`: the unit and integration tests, STRESS_REPEATS runs each, while every
 # core is kept busy (a test that depends on timing fails here first).
 STRESS_REPEATS ?= 3
+# A throwaway single-node Slurm started by the test itself (needs root and
+# scripts/install-deps.sh --slurm; `make test` skips it with a message where Slurm is absent).
+test-slurm: build
+	@bash scripts/install-deps.sh --slurm
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L slurm
+
 test-stress: build
 	@bash scripts/test-stress.sh $(BUILD_DIR) $(STRESS_REPEATS) $(CTEST_FLAGS)
 

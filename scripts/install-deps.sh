@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages mnemo builds and runs with. Idempotent: it asks apt only for
 # what is missing, and prints nothing when everything is already present.
+#   scripts/install-deps.sh            the build and the tests
+#   scripts/install-deps.sh --slurm    also slurm-wlm and munge, for the real-Slurm tests (make test-slurm)
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +19,7 @@ PACKAGES=(
   libboost-program-options-dev  # the `mnemo` command line (Boost.Program_options)
   libgtest-dev libgmock-dev googletest
 )
+[[ "${1:-}" == "--slurm" ]] && PACKAGES+=(slurm-wlm munge)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
