@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -136,6 +137,106 @@ SweepSpec load_sweep_spec(const std::string& path) {
 
 std::string override_text(const std::string& key, const config::Node& value) { return key + "=" + config::flow_text(value); }
 
+namespace {
+
+// The random search's points: for each of search.samples, "key=value" per key of search.space.
+std::vector<std::vector<std::string>> search_points(const SweepSpec& spec) {
+  const config::Node& s = spec.search;
+  if (s.kind == config::Node::Kind::kNull) return {};
+  auto bad = [&](const std::string& what, const config::Node& at) {
+    throw ConfigError("sweep: search." + what + " (" + at.origin + ")");
+  };
+  if (!s.is_map()) bad("must be a mapping {samples: N, seed: S, space: {...}}", s);
+  std::int64_t samples = 0;
+  std::uint64_t seed = 0;
+  const config::Node* space = nullptr;
+  for (const auto& [key, value] : s.map) {
+    if (key == "samples" || key == "seed") {
+      std::int64_t v = 0;
+      try {
+        std::size_t used = 0;
+        v = std::stoll(value.scalar, &used);
+        if (used != value.scalar.size() || v < 0) throw std::invalid_argument("");
+      } catch (const std::exception&) {
+        bad(key + " must be a non-negative integer, got '" + config::flow_text(value) + "'", value);
+      }
+      if (key == "samples") samples = v;
+      else seed = static_cast<std::uint64_t>(v);
+    } else if (key == "space") {
+      space = &value;
+    } else {
+      bad("has no key '" + key + "' (samples, seed, space)", value);
+    }
+  }
+  if (samples < 1) bad("samples must be at least 1", s);
+  if (space == nullptr || !space->is_map() || space->map.empty()) bad("space must map config keys to distributions", s);
+  // Draws from a 64-bit Mersenne twister with our own mappings to [0, 1) and to integers, which,
+  // unlike <random>'s distributions, are the same with every standard library.
+  std::mt19937_64 gen(seed);
+  auto unit = [&] { return static_cast<double>(gen() >> 11) * 0x1.0p-53; };
+  auto number = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return std::string(buf);
+  };
+  struct Dist {
+    std::string key, kind;
+    double low = 0, high = 0;
+    std::vector<std::string> choices;
+  };
+  std::vector<Dist> dists;
+  for (const auto& [key, value] : space->map) {
+    if (spec.grid.is_map() && spec.grid.find(key) != nullptr) bad("space." + key + " is also in the grid", value);
+    if (!value.is_map() || value.map.size() != 1)
+      bad("space." + key + " must be one of {uniform: [LOW, HIGH]}, {log_uniform: [LOW, HIGH]}, {int: [LOW, HIGH]}, "
+          "{choice: [V, ...]}", value);
+    const auto& [kind, args] = *value.map.begin();
+    Dist d{key, kind, 0, 0, {}};
+    if (args.kind != config::Node::Kind::kSequence) bad("space." + key + "." + kind + " must be a list", args);
+    if (kind == "choice") {
+      if (args.items.empty()) bad("space." + key + ".choice is empty", args);
+      for (const auto& item : args.items) d.choices.push_back(config::flow_text(item));
+    } else if (kind == "uniform" || kind == "log_uniform" || kind == "int") {
+      if (args.items.size() != 2) bad("space." + key + "." + kind + " must be [LOW, HIGH]", args);
+      try {
+        d.low = std::stod(args.items[0].scalar);
+        d.high = std::stod(args.items[1].scalar);
+      } catch (const std::exception&) {
+        bad("space." + key + "." + kind + " bounds must be numbers, got " + config::flow_text(args), args);
+      }
+      if (!(d.low <= d.high)) bad("space." + key + "." + kind + " needs LOW <= HIGH", args);
+      if (kind == "log_uniform" && !(d.low > 0)) bad("space." + key + ".log_uniform needs LOW > 0", args);
+      if (kind == "int" && (d.low != std::floor(d.low) || d.high != std::floor(d.high)))
+        bad("space." + key + ".int bounds must be integers", args);
+    } else {
+      bad("space." + key + ": unknown distribution '" + kind + "' (uniform, log_uniform, int, choice)", value);
+    }
+    dists.push_back(std::move(d));
+  }
+  std::vector<std::vector<std::string>> points;
+  for (std::int64_t k = 0; k < samples; ++k) {
+    std::vector<std::string> p;
+    for (const auto& d : dists) {
+      std::string text;
+      if (d.kind == "choice") {
+        text = d.choices[gen() % d.choices.size()];
+      } else if (d.kind == "int") {
+        const auto span = static_cast<std::uint64_t>(d.high - d.low) + 1;
+        text = std::to_string(static_cast<std::int64_t>(d.low) + static_cast<std::int64_t>(gen() % span));
+      } else if (d.kind == "uniform") {
+        text = number(d.low + (d.high - d.low) * unit());
+      } else {
+        text = number(std::exp(std::log(d.low) + (std::log(d.high) - std::log(d.low)) * unit()));
+      }
+      p.push_back(d.key + "=" + text);
+    }
+    points.push_back(std::move(p));
+  }
+  return points;
+}
+
+}  // namespace
+
 std::vector<Trial> expand_trials(const SweepSpec& spec) {
   struct Axis {
     std::string key, label;
@@ -169,34 +270,46 @@ std::vector<Trial> expand_trials(const SweepSpec& spec) {
   std::set<std::uint64_t> seeds(spec.seeds.begin(), spec.seeds.end());
   if (seeds.size() != spec.seeds.size()) throw ConfigError("sweep: seeds lists a seed twice");
 
+  const auto points = search_points(spec);
+  const std::size_t width = std::to_string(points.size()).size();
+
   std::vector<Trial> trials;
   std::vector<std::size_t> pick(axes.size(), 0);
   std::set<std::string> groups;
   while (true) {
-    std::string group;
-    std::vector<std::string> overrides;
+    std::string grid_group;
+    std::vector<std::string> grid_overrides;
     for (std::size_t i = 0; i < axes.size(); ++i) {
       const std::string& text = axes[i].texts[pick[i]];
-      if (!group.empty()) group += "-";
-      group += axes[i].label + "=" + name_part(text);
-      overrides.push_back(axes[i].key + "=" + text);
+      if (!grid_group.empty()) grid_group += "-";
+      grid_group += axes[i].label + "=" + name_part(text);
+      grid_overrides.push_back(axes[i].key + "=" + text);
     }
-    if (group.empty()) group = spec.name;
-    // Values that differ only in characters a file name cannot hold get the point's number.
-    if (!groups.insert(group).second) {
-      group += "-p" + std::to_string(trials.size() / spec.seeds.size());
-      groups.insert(group);
-    }
-    for (std::uint64_t seed : spec.seeds) {
-      Trial t;
-      t.index = trials.size();
-      t.group = group;
-      t.seed = seed;
-      t.name = group + "-seed" + std::to_string(seed);
-      t.overrides = overrides;
-      t.overrides.push_back("run.name=" + t.name);
-      t.overrides.push_back("run.seed=" + std::to_string(seed));
-      trials.push_back(std::move(t));
+    for (std::size_t k = 0; k < std::max<std::size_t>(points.size(), 1); ++k) {
+      std::string group = grid_group;
+      std::vector<std::string> overrides = grid_overrides;
+      if (!points.empty()) {
+        std::string n = std::to_string(k);
+        group += (group.empty() ? "s" : "-s") + std::string(width - n.size(), '0') + n;
+        overrides.insert(overrides.end(), points[k].begin(), points[k].end());
+      }
+      if (group.empty()) group = spec.name;
+      // Values that differ only in characters a file name cannot hold get the point's number.
+      if (!groups.insert(group).second) {
+        group += "-p" + std::to_string(trials.size() / spec.seeds.size());
+        groups.insert(group);
+      }
+      for (std::uint64_t seed : spec.seeds) {
+        Trial t;
+        t.index = trials.size();
+        t.group = group;
+        t.seed = seed;
+        t.name = group + "-seed" + std::to_string(seed);
+        t.overrides = overrides;
+        t.overrides.push_back("run.name=" + t.name);
+        t.overrides.push_back("run.seed=" + std::to_string(seed));
+        trials.push_back(std::move(t));
+      }
     }
     // Next grid point: the last axis varies fastest.
     std::size_t i = axes.size();

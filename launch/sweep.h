@@ -77,6 +77,7 @@ struct SweepSpec {
   std::string dir = "runs";
   std::vector<std::uint64_t> seeds = {1};
   config::Node grid;
+  config::Node search;
   config::Node set;
   std::string workdir;
   SlurmOptions slurm;
@@ -88,6 +89,9 @@ struct SweepSpec {
     v("dir", dir, "parent directory of the sweep directory");
     v("seeds", seeds, "run.seed of each trial: every grid point runs once per seed");
     v("grid", grid, "KEY: [VALUE, ...] per swept config key; trials are every combination");
+    v("search", search,
+      "random search: {samples: N, seed: S, space: {KEY: {uniform|log_uniform|int: [LOW, HIGH]} or {choice: [V, ...]}}}; "
+      "N points per grid point");
     v("set", set, "KEY: VALUE overrides applied to every trial");
     v("workdir", workdir, "directory trials run in, for relative paths in the config (empty: where the sweep was created)");
     v("slurm", slurm, "Slurm job array options (mnemo sweep --slurm)");
@@ -110,7 +114,9 @@ struct Trial {
 SweepSpec load_sweep_spec(const std::string& path);
 
 // The trials of a spec: the cartesian product of the grid in the spec's key order (the last key
-// varying fastest), each grid point once per seed (seeds innermost). Names are "key=value" parts
+// varying fastest), times the random search's samples when there is one (named s<k>), each point
+// once per seed (seeds innermost). The search draws from its own seed in the space's key order, so
+// the same spec gives the same trials on any machine. Names are "key=value" parts
 // joined by "-" (the key's last component when that is unambiguous, values reduced to filename
 // characters) and "-seed<S>". Throws ConfigError for grid values that are not lists of scalars or
 // flow lists, empty lists, repeated values or seeds.

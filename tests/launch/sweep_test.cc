@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -94,6 +96,49 @@ TEST_F(SweepTest, ExpandsTheGridInSpecOrderWithSeedsInnermost) {
   EXPECT_EQ(trials[5].overrides, expected);
 }
 
+// Random search: N seeded samples per grid point, every value inside its distribution, the same
+// trials from the same spec, other trials from another search seed.
+TEST_F(SweepTest, RandomSearchDrawsSeededSamplesPerGridPoint) {
+  const std::string space =
+      "  space:\n    learner.ppo.lr: {log_uniform: [1e-5, 1e-2]}\n    learner.ppo.ent_coef: {uniform: [0, 0.05]}\n"
+      "    learner.ppo.epochs: {int: [2, 8]}\n    model.hidden: {choice: [[64, 64], [32]]}\n";
+  const auto trials = expand_trials(load_sweep_spec(
+      write_spec("seeds: [1, 2]\ngrid:\n  learner.ppo.clip: [0.1, 0.2]\nsearch:\n  samples: 12\n  seed: 7\n" + space)));
+  ASSERT_EQ(trials.size(), 2u * 12u * 2u);
+  EXPECT_EQ(trials[0].name, "clip=0.1-s00-seed1");
+  EXPECT_EQ(trials[1].name, "clip=0.1-s00-seed2");
+  EXPECT_EQ(trials[47].name, "clip=0.2-s11-seed2");
+  std::set<std::string> epochs, hidden, lrs;
+  for (const auto& t : trials) {
+    ASSERT_EQ(t.overrides.size(), 7u) << t.name;  // clip, 4 sampled keys, run.name, run.seed
+    auto value = [&](std::size_t i) { return t.overrides[i].substr(t.overrides[i].find('=') + 1); };
+    const double lr = std::stod(value(1)), ent = std::stod(value(2));
+    EXPECT_TRUE(lr >= 1e-5 && lr <= 1e-2) << t.overrides[1];
+    EXPECT_TRUE(ent >= 0 && ent <= 0.05) << t.overrides[2];
+    const int e = std::stoi(value(3));
+    EXPECT_TRUE(e >= 2 && e <= 8) << t.overrides[3];
+    lrs.insert(value(1));
+    epochs.insert(value(3));
+    hidden.insert(value(4));
+  }
+  EXPECT_EQ(lrs.size(), 12u) << "every sample draws its own lr; grid points share the samples";
+  EXPECT_GT(epochs.size(), 3u);
+  EXPECT_EQ(hidden, (std::set<std::string>{"[64, 64]", "[32]"}));
+  // Seeds of the trials do not change the samples; the same grid point's seeds share them.
+  EXPECT_EQ(trials[0].overrides[1], trials[1].overrides[1]);
+  // Reproducible from the spec; another search seed, other samples.
+  const auto again = expand_trials(load_sweep_spec(
+      write_spec("seeds: [1, 2]\ngrid:\n  learner.ppo.clip: [0.1, 0.2]\nsearch:\n  samples: 12\n  seed: 7\n" + space)));
+  const auto other = expand_trials(load_sweep_spec(
+      write_spec("seeds: [1, 2]\ngrid:\n  learner.ppo.clip: [0.1, 0.2]\nsearch:\n  samples: 12\n  seed: 8\n" + space)));
+  for (std::size_t i = 0; i < trials.size(); ++i) EXPECT_EQ(trials[i].overrides, again[i].overrides);
+  EXPECT_NE(trials[0].overrides[1], other[0].overrides[1]);
+  // Without a grid the samples name the points.
+  const auto alone = expand_trials(load_sweep_spec(write_spec("search:\n  samples: 3\n" + space)));
+  ASSERT_EQ(alone.size(), 3u);
+  EXPECT_EQ(alone[2].name, "s2-seed1");
+}
+
 TEST_F(SweepTest, WithoutAGridEachSeedIsOneTrialNamedAfterTheSweep) {
   const auto trials = expand_trials(load_sweep_spec(write_spec("seeds: [3, 4, 5]\n", "base")));
   ASSERT_EQ(trials.size(), 3u);
@@ -123,6 +168,19 @@ TEST_F(SweepTest, BadSpecsAreConfigErrorsNamingTheKey) {
   EXPECT_NE(message("seeds: [1, 1]\n").find("seed twice"), std::string::npos);
   EXPECT_NE(message("seeds: []\n").find("at least one seed"), std::string::npos);
   EXPECT_NE(message("slurm: {launcher: ssh}\n").find("srun or mpirun"), std::string::npos);
+  const std::string lr = "  space:\n    learner.ppo.lr: ";
+  EXPECT_NE(message("search:\n  samples: 0\n" + lr + "{uniform: [0, 1]}\n").find("search.samples"), std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n" + lr + "{normal: [0, 1]}\n").find("unknown distribution 'normal'"),
+            std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n" + lr + "{uniform: [1, 0]}\n").find("LOW <= HIGH"), std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n" + lr + "{log_uniform: [0, 1]}\n").find("LOW > 0"), std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n" + lr + "{int: [1.5, 3]}\n").find("integers"), std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n" + lr + "{uniform: [a, 1]}\n").find("must be numbers"), std::string::npos);
+  EXPECT_NE(message("grid:\n  learner.ppo.lr: [1]\nsearch:\n  samples: 2\n" + lr + "{uniform: [0, 1]}\n")
+                .find("also in the grid"),
+            std::string::npos);
+  EXPECT_NE(message("search:\n  samples: 2\n  sead: 1\n" + lr + "{uniform: [0, 1]}\n").find("no key 'sead'"),
+            std::string::npos);
   EXPECT_NE(message("slurm: {mpi: 'pmix; rm -rf /'}\n").find("slurm.mpi"), std::string::npos);
   EXPECT_NE(message("slurm: {extra: [qos=long]}\n").find("#SBATCH options"), std::string::npos);
   EXPECT_NE(message("grid: [1, 2]\n").find("grid must be a mapping"), std::string::npos);
@@ -344,8 +402,13 @@ TEST_F(SweepTest, SubmitWritesTheArrayOfUnfinishedTrialsAndCallsSbatch) {
   const std::string script = slurp(s.dir / "sweep.sbatch");
   EXPECT_NE(script.find("#SBATCH --array=0,2-5\n"), std::string::npos) << script;
   EXPECT_NE(script.find("sweep --trial \"$SLURM_ARRAY_TASK_ID\" '" + s.dir.string() + "'"), std::string::npos) << script;
-  // Without Slurm installed, --submit says so.
-  EXPECT_EQ(mnemo({"sweep", "--resume", s.dir.string(), "--submit"}, "PATH=/usr/bin:/bin"), 1);
+  // Without sbatch on the PATH (here: an empty directory, so a machine with Slurm installed tests
+  // this too), --submit says so. OpenMPI's singleton start wants an rsh agent: name one.
+  const fs::path empty = dir_ / "empty-bin";
+  fs::create_directories(empty);
+  EXPECT_EQ(mnemo({"sweep", "--resume", s.dir.string(), "--submit"},
+                  "OMPI_MCA_plm_rsh_agent=/bin/false PATH='" + empty.string() + "'"),
+            1);
   EXPECT_NE(out().find("cannot run sbatch"), std::string::npos) << out();
 }
 
