@@ -97,6 +97,7 @@ void SlurmOptions::validate() const {
   positive("cpus_per_task", cpus_per_task);
   if (gpus_per_node < 0) throw ConfigError("sweep: slurm.gpus_per_node must be >= 0");
   if (max_parallel < 0) throw ConfigError("sweep: slurm.max_parallel must be >= 0");
+  if (max_array_size < 0) throw ConfigError("sweep: slurm.max_array_size must be >= 0 (0: ask the cluster)");
   if (signal_seconds < 0) throw ConfigError("sweep: slurm.signal_seconds must be >= 0");
   if (time.empty()) throw ConfigError("sweep: slurm.time must not be empty (e.g. 04:00:00)");
   if (launcher != "srun" && launcher != "mpirun")
@@ -348,9 +349,26 @@ std::string sh_quote(const std::string& s) {
 }
 }  // namespace
 
+std::vector<std::pair<std::size_t, std::vector<std::size_t>>> split_arrays(const std::vector<std::size_t>& indices,
+                                                                           std::size_t max_array_size) {
+  MNEMO_CHECK(max_array_size >= 1, "split_arrays: max_array_size must be positive");
+  std::vector<std::pair<std::size_t, std::vector<std::size_t>>> out;
+  for (std::size_t i : indices) {
+    const std::size_t offset = i / max_array_size * max_array_size;
+    if (out.empty() || out.back().first != offset) out.push_back({offset, {}});
+    out.back().second.push_back(i);
+  }
+  return out;
+}
+
 std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const std::vector<std::size_t>& indices,
-                         const std::string& exe) {
+                         const std::string& exe, std::size_t offset) {
   MNEMO_CHECK(!indices.empty(), "slurm_script: no trials");
+  std::vector<std::size_t> ids;
+  for (std::size_t i : indices) {
+    MNEMO_CHECK(i >= offset, "slurm_script: trial ", i, " below the array's offset ", offset);
+    ids.push_back(i - offset);
+  }
   const SlurmOptions& s = spec.slurm;
   std::ostringstream os;
   os << "#!/bin/bash\n"
@@ -358,7 +376,7 @@ std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const
      << "# A trial that is preempted or reaches its time limit checkpoints on SIGTERM; submitting\n"
      << "# again (mnemo sweep --resume " << sweep_dir.string() << " --submit) resumes it.\n";
   os << "#SBATCH --job-name=" << spec.name << "\n";
-  os << "#SBATCH --array=" << array_ranges(indices);
+  os << "#SBATCH --array=" << array_ranges(ids);
   if (s.max_parallel > 0) os << "%" << s.max_parallel;
   os << "\n";
   os << "#SBATCH --output=" << (sweep_dir / "slurm" / "%A_%a.out").string() << "\n";
@@ -378,7 +396,8 @@ std::string slurm_script(const SweepSpec& spec, const fs::path& sweep_dir, const
   os << "\nset -euo pipefail\n";
   for (const auto& line : s.setup) os << line << "\n";
   os << "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}\n";
-  const std::string trial = sh_quote(exe) + " sweep --trial \"$SLURM_ARRAY_TASK_ID\" " + sh_quote(sweep_dir.string());
+  const std::string id = offset == 0 ? "$SLURM_ARRAY_TASK_ID" : "$((SLURM_ARRAY_TASK_ID + " + std::to_string(offset) + "))";
+  const std::string trial = sh_quote(exe) + " sweep --trial \"" + id + "\" " + sh_quote(sweep_dir.string());
   // Without the right plugin an OpenMPI trial dies in MPI_Init (Debian's OpenMPI needs pmix).
   if (s.launcher == "srun")
     os << "srun " << (s.mpi.empty() ? "" : "--mpi=" + s.mpi + " ") << trial << "\n";
@@ -791,6 +810,26 @@ int run_sweep_local(const Sweep& sweep, std::int64_t jobs) {
 
 namespace {
 
+namespace {
+
+// slurm.max_array_size, else the cluster's MaxArraySize (scontrol show config), else Slurm's
+// default of 1001.
+std::size_t max_array_size(const SlurmOptions& s) {
+  if (s.max_array_size > 0) return static_cast<std::size_t>(s.max_array_size);
+  FILE* p = popen("scontrol show config 2>/dev/null", "r");
+  std::size_t size = 1001;
+  if (p == nullptr) return size;
+  char line[512];
+  while (std::fgets(line, sizeof line, p) != nullptr) {
+    long long v = 0;
+    if (std::sscanf(line, "MaxArraySize = %lld", &v) == 1 && v > 0) size = static_cast<std::size_t>(v);
+  }
+  pclose(p);
+  return size;
+}
+
+}  // namespace
+
 int write_slurm(const Sweep& sweep, bool submit) {
   std::vector<std::size_t> todo;
   for (const auto& t : sweep.trials)
@@ -800,25 +839,34 @@ int write_slurm(const Sweep& sweep, bool submit) {
     return 0;
   }
   fs::create_directories(sweep.dir / "slurm");
-  const fs::path script = sweep.dir / "sweep.sbatch";
-  write_file_atomic(script, slurm_script(sweep.spec, sweep.dir, todo, self_exe()));
-  fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
-  std::cout << "wrote " << script.string() << ": " << todo.size() << " of " << sweep.trials.size()
-            << " trials as a Slurm array (" << array_ranges(todo) << ")" << std::endl;
+  const auto arrays = split_arrays(todo, max_array_size(sweep.spec.slurm));
+  std::vector<fs::path> scripts;
+  for (std::size_t k = 0; k < arrays.size(); ++k) {
+    const auto& [offset, indices] = arrays[k];
+    const fs::path script = sweep.dir / (arrays.size() == 1 ? "sweep.sbatch" : "sweep-" + std::to_string(k) + ".sbatch");
+    write_file_atomic(script, slurm_script(sweep.spec, sweep.dir, indices, self_exe(), offset));
+    fs::permissions(script, fs::perms::owner_exec, fs::perm_options::add);
+    std::cout << "wrote " << script.string() << ": " << indices.size() << " of " << sweep.trials.size()
+              << " trials as a Slurm array (" << array_ranges(indices) << ")" << std::endl;
+    scripts.push_back(script);
+  }
   if (!submit) {
-    std::cout << "submit it with: sbatch " << script.string() << std::endl;
+    for (const auto& script : scripts) std::cout << "submit it with: sbatch " << script.string() << std::endl;
     return 0;
   }
-  std::vector<std::string> args = {"sbatch", script.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, "sbatch", nullptr, nullptr, argv.data(), environ);
-  if (rc != 0) throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + std::strerror(rc));
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("sweep --submit: sbatch failed");
+  for (const auto& script : scripts) {
+    std::vector<std::string> args = {"sbatch", script.string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int rc = posix_spawnp(&pid, "sbatch", nullptr, nullptr, argv.data(), environ);
+    if (rc != 0)
+      throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + std::strerror(rc));
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("sweep --submit: sbatch failed on " + script.string());
+  }
   return 0;
 }
 

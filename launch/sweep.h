@@ -45,6 +45,7 @@ struct SlurmOptions {
   std::int64_t signal_seconds = 120;
   std::string launcher = "srun";
   std::string mpi = "pmix";
+  std::int64_t max_array_size = 0;
   std::vector<std::string> setup;
   std::vector<std::string> extra;
 
@@ -64,6 +65,8 @@ struct SlurmOptions {
     v("mpi", mpi,
       "srun's MPI plugin (srun --mpi=...): pmix for Debian's and most OpenMPI builds, pmi2, ... (empty: the "
       "cluster's MpiDefault)");
+    v("max_array_size", max_array_size,
+      "split into arrays of task ids below this (0: the cluster's MaxArraySize from scontrol show config, else 1001)");
     v("setup", setup, "shell lines run before the trial (module load ..., source venv ...)");
     v("extra", extra, "further #SBATCH options, each as written after #SBATCH (e.g. --qos=long)");
   }
@@ -129,9 +132,14 @@ std::string override_text(const std::string& key, const config::Node& value);
 std::string array_ranges(const std::vector<std::size_t>& indices);
 
 // The sbatch script running `indices` of the sweep in `sweep_dir` (absolute) with the `mnemo`
-// executable at `exe`.
+// executable at `exe`. Array task ids are the indices minus `offset` (Slurm refuses ids of
+// MaxArraySize and above), and each task runs trial id + offset.
 std::string slurm_script(const SweepSpec& spec, const std::filesystem::path& sweep_dir,
-                         const std::vector<std::size_t>& indices, const std::string& exe);
+                         const std::vector<std::size_t>& indices, const std::string& exe, std::size_t offset = 0);
+// Sorted trial indices in arrays whose task ids (index - offset) stay below `max_array_size`:
+// {offset, indices} per array, in order.
+std::vector<std::pair<std::size_t, std::vector<std::size_t>>> split_arrays(const std::vector<std::size_t>& indices,
+                                                                           std::size_t max_array_size);
 
 // Where a trial stands.
 enum class TrialState {

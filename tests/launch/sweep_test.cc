@@ -236,6 +236,20 @@ TEST_F(SweepTest, SlurmScriptRunsEachUnfinishedTrialAsAnArrayTask) {
   EXPECT_LT(s.rfind("#SBATCH"), s.find("srun"));
 }
 
+// Arrays past the cluster's MaxArraySize: split, each array's task ids offset back into range.
+TEST_F(SweepTest, LargeSweepsSplitIntoArraysBelowTheMaxArraySize) {
+  const auto arrays = split_arrays({0, 1, 2, 5, 7, 8}, 3);
+  ASSERT_EQ(arrays.size(), 3u);
+  EXPECT_EQ(arrays[0], (std::pair<std::size_t, std::vector<std::size_t>>{0, {0, 1, 2}}));
+  EXPECT_EQ(arrays[1], (std::pair<std::size_t, std::vector<std::size_t>>{3, {5}}));
+  EXPECT_EQ(arrays[2], (std::pair<std::size_t, std::vector<std::size_t>>{6, {7, 8}}));
+  SweepSpec spec = load_sweep_spec(write_spec("slurm: {max_parallel: 2}\n"));
+  const std::string s = slurm_script(spec, "/sweeps/s", arrays[2].second, "mnemo", arrays[2].first);
+  EXPECT_NE(s.find("#SBATCH --array=1-2%2\n"), std::string::npos) << s;
+  EXPECT_NE(s.find("sweep --trial \"$((SLURM_ARRAY_TASK_ID + 6))\""), std::string::npos) << s;
+  EXPECT_EQ(split_arrays({0, 1000, 1001, 2500}, 1001).size(), 3u);  // ids 0-1000 are valid
+}
+
 TEST_F(SweepTest, CreatingValidatesEveryTrialBeforeWritingAnything) {
   SweepSpec spec = load_sweep_spec(write_spec("grid:\n  learner.ppo.lrr: [1e-3]\n"));
   try {

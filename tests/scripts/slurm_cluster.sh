@@ -1,5 +1,6 @@
 # Sourced by the Slurm tests: starts a throwaway single-node Slurm (munged, slurmctld, slurmd)
-# with its config, state, spool, logs and munge key in a temporary directory, on free ports, and
+# with its config, state, spool, logs and munge key in a temporary directory, on free ports (and
+# MaxArraySize=3, so that sweeps split into several arrays), and
 # stops only the daemons it started (on exit). Exits 77 (ctest: skipped) with the reason when the
 # packages are missing or a daemon does not come up.
 #   source tests/scripts/slurm_cluster.sh; slurm_start; ...; (slurm_stop runs on EXIT)
@@ -50,6 +51,7 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 ReturnToService=2
 KillWait=30
+MaxArraySize=3
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 NodeName=$host NodeAddr=127.0.0.1 CPUs=4 State=UNKNOWN

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mnemo sweep --submit` against a real Slurm (label `slurm`; make test-slurm): a throwaway
 # single-node cluster (tests/scripts/slurm_cluster.sh) runs
-#   1. a 2 x 2 grid as a job array: every trial finishes;
+#   1. a 2 x 2 grid as job arrays (split in two by the cluster's MaxArraySize of 3): every trial
+#      finishes;
 #   2. a trial requeued with `scontrol requeue` while it runs (the preemption path: SIGTERM,
 #      checkpoint, requeue, run again): it resumes from its checkpoint and finishes all its updates;
 #   3. a multi-rank trial (learner, replay and actor ranks under srun --mpi=pmix): it finishes.
@@ -42,9 +43,11 @@ all_done() { "$MNEMO" sweep --status "$1" | grep -q "^$2 done"; }
 spec grid "  learner.total_env_steps: 2048" "  max_parallel: 2" "  learner.ppo.lr: [1e-3, 2.5e-4]
   learner.ppo.ent_coef: [0.0, 0.01]"
 "$MNEMO" sweep "$W/grid.yaml" --submit > "$W/grid.out" 2>&1 || fail "sweep --submit: $(cat "$W/grid.out")"
-grep -q -- "--array=0-3%2" "$W/runs/grid/sweep.sbatch" || fail "the array is not throttled: $(grep array "$W/runs/grid/sweep.sbatch")"
+# MaxArraySize is 3 here: trials 0-2 in one array, trial 3 in another (task id 0 + offset 3).
+grep -q -- "--array=0-2%2" "$W/runs/grid/sweep-0.sbatch" || fail "array 0: $(grep -h array "$W"/runs/grid/*.sbatch)"
+grep -q -- "--array=0%2" "$W/runs/grid/sweep-1.sbatch" || fail "array 1: $(grep -h array "$W"/runs/grid/*.sbatch)"
 wait_for 300 "the grid's 4 trials" all_done "$W/runs/grid" 4 || fail "grid"
-echo "ok: a 2 x 2 grid finished every trial on Slurm"
+echo "ok: a 2 x 2 grid, split into two throttled arrays, finished every trial on Slurm"
 
 # 2. Preemption: requeue a running trial once it has a checkpoint.
 spec requeue "  learner.total_env_steps: 61440
