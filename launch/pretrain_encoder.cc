@@ -14,16 +14,8 @@ namespace mnemo::launch {
 namespace fs = std::filesystem;
 
 EncoderPretrainConfig load_encoder_pretrain_config(const std::string& path, const std::vector<std::string>& overrides) {
-  config::Node root;
-  if (!path.empty()) {
-    root = config::load_file(path);
-    if (root.kind != config::Node::Kind::kNull && !root.is_map())
-      throw ConfigError("config: " + path + " must be a YAML mapping");
-  }
-  if (root.kind == config::Node::Kind::kNull) root.kind = config::Node::Kind::kMap;
-  for (const auto& o : overrides) config::apply_override(root, o);
   EncoderPretrainConfig c;
-  config::bind(root, "", c);
+  config::bind(load_config_mapping(path, overrides), "", c);
   if (!c.env.is_map()) throw ConfigError("config: 'env' must be a mapping with a 'name' (the env of the RL config)");
   make_env_from(c.env);
   c.run.validate();
@@ -41,14 +33,8 @@ std::string resolved_yaml(const EncoderPretrainConfig& c) {
 
 EncoderPretrainResult pretrain_encoder(const EncoderPretrainArgs& args) {
   const bool resume = !args.resume_dir.empty();
-  EncoderPretrainConfig c;
-  if (resume) {
-    const fs::path cfg = fs::path(args.resume_dir) / "config.yaml";
-    if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
-    c = load_encoder_pretrain_config(cfg.string(), args.overrides);
-  } else {
-    c = load_encoder_pretrain_config(args.config_path, args.overrides);
-  }
+  EncoderPretrainConfig c = load_encoder_pretrain_config(
+      resume ? resume_config(args.resume_dir).string() : args.config_path, args.overrides);
   if (!args.dataset.empty()) c.pretrain.dataset = fs::absolute(args.dataset).lexically_normal().string();
   if (!args.replay.empty()) c.pretrain.replay = fs::absolute(args.replay).lexically_normal().string();
   if (c.pretrain.dataset.empty() == c.pretrain.replay.empty())
@@ -108,19 +94,11 @@ EncoderPretrainResult pretrain_encoder(const EncoderPretrainArgs& args) {
 }
 
 void pretrain_encoder_command_line(CommandArgs& args, EncoderPretrainArgs& a) {
-  args.optional_positional("CONFIG", &a.config_path);
   args.flags()
       ("dataset", text(&a.dataset, "PATH"), "the observations to learn from (same as --set pretrain.dataset=PATH)")
       ("replay", text(&a.replay, "DIR"),
-       "or those of a replay snapshot: RUN_DIR/checkpoints/<step>/replay/<shard> (--set pretrain.replay=DIR)")
-      ("set", repeated(&a.overrides, "KEY=VALUE"), "override a config key (pretrain.updates=500, ...); repeatable")
-      ("run-dir", text(&a.run_dir, "DIR"), "exact run directory of a new run (default runs/<run.name>[-N])")
-      ("resume", text(&a.resume_dir, "RUN_DIR"), "continue a run from its latest checkpoint");
-  args.check([&a] {
-    if (!a.resume_dir.empty() && !a.config_path.empty())
-      throw ConfigError("--resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
-    if (!a.resume_dir.empty() && !a.run_dir.empty()) throw ConfigError("--resume and --run-dir cannot be combined");
-  });
+       "or those of a replay snapshot: RUN_DIR/checkpoints/<step>/replay/<shard> (--set pretrain.replay=DIR)");
+  run_command_line(args, a, "pretrain.updates=500");
 }
 
 int pretrain_encoder_command(EncoderPretrainArgs& a) {

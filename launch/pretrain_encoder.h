@@ -1,7 +1,7 @@
-// `mnemo pretrain-encoder`: trains an observation encoder with a contrastive loss (ATC or CURL) on
-// an offline dataset of the env's observations, or on a replay snapshot of an RL run, (learners/encoder_pretrain.h), and writes
-// <run_dir>/encoder.safetensors, the file an RL config starts its encoder from
-// (model.encoder_init, optionally model.freeze_encoder). Runs in one process, or data-parallel on
+// `mnemo pretrain-encoder`: trains an observation encoder with a contrastive loss (ATC or CURL;
+// learners/encoder_pretrain.h) on an offline dataset of the env's observations or on a replay
+// snapshot of an RL run, and writes <run_dir>/encoder.safetensors, the file an RL config starts
+// its encoder from (model.encoder_init, optionally model.freeze_encoder). Runs in one process, or data-parallel on
 // every rank under `mpirun -np N`. See docs/representations.md.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "launch/train.h"
 #include "launch/train_config.h"
 #include "learners/encoder_pretrain.h"
 
@@ -38,13 +39,9 @@ struct EncoderPretrainConfig {
 EncoderPretrainConfig load_encoder_pretrain_config(const std::string& path, const std::vector<std::string>& overrides);
 std::string resolved_yaml(const EncoderPretrainConfig& c);
 
-struct EncoderPretrainArgs {
-  std::string config_path;
-  std::string dataset;                 // --dataset PATH (same as --set pretrain.dataset=PATH)
-  std::string replay;                  // --replay DIR (same as --set pretrain.replay=DIR)
-  std::vector<std::string> overrides;
-  std::string resume_dir;
-  std::string run_dir;
+struct EncoderPretrainArgs : RunArgs {
+  std::string dataset;  // --dataset PATH (same as --set pretrain.dataset=PATH)
+  std::string replay;   // --replay DIR (same as --set pretrain.replay=DIR)
 };
 
 struct EncoderPretrainResult {
@@ -57,7 +54,6 @@ struct EncoderPretrainResult {
 // Reads and checks the dataset against the env before the run directory is created, then trains.
 EncoderPretrainResult pretrain_encoder(const EncoderPretrainArgs& args);
 
-class CommandArgs;
 void pretrain_encoder_command_line(CommandArgs& args, EncoderPretrainArgs& a);
 int pretrain_encoder_command(EncoderPretrainArgs& a);
 

@@ -63,16 +63,8 @@ PretrainResult run_pretraining(const PretrainConfig& c, std::shared_ptr<const le
 }  // namespace
 
 PretrainConfig load_pretrain_config(const std::string& path, const std::vector<std::string>& overrides) {
-  config::Node root;
-  if (!path.empty()) {
-    root = config::load_file(path);
-    if (root.kind != config::Node::Kind::kNull && !root.is_map())
-      throw ConfigError("config: " + path + " must be a YAML mapping");
-  }
-  if (root.kind == config::Node::Kind::kNull) root.kind = config::Node::Kind::kMap;
-  for (const auto& o : overrides) config::apply_override(root, o);
   PretrainConfig c;
-  config::bind(root, "", c);
+  config::bind(load_config_mapping(path, overrides), "", c);
   // An absolute corpus path keeps the run resumable from any working directory.
   if (!c.lm.corpus.empty()) c.lm.corpus = fs::absolute(c.lm.corpus).lexically_normal().string();
   validate(c);
@@ -90,9 +82,7 @@ PretrainResult pretrain_lm(const PretrainArgs& args) {
   if (!args.resume_dir.empty()) {
     run_dir = args.resume_dir;
     resume = true;
-    const fs::path cfg = run_dir / "config.yaml";
-    if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
-    c = load_pretrain_config(cfg.string(), args.overrides);
+    c = load_pretrain_config(resume_config(run_dir).string(), args.overrides);
   } else {
     c = load_pretrain_config(args.config_path, args.overrides);
   }
@@ -114,17 +104,8 @@ PretrainResult pretrain_lm(const PretrainArgs& args) {
 }
 
 void pretrain_lm_command_line(CommandArgs& args, PretrainArgs& a) {
-  args.optional_positional("CONFIG", &a.config_path);
-  args.flags()
-      ("corpus", text(&a.corpus, "FILE"), "the text to model (same as --set lm.corpus=FILE)")
-      ("set", repeated(&a.overrides, "KEY=VALUE"), "override a config key (lm.steps=2000, gpt.n_layer=4, ...); repeatable")
-      ("run-dir", text(&a.run_dir, "DIR"), "exact run directory of a new run (default runs/<run.name>[-N])")
-      ("resume", text(&a.resume_dir, "RUN_DIR"), "continue a run from its latest checkpoint");
-  args.check([&a] {
-    if (!a.resume_dir.empty() && !a.config_path.empty())
-      throw ConfigError("--resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
-    if (!a.resume_dir.empty() && !a.run_dir.empty()) throw ConfigError("--resume and --run-dir cannot be combined");
-  });
+  args.flags()("corpus", text(&a.corpus, "FILE"), "the text to model (same as --set lm.corpus=FILE)");
+  run_command_line(args, a, "lm.steps=2000, gpt.n_layer=4");
 }
 
 int pretrain_lm_command(PretrainArgs& a) {

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/models/gpt.h"
+#include "launch/train.h"
 #include "launch/train_config.h"
 #include "learners/lm.h"
 
@@ -39,12 +40,8 @@ PretrainConfig load_pretrain_config(const std::string& path, const std::vector<s
 // The resolved config as commented YAML, loadable again.
 std::string resolved_yaml(const PretrainConfig& c);
 
-struct PretrainArgs {
-  std::string config_path;             // CONFIG (optional; ignored with resume)
-  std::string corpus;                  // --corpus FILE (same as --set lm.corpus=FILE)
-  std::vector<std::string> overrides;  // --set a.b=c
-  std::string resume_dir;              // --resume RUN_DIR
-  std::string run_dir;                 // --run-dir DIR: exact run directory (new runs)
+struct PretrainArgs : RunArgs {
+  std::string corpus;  // --corpus FILE (same as --set lm.corpus=FILE)
 };
 
 struct PretrainResult {
@@ -60,8 +57,6 @@ struct PretrainResult {
 // Runs the pretraining (all ranks of MPI_COMM_WORLD take part when it has more than one). The
 // corpus is read and checked before the run directory is created, so bad input leaves nothing.
 PretrainResult pretrain_lm(const PretrainArgs& args);
-
-class CommandArgs;  // launch/command.h
 
 // `mnemo pretrain-lm --corpus FILE [CONFIG] [options]` (a row of command_table()): binds the
 // optional CONFIG and the flags to `a`; --resume takes no CONFIG and no --run-dir.

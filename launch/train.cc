@@ -17,6 +17,7 @@
 #include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
 #include "core/runlog/tfevents.h"
+#include "launch/command.h"
 #include "launch/offline.h"
 #include "learners/offline_trainer.h"
 #include "replay/datasets/dataset.h"
@@ -37,9 +38,7 @@ TrainConfig load_for(const TrainArgs& args, fs::path* run_dir, bool* resume) {
   if (!args.resume_dir.empty()) {
     *run_dir = args.resume_dir;
     *resume = true;
-    fs::path cfg = *run_dir / "config.yaml";
-    if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
-    return load_train_config(cfg.string(), args.overrides);
+    return load_train_config(resume_config(*run_dir).string(), args.overrides);
   }
   if (args.config_path.empty()) throw ConfigError("train: a CONFIG file (or --resume RUN_DIR) is required");
   TrainConfig c = load_train_config(args.config_path, args.overrides);
@@ -586,6 +585,38 @@ TrainResult train(const TrainArgs& args) {
   if (c.learner.offline()) return train_offline(c, run_dir, resume);
   if (mpi_size > 1) return train_distributed(c, run_dir, resume);
   return train_embedded(c, run_dir, resume);
+}
+
+fs::path resume_config(const fs::path& run_dir) {
+  const fs::path cfg = run_dir / "config.yaml";
+  if (!fs::exists(cfg)) throw ConfigError("--resume: " + cfg.string() + " not found (is it a run directory?)");
+  return cfg;
+}
+
+config::Node load_config_mapping(const std::string& path, const std::vector<std::string>& overrides) {
+  config::Node root;
+  if (!path.empty()) {
+    root = config::load_file(path);
+    if (root.kind != config::Node::Kind::kNull && !root.is_map())
+      throw ConfigError("config: " + path + " must be a YAML mapping");
+  }
+  if (root.kind == config::Node::Kind::kNull) root.kind = config::Node::Kind::kMap;
+  for (const auto& o : overrides) config::apply_override(root, o);
+  return root;
+}
+
+void run_command_line(CommandArgs& args, RunArgs& a, const std::string& set_example) {
+  args.optional_positional("CONFIG", &a.config_path);
+  const std::string set_help = "override a config key (" + set_example + ", ...); repeatable";  // copied by boost
+  args.flags()
+      ("set", repeated(&a.overrides, "KEY=VALUE"), set_help.c_str())
+      ("run-dir", text(&a.run_dir, "DIR"), "exact run directory of a new run (default runs/<run.name>[-N])")
+      ("resume", text(&a.resume_dir, "RUN_DIR"), "continue a run from its latest checkpoint");
+  args.check([&a] {
+    if (!a.resume_dir.empty() && !a.config_path.empty())
+      throw ConfigError("--resume RUN_DIR takes no CONFIG (the run's config.yaml is used)");
+    if (!a.resume_dir.empty() && !a.run_dir.empty()) throw ConfigError("--resume and --run-dir cannot be combined");
+  });
 }
 
 fs::path agree_run_dir(fs::path dir, const RunOptions& run, const std::string& resolved_config, bool resume) {

@@ -67,6 +67,24 @@ int world_size();
 // Rank 0's string on every rank of MPI_COMM_WORLD (e.g. the run directory it picked).
 std::string bcast_string(std::string s);
 
+// <run_dir>/config.yaml of a run to resume; ConfigError naming it when it is missing.
+std::filesystem::path resume_config(const std::filesystem::path& run_dir);
+// A config file as a mapping ("" for an empty one) with `--set` overrides applied; ConfigError for
+// a file that is not a YAML mapping.
+config::Node load_config_mapping(const std::string& path, const std::vector<std::string>& overrides);
+
+// The arguments every run command shares: CONFIG, --set, --run-dir and --resume.
+struct RunArgs {
+  std::string config_path;             // CONFIG (optional; ignored with resume)
+  std::vector<std::string> overrides;  // --set a.b=c
+  std::string resume_dir;              // --resume RUN_DIR
+  std::string run_dir;                 // --run-dir DIR: exact run directory (new runs)
+};
+class CommandArgs;  // launch/command.h
+// Declares the optional CONFIG and the --set, --run-dir and --resume flags (after the command's
+// own), with `set_example` in --set's help; --resume takes no CONFIG and no --run-dir.
+void run_command_line(CommandArgs& args, RunArgs& a, const std::string& set_example);
+
 // For the commands whose every rank is a data-parallel learner (pretrain-lm, pretrain-encoder):
 // the run directory, `dir` or a new one (empty dir), agreed by all ranks and prepared, the chief's
 // first; threads and the log level set from `run`.
