@@ -1,6 +1,7 @@
 #include "actors/actor.h"
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "actors/rollout.h"
@@ -36,6 +37,7 @@ void ActorOptions::validate() const {
   if (unroll_length < 1) throw ConfigError("actor.unroll_length must be at least 1");
   if (env_threads < 1) throw ConfigError("actor.env_threads must be at least 1");
   if (param_timeout_ms < 1) throw ConfigError("actor.param_timeout_ms must be positive");
+  if (restarts < 0) throw ConfigError("actor.restarts must be >= 0");
 }
 
 std::uint64_t actor_seed(std::uint64_t run_seed, std::int64_t resume_step) {
@@ -45,22 +47,44 @@ std::uint64_t actor_seed(std::uint64_t run_seed, std::int64_t resume_step) {
 
 Actor::Actor(ActorContext ctx) : ctx_(std::move(ctx)) { ctx_.options.validate(); }
 
-bool Actor::sync_parameters(std::int64_t required) {
+std::int64_t Actor::required_version() const {
+  if (!ctx_.options.sync) return 0;
+  const std::int64_t e = epoch_ >= 0 ? epoch_ : base_version_;
+  const std::int64_t envs = epoch_envs_ > 0 ? epoch_envs_ : ctx_.total_actors * ctx_.options.num_envs;
+  std::int64_t unrolls = 0;
+  for (const auto& u : unrolls_at_)
+    if (u.first >= e) unrolls += u.second;
+  return std::max<std::int64_t>(e + (envs * unrolls) / ctx_.sequences_per_update, 0);
+}
+
+bool Actor::learner_stopping() const {
+  try {
+    return ParameterClient(ctx_.params_endpoint, 2000).fetch(std::numeric_limits<std::int64_t>::max()).stop;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+bool Actor::sync_parameters() {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.options.param_timeout_ms);
   int sleep_us = 50;
   while (true) {
-    if (ctx_.stop != nullptr && ctx_.stop->load()) return false;
+    if (ctx_.stop != nullptr && ctx_.stop->load()) stop_ = true;
+    if (stop_.load()) return false;
     FetchedParams p = params_->fetch(version_);
     base_version_ = p.base_version;
+    epoch_ = p.epoch;
+    epoch_envs_ = p.epoch_envs;
     if (p.params.defined() && p.params.numel() > 0) {
       nn::load_flat_parameters(*policy_, p.params);
       if (version_ >= 0) ++stats_.param_updates;
       version_ = p.version;
     }
     if (p.stop) {
-      stop_seen_ = true;
+      stop_ = true;
       return false;
     }
+    const std::int64_t required = required_version();
     if (version_ >= required) return true;
     if (std::chrono::steady_clock::now() > deadline)
       throw TimeoutError("actor " + std::to_string(ctx_.actor_id) + ": no parameters of version " +
@@ -73,6 +97,53 @@ bool Actor::sync_parameters(std::int64_t required) {
 
 void Actor::run() {
   const auto& o = ctx_.options;
+  params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, o.param_timeout_ms);
+  if (ctx_.join)
+    ctx_.actor_id = static_cast<int>(params_->join(o.num_envs));
+  else
+    params_->set_identity(ctx_.actor_id, o.num_envs, ctx_.incarnation);
+  // The heartbeat: keeps this actor in the roster and watches for the stop.
+  std::atomic<bool> done{false};
+  std::thread heartbeat([this, &done] {
+    ParameterClient hb(ctx_.params_endpoint, 2000);
+    hb.set_identity(ctx_.actor_id, ctx_.options.num_envs, ctx_.incarnation);
+    while (!done.load() && !stop_.load()) {
+      try {
+        if (hb.fetch(std::numeric_limits<std::int64_t>::max()).stop) stop_ = true;
+      } catch (const std::exception&) {
+        // A silent learner is the actor's own parameter timeout to report.
+      }
+      for (int i = 0; i < 20 && !done.load() && !stop_.load(); ++i) {
+        if (ctx_.stop != nullptr && ctx_.stop->load()) stop_ = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  });
+  std::exception_ptr failure;
+  std::string why;
+  try {
+    run_unrolls();
+  } catch (const std::exception& e) {
+    failure = std::current_exception();
+    why = e.what();
+  }
+  done = true;
+  heartbeat.join();
+  // At the end of a run the replay shards close while actors still insert: a failure then is the
+  // stop arriving first through replay.
+  if (failure && !stop_.load() && !learner_stopping()) {
+    params_->leave(why);
+    std::rethrow_exception(failure);
+  }
+  MNEMO_INFO("actor ", ctx_.actor_id, " stopping after ", stats_.env_steps, " env steps, ", stats_.episodes,
+             " episodes; seconds in env steps ", stats_.env_s, ", inference ", stats_.inference_s,
+             ", replay inserts ", stats_.insert_s, ", waiting for parameters ", stats_.param_wait_s);
+  // Stopped from outside (a signal, the embedded run's end) rather than by the learner.
+  if (ctx_.stop != nullptr && ctx_.stop->load()) params_->leave("stopped");
+}
+
+void Actor::run_unrolls() {
+  const auto& o = ctx_.options;
   const int64_t N = o.num_envs, T = o.unroll_length;
   envs::EnvPoolOptions pool_options;
   pool_options.num_envs = N;
@@ -82,11 +153,12 @@ void Actor::run() {
   const ActionSpace& space = venv.action_space();
   policy_ = nn::make_policy(ctx_.model, obs_spec, space);
   policy_->eval();
-  params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, ctx_.options.param_timeout_ms);
-  const std::uint64_t seed = actor_seed(ctx_.seed, ctx_.resume_step);
+  // A restarted actor gets streams of its own: the same id again would replay its first life.
+  std::uint64_t seed = actor_seed(ctx_.seed, ctx_.resume_step);
+  if (ctx_.incarnation > 0) seed = envs::splitmix64(seed + static_cast<std::uint64_t>(ctx_.incarnation));
   at::Generator gen = nn::make_generator(seed * 7919ULL + static_cast<std::uint64_t>(ctx_.actor_id) + 1);
   replay::Client replay(ctx_.replay_endpoint, ctx_.replay_client);
-  if (ctx_.stop != nullptr) replay.set_stop_flag(ctx_.stop);
+  replay.set_stop_flag(&stop_);
 
   const envs::StepBatch* step = &venv.reset(seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
   std::vector<torch::Tensor> obs_now, final_obs;
@@ -108,15 +180,12 @@ void Actor::run() {
       seq::sequence_spec(obs_spec, space, T, state_spec(*policy_), info_names, prev_inputs);
   auto infos_now = info_names.empty() ? torch::Tensor() : to_tensor(step->infos);
 
-  for (std::int64_t k = 0;; ++k) {
-    std::int64_t required = 0;
-    if (o.sync) {
-      required = base_version_ + (ctx_.total_actors * N * k) / ctx_.sequences_per_update;
-    }
+  while (true) {
     auto t0 = Clock::now();
-    const bool go_on = sync_parameters(std::max<std::int64_t>(required, 0));
+    const bool go_on = sync_parameters();
     stats_.param_wait_s += seconds_since(t0);
     if (!go_on) break;
+    const std::int64_t unroll_version = version_;
 
     // One buffer per sequence field, [N, T, ...]; env b's item views row b without copying.
     std::vector<Array> bufs;
@@ -230,14 +299,13 @@ void Actor::run() {
       replay.insert_many(items);
     } catch (const Error& e) {
       stats_.insert_s += seconds_since(t0);
-      if (ctx_.stop != nullptr && ctx_.stop->load()) return;
+      if (stop_.load()) return;
       throw;
     }
     stats_.insert_s += seconds_since(t0);
+    ++unrolls_at_[unroll_version];
+    if (epoch_ >= 0) unrolls_at_.erase(unrolls_at_.begin(), unrolls_at_.lower_bound(epoch_));
   }
-  MNEMO_INFO("actor ", ctx_.actor_id, " stopping after ", stats_.env_steps, " env steps, ", stats_.episodes,
-             " episodes; seconds in env steps ", stats_.env_s, ", inference ", stats_.inference_s,
-             ", replay inserts ", stats_.insert_s, ", waiting for parameters ", stats_.param_wait_s);
 }
 
 }  // namespace mnemo::actors

@@ -3,12 +3,20 @@
 //
 // In sync mode an actor waits before each unroll until the learner has trained on everything
 // produced so far, which makes a one-actor run exactly on-policy and reproducible from its seed.
-// In async mode it only polls for newer parameters between unrolls (IMPALA-style policy lag, kept
-// bounded by replay backpressure).
+// Its share of each update follows the parameter server's roster: when an actor is lost or one
+// joins, an epoch starts, and the live actors split the sequences of every update from then on
+// (the unrolls an actor made since the epoch began count towards it). In async mode it only polls
+// for newer parameters between unrolls (IMPALA-style policy lag, kept bounded by replay
+// backpressure).
+//
+// A heartbeat thread fetches a few times a second under the actor's id: that keeps it in the
+// roster and brings the learner's stop to an actor blocked on a full replay table. An actor that
+// fails tells the roster it leaves, with the reason.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +34,7 @@ struct ActorOptions {
   std::int64_t unroll_length = 128;
   bool sync = true;
   std::int64_t param_timeout_ms = 60000;
+  std::int64_t restarts = 3;
   template <class V>
   void visit(V& v) {
     v("num_actors", num_actors, "actor threads in the embedded mode (distributed: topology decides)");
@@ -34,6 +43,7 @@ struct ActorOptions {
     v("unroll_length", unroll_length, "steps per sequence (T)");
     v("sync", sync, "wait for the learner's update before each unroll (on-policy, reproducible)");
     v("param_timeout_ms", param_timeout_ms, "give up when the parameter server is silent this long");
+    v("restarts", restarts, "under mpirun: times an actor rank starts its actor process again after it died");
   }
   void validate() const;
 };
@@ -43,7 +53,9 @@ struct ActorContext {
   nn::ModelOptions model;
   envs::EnvFactory env_factory;
   int actor_id = 0;
-  int total_actors = 1;                 // actors in the whole run (sync-mode arithmetic)
+  bool join = false;                    // ask the parameter server for a fresh id (joining a running job)
+  std::int64_t incarnation = 0;         // restarts of this actor id so far (mixed into its seeds)
+  int total_actors = 1;                 // actors the run starts with (until the roster says otherwise)
   std::int64_t sequences_per_update = 1;  // sequences all learners consume per update
   std::uint64_t seed = 1;                 // the run's seed (run.seed)
   std::int64_t resume_step = -1;          // the checkpoint step this session resumed from (-1: fresh)
@@ -80,16 +92,25 @@ class Actor {
   const ActorStats& stats() const { return stats_; }
 
  private:
-  // Fetches parameters until the version reaches `required`; false when told to stop.
-  bool sync_parameters(std::int64_t required);
+  void run_unrolls();
+  // Fetches parameters until the version reaches required_version(); false when told to stop.
+  bool sync_parameters();
+  // The version the next unroll needs: 0 in async mode; in sync mode the epoch's start plus the
+  // updates the actors' sequences since then fill.
+  std::int64_t required_version() const;
+  // Whether the learner answers that the run is stopping.
+  bool learner_stopping() const;
 
   ActorContext ctx_;
   std::shared_ptr<nn::PolicyImpl> policy_;
   std::unique_ptr<ParameterClient> params_;
+  std::atomic<bool> stop_{false};  // the learner's stop (heartbeat) or ctx_.stop
   std::int64_t version_ = -1;
   std::int64_t base_version_ = 0;
+  std::int64_t epoch_ = -1;
+  std::int64_t epoch_envs_ = 0;
+  std::map<std::int64_t, std::int64_t> unrolls_at_;  // unrolls made with each parameter version
   ActorStats stats_;
-  bool stop_seen_ = false;
 };
 
 }  // namespace mnemo::actors

@@ -12,6 +12,7 @@
 #include "launch/dataset_cmd.h"
 #include "launch/eval.h"
 #include "launch/export.h"
+#include "launch/actor_cmd.h"
 #include "launch/keygen.h"
 #include "launch/plot_cmd.h"
 #include "launch/pretrain_encoder.h"
@@ -181,6 +182,14 @@ const std::vector<Command>& command_table() {
        "env's observations and write RUN_DIR/encoder.safetensors for model.encoder_init",
        "See docs/representations.md.\n",
        bind_command(pretrain_encoder_command_line, pretrain_encoder_command)},
+      {"actor",
+       {"RUN_DIR [--set KEY=VALUE]..."},
+       "join a running training job as one more actor: read RUN_DIR/endpoints, receive parameters\n"
+       "and stream sequences into its replay until the learner stops",
+       "The run must serve over tcp (distributed runs do; embedded ones with run.transport: tcp).\n"
+       "In sync mode the learner's per-update share is split over the live actors, this one included.\n"
+       "See docs/launching.md.\n",
+       bind_command(actor_command_line, actor_command)},
       {"keygen",
        {"PREFIX [--force]"},
        "write a CURVE key pair PREFIX.key / PREFIX.pub for replay security",

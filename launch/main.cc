@@ -1,21 +1,23 @@
 // The `mnemo` executable: initialises MPI (a single rank when not started by mpirun) and runs
-// the command line.
+// the command line. `mnemo actor` is no MPI process (an actor rank's child, or a process joining
+// a running job), so it starts without MPI.
 #include <mpi.h>
 
 #include <string>
 #include <vector>
 
 #include "launch/cli.h"
-#include "launch/sweep.h"
+#include "launch/process.h"
 
 int main(int argc, char** argv, char** envp) {
   mnemo::launch::remember_startup_environment(envp);
+  const bool mpi = !(argc > 1 && std::string(argv[1]) == "actor");
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  if (mpi) MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   std::vector<std::string> args(argv + 1, argv + argc);
   int rc = mnemo::launch::run_cli(args);
   int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (mpi) MPI_Finalized(&finalized);
+  if (mpi && !finalized) MPI_Finalize();
   return rc;
 }

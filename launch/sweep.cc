@@ -3,7 +3,6 @@
 #include <mpi.h>
 #include <spawn.h>
 #include <sys/wait.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
 #include "launch/command.h"
+#include "launch/process.h"
 #include "launch/train.h"
 
 namespace mnemo::launch {
@@ -30,11 +30,6 @@ namespace mnemo::launch {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<std::string>& startup_environment() {
-  static std::vector<std::string> env;
-  return env;
-}
 
 bool is_name_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '+' || c == '-' || c == '=';
@@ -58,13 +53,6 @@ std::string last_component(const std::string& key) {
 
 fs::path done_file(const fs::path& sweep_dir, const Trial& t) { return sweep_dir / "done" / (t.name + ".json"); }
 
-std::string self_exe() {
-  std::error_code ec;
-  fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) throw Error("sweep: cannot find the mnemo executable (/proc/self/exe): " + ec.message());
-  return p.string();
-}
-
 std::string format_duration(double s) {
   const auto t = static_cast<long long>(s + 0.5);
   char buf[32];
@@ -78,12 +66,6 @@ std::string format_duration(double s) {
 }
 
 }  // namespace
-
-void remember_startup_environment(char** envp) {
-  auto& env = startup_environment();
-  env.clear();
-  for (char** e = envp; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Spec
@@ -682,27 +664,9 @@ namespace {
 // One child process `mnemo sweep --trial I DIR`, output appended to logs/<trial>.out.
 pid_t spawn_trial(const Sweep& sweep, const Trial& t, const std::string& exe) {
   fs::create_directories(sweep.dir / "logs");
-  const std::string log = (sweep.dir / "logs" / (t.name + ".out")).string();
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  std::vector<std::string> args = {exe, "sweep", "--trial", std::to_string(t.index), sweep.dir.string()};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = startup_environment();
-  if (env.empty())
-    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw Error("sweep: cannot start " + exe + ": " + std::strerror(rc));
-  return pid;
+  SpawnOptions o;
+  o.output = (sweep.dir / "logs" / (t.name + ".out")).string();
+  return spawn_process(exe, {"sweep", "--trial", std::to_string(t.index), sweep.dir.string()}, o);
 }
 
 }  // namespace

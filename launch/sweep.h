@@ -213,8 +213,4 @@ void sweep_command_line(CommandArgs& args, SweepArgs& a);
 // kTrialInterrupted (--trial); throws ConfigError for bad input.
 int sweep_command(SweepArgs& a);
 
-// Trial processes get the environment this process started with, before MPI_Init added its
-// own variables (a child inheriting a singleton's PMIx variables would try to join its job).
-void remember_startup_environment(char** envp);
-
 }  // namespace mnemo::launch

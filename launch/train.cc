@@ -17,6 +17,7 @@
 #include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
 #include "core/runlog/tfevents.h"
+#include "launch/actor_cmd.h"
 #include "launch/command.h"
 #include "launch/offline.h"
 #include "learners/offline_trainer.h"
@@ -45,11 +46,6 @@ TrainConfig load_for(const TrainArgs& args, fs::path* run_dir, bool* resume) {
   *resume = false;
   *run_dir = args.run_dir.empty() ? fs::path() : fs::path(args.run_dir);
   return c;
-}
-
-// Where the run's services listen, for people and tools that want to connect to them.
-void write_endpoints(const fs::path& run_dir, const std::string& replay, const std::string& params) {
-  write_file_atomic(run_dir / "endpoints", "replay " + replay + "\nparams " + params + "\n");
 }
 
 void wait_for(const std::function<bool()>& done, std::int64_t timeout_ms) {
@@ -149,6 +145,17 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   return t;
 }
 
+void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_t learners) {
+  // Sync-mode actors need room for everything they produce before the learner can update.
+  std::int64_t need = c.learner.batch_sequences * learners;
+  if (c.replay.server.table.max_size < need)
+    throw ConfigError("config: replay.table.max_size (" + std::to_string(c.replay.server.table.max_size) +
+                      ") must hold at least learner.batch_sequences x learners = " + std::to_string(need));
+  (void)actors;
+}
+
+}  // namespace
+
 actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners) {
   actors::ActorContext a;
   a.options = c.actor;
@@ -161,17 +168,6 @@ actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actor
   a.replay_client = c.replay.client;
   return a;
 }
-
-void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_t learners) {
-  // Sync-mode actors need room for everything they produce before the learner can update.
-  std::int64_t need = c.learner.batch_sequences * learners;
-  if (c.replay.server.table.max_size < need)
-    throw ConfigError("config: replay.table.max_size (" + std::to_string(c.replay.server.table.max_size) +
-                      ") must hold at least learner.batch_sequences x learners = " + std::to_string(need));
-  (void)actors;
-}
-
-}  // namespace
 
 // Thread settings per process: torch intra-op threads and OpenBLAS threads multiply, so both
 // are set explicitly (see docs/configuration.md for the measured choice).
@@ -250,7 +246,8 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   if (resume && c.replay.checkpoint) restore_replay(server, run_dir, step, /*shard=*/0, /*shards=*/1);
   server.start();
   ParameterServer params(params_bind);
-  write_endpoints(run_dir, server.endpoint(), params.endpoint());
+  params.expect_actors(c.actor.num_actors, c.actor.num_envs, c.learner.actor_timeout_ms);
+  write_endpoints(run_dir, {server.endpoint(), params.endpoint(), 1});
   TfEventsWriter events(run_dir);
   MetricsWriter metrics(run_dir, resume);
   metrics.add_sink(events.sink());
@@ -312,6 +309,29 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
 }
 
 namespace {
+
+// A replay rank's guard against a learner that is gone: stops `server` when the parameter server
+// has not answered for `timeout_ms`, until `served` is set.
+void watch_learner(const std::string& params_ep, std::int64_t timeout_ms, const std::atomic<bool>& served,
+                   replay::Server& server) {
+  ParameterClient pc(params_ep, 2000);
+  auto heard = std::chrono::steady_clock::now();
+  while (!served.load()) {
+    try {
+      pc.fetch(std::numeric_limits<std::int64_t>::max());
+      heard = std::chrono::steady_clock::now();
+    } catch (const std::exception&) {
+      const auto silent = std::chrono::steady_clock::now() - heard;
+      if (silent > std::chrono::milliseconds(timeout_ms)) {
+        MNEMO_ERROR("the learner (parameter server ", params_ep, ") has not answered for ",
+                    std::chrono::duration_cast<std::chrono::seconds>(silent).count(), " s; replay shuts down");
+        server.stop();
+        return;
+      }
+    }
+    for (int i = 0; i < 50 && !served.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 // Shares each rank's endpoint string with every rank (the control plane's endpoint discovery).
 std::vector<std::string> allgather_strings(const std::string& mine) {
@@ -391,6 +411,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   } else if (rank == 0) {
     log::set_thread_role("learner");
     params = std::make_unique<ParameterServer>(c.learner.param_bind);
+    params->expect_actors(A, c.actor.num_envs, c.learner.actor_timeout_ms);
     mine = advertised(params->endpoint());
   }
   auto endpoints = allgather_strings(mine);
@@ -399,7 +420,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   std::string replay_ep;
   for (const auto& e : shards) replay_ep += (replay_ep.empty() ? "" : ",") + e;
   const std::string params_ep = endpoints[0];
-  if (rank == 0) write_endpoints(run_dir, replay_ep, params_ep);
+  const RunEndpoints published{replay_ep, params_ep, L};
+  if (rank == 0) write_endpoints(run_dir, published);
   MPI_Comm learner_comm;
   MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, rank, &learner_comm);
   MNEMO_INFO("rank ", rank, "/", size, " role ", learner ? "learner" : replay_rank ? "replay" : "actor", "; replay ",
@@ -410,7 +432,19 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   std::exception_ptr failure;
   try {
     if (replay_rank) {
-      server->run();  // until the chief learner asks it to shut down
+      // Until the chief learner asks it to shut down; or, should the learner be gone, once it has
+      // not answered for actor.param_timeout_ms (the actors give up as long).
+      std::atomic<bool> served{false};
+      std::thread watch([&] { watch_learner(params_ep, c.actor.param_timeout_ms, served, *server); });
+      try {
+        server->run();
+      } catch (...) {
+        served = true;
+        watch.join();
+        throw;
+      }
+      served = true;
+      watch.join();
     } else if (learner) {
       int learners_n = 1;
       MPI_Comm_size(learner_comm, &learners_n);
@@ -450,41 +484,13 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
             MNEMO_INFO("replay server ", shard, " shut down (", e.what(), ")");
           }
         }
-        wait_for([&] { return params->stop_replies() >= A; }, c.learner.stop_grace_ms);
+        wait_for([&] { return params->all_actors_stopped(); }, c.learner.stop_grace_ms);
       }
     } else {
+      // The actor runs as a child process that this rank restarts when it dies: a crashed or
+      // killed actor never takes an MPI rank down with it (docs/launching.md).
       log::set_thread_role("actor-" + std::to_string(rank - L - R));
-      actors::ActorContext ac = actor_context(c, rank - L - R, A, L);
-      ac.replay_endpoint = replay_ep;
-      ac.params_endpoint = params_ep;
-      // The learner's stop reaches an actor blocked on a full (or closing) replay table through
-      // this watcher, so it never waits out a client timeout at the end of a run.
-      std::atomic<bool> stop{false};
-      std::atomic<bool> done{false};
-      std::thread watcher([&] {
-        ParameterClient pc(params_ep, 2000);
-        while (!done.load() && !stop.load()) {
-          try {
-            if (pc.fetch(std::numeric_limits<std::int64_t>::max()).stop) stop = true;
-          } catch (const std::exception&) {
-            // A silent learner is the actor's own timeout to report.
-          }
-          if (interrupt_flag().load()) stop = true;
-          for (int i = 0; i < 20 && !done.load() && !stop.load(); ++i)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-      });
-      ac.stop = &stop;
-      ac.resume_step = step;
-      try {
-        actors::Actor actor(std::move(ac));
-        actor.run();
-      } catch (const std::exception& e) {
-        // A crashed actor must not take the run down: log it and wait at the final barrier.
-        if (!stop.load()) MNEMO_ERROR("actor rank ", rank, " failed: ", e.what());
-      }
-      done = true;
-      watcher.join();
+      supervise_actor(c, run_dir, rank - L - R, published, step);
     }
   } catch (...) {
     failure = std::current_exception();
@@ -499,8 +505,10 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   }
   params.reset();
   server.reset();
+  // No barrier over every rank: a rank whose actor was lost must not be waited for, and the
+  // learners are the only ranks that still talk to each other.
+  if (learner) MPI_Barrier(learner_comm);
   MPI_Comm_free(&learner_comm);
-  MPI_Barrier(MPI_COMM_WORLD);
   return result;
 }
 

@@ -52,6 +52,9 @@ TrainResult train_embedded(const TrainConfig& config, const std::filesystem::pat
 // env. recent_return and recent_infos hold the last evaluation (eval_return, eval_<info>).
 TrainResult train_offline(const TrainConfig& config, std::filesystem::path run_dir, bool resume);
 
+// The context of actor `id` of `total_actors` feeding `learners` data-parallel learners.
+actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners);
+
 // Picks <dir>/<name>, or <dir>/<name>-2, -3, ... when it already exists.
 std::filesystem::path new_run_dir(const RunOptions& run);
 

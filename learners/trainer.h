@@ -43,6 +43,7 @@ struct LearnerOptions {
   std::int64_t keep_checkpoints = 3;
   std::int64_t log_every = 5;
   std::int64_t stop_grace_ms = 5000;
+  std::int64_t actor_timeout_ms = 10000;
   std::int64_t burn_in = 0;
   std::int64_t max_policy_lag = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
@@ -62,6 +63,8 @@ struct LearnerOptions {
     v("keep_checkpoints", keep_checkpoints, "how many checkpoints to keep");
     v("log_every", log_every, "write metrics every N updates");
     v("stop_grace_ms", stop_grace_ms, "how long to keep answering actors after the run ends");
+    v("actor_timeout_ms", actor_timeout_ms,
+      "an actor unheard of this long is lost: the others take over its share (0: never)");
     v("burn_in", burn_in, "recurrent policies: leading steps of each sequence that only rebuild the state (no gradient)");
     v("max_policy_lag", max_policy_lag,
       "async actors: drop sampled sequences more than this many updates older than the learner (0: keep all)");

@@ -1,6 +1,11 @@
 #include "core/net/params.h"
 
+#include <limits>
+
+#include <chrono>
+#include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "core/log.h"
@@ -9,7 +14,27 @@
 
 namespace mnemo {
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string seconds_text(Clock::duration d) {
+  std::ostringstream os;
+  os.precision(1);
+  os << std::fixed << std::chrono::duration<double>(d).count() << " s";
+  return os.str();
+}
+
+}  // namespace
+
 struct ParameterServer::Impl {
+  struct Member {
+    std::int64_t envs = 0;
+    Clock::time_point last;
+    bool stopped = false;
+    std::int64_t incarnation = 0;
+  };
+
   zmq::socket_t socket{transport::context(), zmq::socket_type::router};
   std::string endpoint;
   std::mutex mu;
@@ -17,10 +42,62 @@ struct ParameterServer::Impl {
   std::int64_t version = -1;
   std::int64_t base_version = -1;
   std::atomic<bool> stopping{false};
-  std::atomic<std::int64_t> stop_replies{0};
   std::atomic<bool> quit{false};
   std::thread thread;
   wire::Limits limits;
+  // The roster (under mu).
+  std::map<std::int64_t, Member> roster;
+  std::int64_t next_id = 0;
+  std::int64_t epoch = -1;
+  std::int64_t epoch_envs = 0;
+  std::int64_t timeout_ms = 0;
+  std::atomic<std::int64_t> lost{0};
+
+  std::string roster_text() const {
+    return std::to_string(roster.size()) + " actor(s) with " + std::to_string(epoch_envs) + " envs";
+  }
+
+  // A change of the roster starts an epoch at the current version (mu held).
+  void new_epoch() {
+    epoch = version;
+    epoch_envs = 0;
+    for (const auto& m : roster) epoch_envs += m.second.envs;
+  }
+
+  void remove(std::int64_t id, const std::string& why) {
+    roster.erase(id);
+    ++lost;
+    new_epoch();
+    MNEMO_WARN("actor ", id, " ", why, " at update ", version, "; ", roster_text(), " go on");
+  }
+
+  // Marks actor `id` alive (mu held); an id the roster does not hold joins it.
+  void heard(std::int64_t id, std::int64_t envs, std::int64_t incarnation, bool stop) {
+    auto it = roster.find(id);
+    if (it == roster.end()) {
+      it = roster.emplace(id, Member{envs, Clock::now(), false, incarnation}).first;
+      next_id = std::max(next_id, id + 1);
+      new_epoch();
+      MNEMO_INFO("actor ", id, " joined at update ", version, " with ", envs, " envs; ", roster_text());
+    } else if (it->second.incarnation != incarnation) {
+      it->second = Member{envs, Clock::now(), false, incarnation};
+      new_epoch();
+      MNEMO_INFO("actor ", id, " rejoined at update ", version, " (restart ", incarnation, "); ", roster_text());
+    }
+    it->second.last = Clock::now();
+    if (stop) it->second.stopped = true;
+  }
+
+  // Declares actors silent for longer than the timeout lost (mu held). Not while stopping: actors
+  // that have seen the stop go quiet on purpose.
+  void check_roster() {
+    if (timeout_ms <= 0 || stopping.load()) return;
+    const auto now = Clock::now();
+    std::vector<std::pair<std::int64_t, Clock::duration>> silent;
+    for (const auto& m : roster)
+      if (now - m.second.last > std::chrono::milliseconds(timeout_ms)) silent.emplace_back(m.first, now - m.second.last);
+    for (const auto& s : silent) remove(s.first, "lost: no contact for " + seconds_text(s.second));
+  }
 
   void serve() {
     log::set_thread_role("params");
@@ -35,29 +112,54 @@ struct ParameterServer::Impl {
         MNEMO_WARN("parameter server: receive failed: ", e.what());
         continue;
       }
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        check_roster();
+      }
       if (!in || in->frames.empty()) continue;
       std::string routing(static_cast<const char*>(in->frames[0].data), in->frames[0].size);
+      std::uint64_t request_id = 0;  // answered in an error reply too, so the client can match it
       try {
         if (in->rejected) throw Error(in->reason);
         std::vector<wire::Frame> body(in->frames.begin() + 1, in->frames.end());
         wire::Message req = wire::decode(std::move(body), limits);
+        request_id = req.request_id;
         if (req.type != wire::MsgType::kGetParams)
           throw Error(std::string("unexpected request ") + wire::msg_type_name(req.type));
         std::int64_t have = req.at("have_version").item<std::int64_t>();
         wire::Message rep(wire::MsgType::kParams, req.request_id);
+        const bool stop = stopping.load();
         {
           std::lock_guard<std::mutex> lock(mu);
+          std::int64_t id = req.has("actor") ? req.at("actor").item<std::int64_t>() : -1;
+          const std::int64_t envs = req.has("envs") ? req.at("envs").item<std::int64_t>() : 0;
+          const std::int64_t incarnation = req.has("incarnation") ? req.at("incarnation").item<std::int64_t>() : 0;
+          if (envs < 0 || envs > (std::int64_t{1} << 24)) throw Error("envs out of range: " + std::to_string(envs));
+          if (req.has("join")) {
+            id = next_id;  // taken by heard() below
+            rep.add("actor_id", Array::scalar<std::int64_t>(id));
+          }
+          if (req.has("leave")) {
+            if (id >= 0 && roster.count(id) != 0) {
+              if (stop)
+                roster.erase(id);
+              else
+                remove(id, "left (" + wire::array_text(req.at("leave")) + ")");
+            }
+          } else if (id >= 0) {
+            heard(id, envs, incarnation, stop);
+          }
           rep.add("version", Array::scalar<std::int64_t>(version));
           rep.add("base_version", Array::scalar<std::int64_t>(base_version));
+          rep.add("epoch", Array::scalar<std::int64_t>(epoch));
+          rep.add("epoch_envs", Array::scalar<std::int64_t>(epoch_envs));
           if (version > have && params.numel() > 0) rep.add("params", params);
         }
-        bool stop = stopping.load();
         rep.add("stop", Array::scalar<std::uint8_t>(stop ? 1 : 0));
-        if (stop) stop_replies.fetch_add(1);
         transport::send_routed(socket, routing, rep, /*payload_checksums=*/!limits.allow_unchecked_payload);
       } catch (const std::exception& e) {
         MNEMO_WARN("parameter server: rejected a request from ", transport::peer_name(in->peer), ": ", e.what());
-        wire::Message err(wire::MsgType::kError);
+        wire::Message err(wire::MsgType::kError, request_id);
         err.add("message", wire::text_array(e.what()));
         transport::send_routed(socket, routing, err);
       }
@@ -85,16 +187,47 @@ void ParameterServer::publish(Array params, std::int64_t version) {
   impl_->params = std::move(params);
   if (impl_->base_version < 0) impl_->base_version = version;
   impl_->version = version;
+  if (impl_->epoch < 0) impl_->epoch = version;  // the first epoch starts with the session
 }
 
 void ParameterServer::set_stopping() { impl_->stopping = true; }
-std::int64_t ParameterServer::stop_replies() const { return impl_->stop_replies.load(); }
+
+void ParameterServer::expect_actors(std::int64_t count, std::int64_t envs_each, std::int64_t timeout_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->timeout_ms = timeout_ms;
+  // Never heard of yet: allowed three timeouts from now to start.
+  const auto start = Clock::now() + 2 * std::chrono::milliseconds(timeout_ms);
+  for (std::int64_t id = 0; id < count; ++id) impl_->roster[id] = Impl::Member{envs_each, start, false, 0};
+  impl_->next_id = std::max(impl_->next_id, count);
+  impl_->epoch_envs = 0;
+  for (const auto& m : impl_->roster) impl_->epoch_envs += m.second.envs;
+}
+
+std::int64_t ParameterServer::live_actors() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return static_cast<std::int64_t>(impl_->roster.size());
+}
+
+bool ParameterServer::all_actors_stopped() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (const auto& m : impl_->roster)
+    if (!m.second.stopped) return false;
+  return true;
+}
+
+std::int64_t ParameterServer::lost_actors() const { return impl_->lost.load(); }
 
 struct ParameterClient::Impl {
   zmq::socket_t socket{transport::context(), zmq::socket_type::dealer};
   std::int64_t timeout_ms;
   std::uint64_t next_id = 1;
   wire::Limits limits;
+  std::int64_t actor = -1;
+  std::int64_t envs = 0;
+  std::int64_t incarnation = 0;
+
+  FetchedParams request(std::int64_t have_version, const char* extra, const std::string& extra_text,
+                        std::int64_t timeout);
 };
 
 ParameterClient::ParameterClient(const std::string& endpoint, std::int64_t timeout_ms)
@@ -108,25 +241,62 @@ ParameterClient::ParameterClient(const std::string& endpoint, std::int64_t timeo
 ParameterClient::~ParameterClient() = default;
 
 FetchedParams ParameterClient::fetch(std::int64_t have_version) {
-  std::uint64_t id = impl_->next_id++;
+  return impl_->request(have_version, nullptr, "", impl_->timeout_ms);
+}
+
+void ParameterClient::set_identity(std::int64_t actor_id, std::int64_t envs, std::int64_t incarnation) {
+  impl_->actor = actor_id;
+  impl_->envs = envs;
+  impl_->incarnation = incarnation;
+}
+
+std::int64_t ParameterClient::join(std::int64_t envs) {
+  impl_->envs = envs;
+  FetchedParams p = impl_->request(std::numeric_limits<std::int64_t>::max(), "join", "", impl_->timeout_ms);
+  if (p.actor_id < 0) throw Error("parameter server: join answered without an actor id");
+  impl_->actor = p.actor_id;
+  return p.actor_id;
+}
+
+void ParameterClient::leave(const std::string& reason, std::int64_t timeout_ms) {
+  if (impl_->actor < 0) return;
+  try {
+    impl_->request(std::numeric_limits<std::int64_t>::max(), "leave", reason, timeout_ms);
+  } catch (const std::exception&) {
+    // A learner that is gone cannot be told.
+  }
+}
+
+FetchedParams ParameterClient::Impl::request(std::int64_t have_version, const char* extra,
+                                             const std::string& extra_text, std::int64_t timeout) {
+  std::uint64_t id = next_id++;
   wire::Message req(wire::MsgType::kGetParams, id);
   req.add("have_version", Array::scalar<std::int64_t>(have_version));
-  transport::send(impl_->socket, req, /*wait=*/true, /*payload_checksums=*/!impl_->limits.allow_unchecked_payload);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(impl_->timeout_ms);
-  auto recv_limits = transport::RecvLimits::for_wire(impl_->limits, 0);
+  if (actor >= 0 || extra != nullptr) {
+    req.add("actor", Array::scalar<std::int64_t>(actor));
+    req.add("envs", Array::scalar<std::int64_t>(envs));
+    req.add("incarnation", Array::scalar<std::int64_t>(incarnation));
+  }
+  if (extra != nullptr) req.add(extra, wire::text_array(extra_text.empty() ? std::string("-") : extra_text));
+  transport::send(socket, req, /*wait=*/true, /*payload_checksums=*/!limits.allow_unchecked_payload);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
+  auto recv_limits = transport::RecvLimits::for_wire(limits, 0);
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) throw TimeoutError("parameter server did not answer within " +
-                                              std::to_string(impl_->timeout_ms) + " ms");
-    auto frames = transport::recv_frames(impl_->socket, recv_limits, left.count());
+                                              std::to_string(timeout) + " ms");
+    auto frames = transport::recv_frames(socket, recv_limits, left.count());
     if (!frames) continue;
-    wire::Message rep = wire::decode(std::move(*frames), impl_->limits);
+    wire::Message rep = wire::decode(std::move(*frames), limits);
     if (rep.request_id != id) continue;  // a late reply to an earlier, timed-out request
     if (rep.type == wire::MsgType::kError) throw Error("parameter server: " + wire::array_text(rep.at("message")));
     FetchedParams out;
     out.version = rep.at("version").item<std::int64_t>();
     out.base_version = rep.at("base_version").item<std::int64_t>();
     out.stop = rep.at("stop").item<std::int64_t>() != 0;
+    if (rep.has("epoch")) out.epoch = rep.at("epoch").item<std::int64_t>();
+    if (rep.has("epoch_envs")) out.epoch_envs = rep.at("epoch_envs").item<std::int64_t>();
+    if (rep.has("actor_id")) out.actor_id = rep.at("actor_id").item<std::int64_t>();
     if (rep.has("params")) out.params = rep.at("params");
     return out;
   }

@@ -5,6 +5,14 @@
 // parameters only when a version newer than the one they hold exists, so an idle poll costs one
 // small message. The server also carries the run's stop signal to actors in other processes.
 // Torch-free: parameters travel as a float32 Array (see nn::flatten_parameters).
+//
+// It also keeps the run's roster of actors. An actor names itself (id, envs) on every fetch, and
+// its heartbeat thread fetches a few times a second, so an actor that is silent for longer than
+// the roster's timeout is declared lost (killed, hung or cut off). One that sends `leave` is
+// removed at once, and an id the roster did not expect joins it. Each change starts an epoch at
+// the current version with the live actors' envs. Sync-mode actors count their share of every
+// update from it, so that the others cover a lost actor's share and a joining actor takes its
+// part (actors/actor.h).
 #pragma once
 
 #include <atomic>
@@ -32,8 +40,16 @@ class ParameterServer {
   void publish(Array params, std::int64_t version);
   // Tells every actor that polls from now on to stop.
   void set_stopping();
-  // Number of fetches that returned stop (lets the learner wait until actors have seen it).
-  std::int64_t stop_replies() const;
+
+  // The actors the run starts with: ids 0..count-1 with `envs_each` envs each. They make the first
+  // epoch, so a healthy run never changes epoch. An actor unheard of for `timeout_ms` is lost
+  // (one never heard of: 3 x timeout_ms after this call, to allow for start-up); 0 disables it.
+  void expect_actors(std::int64_t count, std::int64_t envs_each, std::int64_t timeout_ms);
+  // Actors in the roster now, and whether every one of them has been told to stop.
+  std::int64_t live_actors() const;
+  bool all_actors_stopped() const;
+  // Actors lost (by silence) or gone (by leave) so far.
+  std::int64_t lost_actors() const;
 
  private:
   struct Impl;
@@ -45,6 +61,9 @@ struct FetchedParams {
   std::int64_t base_version = -1;  // first version of this learner session
   Array params;  // undefined when no newer version exists
   bool stop = false;
+  std::int64_t epoch = -1;  // version at which the current roster took effect (-1: no roster yet)
+  std::int64_t epoch_envs = 0;  // envs of all live actors in it
+  std::int64_t actor_id = -1;   // join(): the id assigned
 };
 
 class ParameterClient {
@@ -57,6 +76,14 @@ class ParameterClient {
   // Latest version on the server; params are set only when it is newer than `have_version`.
   // Throws TimeoutError when the server does not answer in time.
   FetchedParams fetch(std::int64_t have_version);
+  // From now on every fetch names this actor (its roster heartbeat). `incarnation` counts the
+  // restarts of the id: a new one rejoins the roster (its predecessor's work in flight is lost).
+  void set_identity(std::int64_t actor_id, std::int64_t envs, std::int64_t incarnation = 0);
+  // Asks the server for a fresh actor id (an actor joining a running job) and takes it as identity.
+  std::int64_t join(std::int64_t envs);
+  // Tells the server that this actor leaves, with the reason for its log. Waits at most
+  // `timeout_ms`; a server that does not answer is not an error here.
+  void leave(const std::string& reason, std::int64_t timeout_ms = 1000);
 
  private:
   struct Impl;

@@ -1,0 +1,79 @@
+#include "launch/process.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/check.h"
+
+extern char** environ;
+
+namespace mnemo::launch {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string>& startup_environment() {
+  static std::vector<std::string> env;
+  return env;
+}
+
+bool mpi_variable(const std::string& entry) {
+  for (const char* prefix : {"OMPI_", "PMIX_", "PMI_", "OPAL_PREFIX"})
+    if (entry.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+void remember_startup_environment(char** envp) {
+  auto& env = startup_environment();
+  env.clear();
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) env.emplace_back(*e);
+}
+
+std::string self_exe() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find the mnemo executable (/proc/self/exe): " + ec.message());
+  return p.string();
+}
+
+pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args, const SpawnOptions& options) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (!options.output.empty()) {
+    posix_spawn_file_actions_addopen(&fa, 1, options.output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  std::vector<std::string> argv_s = {exe};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = startup_environment();
+  if (env.empty())
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env)
+    if (!options.without_mpi || !mpi_variable(e)) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw Error("cannot start " + exe + ": " + std::strerror(rc));
+  return pid;
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+  return "status " + std::to_string(status);
+}
+
+}  // namespace mnemo::launch
