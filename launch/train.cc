@@ -114,9 +114,9 @@ torch::Device learner_device(const std::string& name, const std::string& option,
 
 // The gradient plane of `size` data-parallel learners on `device`: NCCL for CUDA, else MPI.
 std::unique_ptr<Communicator> learner_communicator(MPI_Comm* comm, int size, const torch::Device& device,
-                                                   const std::string& option) {
+                                                   const std::string& option, std::int64_t timeout_ms) {
   if (size == 1) return std::make_unique<SingleCommunicator>();
-  if (!device.is_cuda()) return make_mpi_communicator(comm);
+  if (!device.is_cuda()) return make_mpi_communicator(comm, timeout_ms);
   // Gradients on the GPU are averaged by NCCL; MPI only carries CPU tensors.
   if (!nccl_available())
     throw ConfigError(option + ": " + device.str() + " under mpirun needs mnemo built with NCCL (MNEMO_WITH_CUDA)");
@@ -449,7 +449,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       int learners_n = 1;
       MPI_Comm_size(learner_comm, &learners_n);
       const torch::Device device = learner_device(c.learner.ppo.device, "learner.ppo.device", learner_comm);
-      auto comm = learner_communicator(&learner_comm, learners_n, device, "learner.ppo.device");
+      auto comm = learner_communicator(&learner_comm, learners_n, device, "learner.ppo.device",
+                                       c.learner.collective_timeout_ms);
       std::unique_ptr<TfEventsWriter> events;
       std::unique_ptr<MetricsWriter> metrics;
       if (rank == 0) {
@@ -505,9 +506,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   }
   params.reset();
   server.reset();
-  // No barrier over every rank: a rank whose actor was lost must not be waited for, and the
-  // learners are the only ranks that still talk to each other.
-  if (learner) MPI_Barrier(learner_comm);
+  // No barrier at the end: every rank is done with the others once its role has returned, and
+  // none may wait for a rank that is gone.
   MPI_Comm_free(&learner_comm);
   return result;
 }
@@ -532,7 +532,8 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
 
   MPI_Comm world = MPI_COMM_WORLD;
   const torch::Device device = learner_device(c.learner.dt.device, "learner.dt.device", size > 1 ? world : MPI_COMM_NULL);
-  std::unique_ptr<Communicator> comm = learner_communicator(&world, size, device, "learner.dt.device");
+  std::unique_ptr<Communicator> comm = learner_communicator(&world, size, device, "learner.dt.device",
+                                                                 c.learner.collective_timeout_ms);
   std::unique_ptr<TfEventsWriter> events;
   std::unique_ptr<MetricsWriter> metrics;
   if (rank == 0) {

@@ -61,6 +61,7 @@ void LearnerOptions::validate() const {
   if (checkpoint_every < 0) throw ConfigError("learner.checkpoint_every must be >= 0");
   if (keep_checkpoints < 1) throw ConfigError("learner.keep_checkpoints must be at least 1");
   if (log_every < 1) throw ConfigError("learner.log_every must be at least 1");
+  if (collective_timeout_ms < 0) throw ConfigError("learner.collective_timeout_ms must be >= 0 (0: no timeout)");
   if (actor_timeout_ms < 0) throw ConfigError("learner.actor_timeout_ms must be >= 0 (0: actors are never declared lost)");
   if (burn_in < 0) throw ConfigError("learner.burn_in must be >= 0");
   if (max_policy_lag < 0) throw ConfigError("learner.max_policy_lag must be >= 0 (0: no limit)");

@@ -44,6 +44,7 @@ struct LearnerOptions {
   std::int64_t log_every = 5;
   std::int64_t stop_grace_ms = 5000;
   std::int64_t actor_timeout_ms = 10000;
+  std::int64_t collective_timeout_ms = 300000;
   std::int64_t burn_in = 0;
   std::int64_t max_policy_lag = 0;
   std::string param_bind = "tcp://127.0.0.1:*";
@@ -65,6 +66,8 @@ struct LearnerOptions {
     v("stop_grace_ms", stop_grace_ms, "how long to keep answering actors after the run ends");
     v("actor_timeout_ms", actor_timeout_ms,
       "an actor unheard of this long is lost: the others take over its share (0: never)");
+    v("collective_timeout_ms", collective_timeout_ms,
+      "data-parallel learners: a gradient all-reduce (MPI) not done in this time ends the run with an error (0: wait forever)");
     v("burn_in", burn_in, "recurrent policies: leading steps of each sequence that only rebuild the state (no gradient)");
     v("max_policy_lag", max_policy_lag,
       "async actors: drop sampled sequences more than this many updates older than the learner (0: keep all)");

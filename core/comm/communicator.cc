@@ -2,6 +2,9 @@
 
 #include <mpi.h>
 
+#include <chrono>
+#include <thread>
+
 #include "core/check.h"
 
 namespace mnemo {
@@ -28,9 +31,11 @@ void check_mpi(int rc, const char* what) {
   }
 }
 
+// Collectives are started non-blocking and waited for with a deadline, so that a rank whose peer
+// died does not wait forever: MPI itself has no timeouts.
 class MpiCommunicator : public Communicator {
  public:
-  explicit MpiCommunicator(MPI_Comm comm) : comm_(comm) {
+  MpiCommunicator(MPI_Comm comm, std::int64_t timeout_ms) : comm_(comm), timeout_ms_(timeout_ms) {
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
   }
@@ -39,26 +44,59 @@ class MpiCommunicator : public Communicator {
   void allreduce_sum(torch::Tensor& t) override {
     MNEMO_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI all-reduce needs a contiguous CPU tensor");
     MNEMO_CHECK(t.numel() <= INT32_MAX, "tensor too large for one MPI call");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_),
+    MPI_Request req;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_, &req),
               "Allreduce");
+    wait(req, "Allreduce");
   }
   void broadcast(torch::Tensor& t, int root) override {
     MNEMO_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI broadcast needs a contiguous CPU tensor");
-    check_mpi(MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, comm_), "Bcast");
+    MPI_Request req;
+    check_mpi(MPI_Ibcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, comm_, &req), "Bcast");
+    wait(req, "Bcast");
   }
-  void barrier() override { check_mpi(MPI_Barrier(comm_), "Barrier"); }
+  void barrier() override {
+    MPI_Request req;
+    check_mpi(MPI_Ibarrier(comm_, &req), "Barrier");
+    wait(req, "Barrier");
+  }
   std::string name() const override { return "mpi"; }
 
  private:
+  // Polls `req` (spinning briefly, then sleeping up to 1 ms between tests) until it completes or
+  // the timeout passes; then throws TimeoutError naming the collective and the ranks it waited for.
+  void wait(MPI_Request& req, const char* what) {
+    const auto start = std::chrono::steady_clock::now();
+    int sleep_us = 0;
+    while (true) {
+      int done = 0;
+      check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      if (timeout_ms_ > 0 && std::chrono::steady_clock::now() - start > std::chrono::milliseconds(timeout_ms_))
+        throw TimeoutError("MPI " + std::string(what) + " among the " + std::to_string(size_) +
+                           " learner ranks has not completed in " + std::to_string(timeout_ms_ / 1000) +
+                           " s on learner rank " + std::to_string(rank_) +
+                           ": another learner rank is gone or stuck (learner.collective_timeout_ms)");
+      if (sleep_us == 0) {
+        std::this_thread::yield();
+        if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(200)) sleep_us = 20;
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+        sleep_us = std::min(sleep_us * 2, 1000);
+      }
+    }
+  }
+
   MPI_Comm comm_;
+  std::int64_t timeout_ms_;
   int rank_ = 0;
   int size_ = 1;
 };
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm) {
-  return std::make_unique<MpiCommunicator>(*static_cast<const MPI_Comm*>(mpi_comm));
+std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm, std::int64_t timeout_ms) {
+  return std::make_unique<MpiCommunicator>(*static_cast<const MPI_Comm*>(mpi_comm), timeout_ms);
 }
 
 #ifndef MNEMO_HAVE_NCCL

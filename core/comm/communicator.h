@@ -40,8 +40,9 @@ class SingleCommunicator : public Communicator {
 };
 
 // MPI over a communicator handle (an MPI_Comm, passed as an integer-sized opaque value so this
-// header does not include mpi.h). CPU tensors of float32/float64/int64.
-std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm);
+// header does not include mpi.h). CPU tensors of float32/float64/int64. A collective that has not
+// completed after `timeout_ms` (0: never) throws TimeoutError: a peer rank is gone or stuck.
+std::unique_ptr<Communicator> make_mpi_communicator(const void* mpi_comm, std::int64_t timeout_ms = 300000);
 
 // NCCL over the ranks of an MPI communicator; null when mnemo was built without NCCL.
 std::unique_ptr<Communicator> make_nccl_communicator(const void* mpi_comm, int device);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include "core/check.h"
 #include "core/comm/communicator.h"
 
 namespace mnemo {
@@ -21,6 +22,29 @@ TEST(MpiCommunicatorTest, AllReduceSumsOverRanks) {
   auto d = torch::full({3}, static_cast<double>(comm->rank()), torch::kFloat64);
   comm->allreduce_sum(d);
   EXPECT_TRUE(torch::equal(d, torch::ones({3}, torch::kFloat64)));
+}
+
+// A peer that never joins a collective is a TimeoutError that says what waited, not a hang.
+TEST(MpiCommunicatorTest, ACollectiveAPeerNeverJoinsTimesOutNamingIt) {
+  static MPI_Comm comm_handle = MPI_COMM_WORLD;
+  auto comm = make_mpi_communicator(&comm_handle, /*timeout_ms=*/300);
+  auto t = torch::ones({4});
+  if (comm->rank() == 0) {
+    try {
+      comm->allreduce_sum(t);
+      ADD_FAILURE() << "the all-reduce completed without rank 1";
+    } catch (const TimeoutError& e) {
+      EXPECT_NE(std::string(e.what()).find("Allreduce among the 2 learner ranks has not completed"), std::string::npos)
+          << e.what();
+    }
+    int go = 1;
+    MPI_Send(&go, 1, MPI_INT, 1, 7, MPI_COMM_WORLD);  // now rank 1 may join the abandoned collective
+  } else {
+    int go = 0;
+    MPI_Recv(&go, 1, MPI_INT, 0, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    comm->allreduce_sum(t);
+  }
+  world()->barrier();  // both ranks' collectives matched again; rank 0's abandoned one completed
 }
 
 TEST(MpiCommunicatorTest, BroadcastCopiesRootValues) {
