@@ -15,4 +15,6 @@ for b in "$BUILD"/bench/bench_*; do
     "$b" | tee /dev/stderr | grep '^{' >> "$OUT"
   fi
 done 2>&1
+echo "== faults_bench.sh"
+bash bench/faults_bench.sh "$BUILD/mnemo" 2>&1 | tee /dev/stderr | grep '^{' >> "$OUT"
 echo "results in $OUT"
