@@ -63,7 +63,8 @@ pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args
     if (!options.without_mpi || !mpi_variable(e)) envp.push_back(e.data());
   envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
+  const bool search = exe.find('/') == std::string::npos;
+  const int rc = (search ? posix_spawnp : posix_spawn)(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw Error("cannot start " + exe + ": " + std::strerror(rc));
   return pid;

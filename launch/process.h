@@ -22,7 +22,8 @@ struct SpawnOptions {
   bool without_mpi = false;  // drop the MPI launcher's variables (OMPI_*, PMIX_*, PMI_*): the child is no rank
 };
 
-// Starts `exe args...` with stdin from /dev/null. Throws Error when it cannot start.
+// Starts `exe args...` with stdin from /dev/null; an `exe` without a '/' is looked up on PATH.
+// Throws Error when it cannot start.
 pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args, const SpawnOptions& options);
 
 // "exit code 3", "killed by signal 9 (Killed)": a waitpid() status for log lines.

@@ -1,7 +1,6 @@
 #include "launch/sweep.h"
 
 #include <mpi.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
@@ -819,14 +818,16 @@ int write_slurm(const Sweep& sweep, bool submit) {
     return 0;
   }
   for (const auto& script : scripts) {
-    std::vector<std::string> args = {"sbatch", script.string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    // The environment this process started with, which sbatch hands to the job: the variables
+    // MPI_Init added here would make an mpirun inside the job take itself for one of our ranks.
+    SpawnOptions so;
+    so.without_mpi = true;
     pid_t pid = 0;
-    const int rc = posix_spawnp(&pid, "sbatch", nullptr, nullptr, argv.data(), environ);
-    if (rc != 0)
-      throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + std::strerror(rc));
+    try {
+      pid = spawn_process("sbatch", {script.string()}, so);
+    } catch (const std::exception& e) {
+      throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + e.what());
+    }
     int status = 0;
     ::waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw Error("sweep --submit: sbatch failed on " + script.string());

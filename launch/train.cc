@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "core/comm/communicator.h"
@@ -143,6 +144,53 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   t.interrupt = &interrupt_flag();
   t.device = learner_device(c.learner.ppo.device, "learner.ppo.device", MPI_COMM_NULL);
   return t;
+}
+
+actors::EvaluatorContext evaluator_context(const TrainConfig& c, const std::string& params_endpoint,
+                                           const std::atomic<bool>* stop) {
+  actors::EvaluatorContext e;
+  e.options = c.evaluator;
+  e.model = c.model;
+  e.env_factory = env_factory(c);
+  e.seed = c.run.seed;
+  e.params_endpoint = params_endpoint;
+  e.param_timeout_ms = c.actor.param_timeout_ms;
+  e.stop = stop;
+  return e;
+}
+
+// The evaluator, where the config has one: its failure is logged and never ends the run.
+void run_evaluator_role(const actors::EvaluatorContext& e) {
+  log::set_thread_role("evaluator");
+  try {
+    actors::run_evaluator(e);
+  } catch (const std::exception& ex) {
+    MNEMO_ERROR("evaluator failed: ", ex.what());
+  }
+}
+
+// The evaluator's report on the final parameters (version `updates`), written as the metrics
+// row of the last step: waits up to actor.param_timeout_ms for it once the run is stopping.
+void final_evaluation(const TrainConfig& c, ParameterServer& params, MetricsWriter& metrics,
+                      const learners::TrainCounters& counters) {
+  if (c.evaluator.every == 0) return;
+  std::optional<EvalReport> last;
+  wait_for(
+      [&] {
+        for (auto& r : params.take_reports()) last = std::move(r);
+        return last && last->version >= counters.updates;
+      },
+      c.actor.param_timeout_ms);
+  if (!last || last->version < counters.updates) {
+    MNEMO_WARN("the evaluator did not report on the final parameters (update ", counters.updates, ") within ",
+               c.actor.param_timeout_ms, " ms");
+    if (!last) return;
+  }
+  Scalars row = {{"eval_update", static_cast<double>(last->version)}};
+  for (const auto& kv : last->values) row.emplace_back("eval_" + kv.first, kv.second);
+  metrics.write(counters.env_steps, row);
+  metrics.flush();
+  MNEMO_INFO("final evaluation (update ", last->version, "): return ", last->values["return"]);
 }
 
 void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_t learners) {
@@ -282,6 +330,10 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
     });
   }
 
+  std::thread evaluator;
+  if (c.evaluator.every > 0)
+    evaluator = std::thread(run_evaluator_role, evaluator_context(c, params.endpoint(), &stop_actors));
+
   std::exception_ptr failure;
   try {
     log::set_thread_role("learner");
@@ -291,8 +343,10 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   }
   log::set_thread_role("main");
   params.set_stopping();
+  if (!failure) final_evaluation(c, params, metrics, trainer.counters());
   stop_actors = true;
   for (auto& t : actor_threads) t.join();
+  if (evaluator.joinable()) evaluator.join();
   server.stop();
   if (failure) std::rethrow_exception(failure);
 
@@ -362,11 +416,14 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const int L = static_cast<int>(c.topology.learners), R = static_cast<int>(c.topology.replay);
-  const int A = size - L - R;
+  const int E = c.topology.evaluator ? 1 : 0;
+  const int A = size - L - R - E;
   if (A < 1)
     throw ConfigError("topology: " + std::to_string(size) + " ranks leave no actor after " + std::to_string(L) +
-                      " learner(s) and " + std::to_string(R) + " replay shard(s); run with -np " +
-                      std::to_string(L + R + 1) + " or more");
+                      " learner(s), " + std::to_string(R) + " replay shard(s)" + (E ? " and the evaluator" : "") +
+                      "; run with -np " + std::to_string(L + R + E + 1) + " or more");
+  if (c.evaluator.every > 0 && !E)
+    throw ConfigError("evaluator.every: under mpirun the evaluator is a rank of its own; set topology.evaluator: true");
   if (R > 1) {
     // Clients spread inserts round-robin over the shards and split every sample evenly, so the
     // per-unroll and per-update sequence counts must divide evenly for sync mode to make progress.
@@ -391,7 +448,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     if (step < 0) throw no_checkpoint(run_dir);  // on every rank alike
   }
 
-  const bool learner = rank < L, replay_rank = rank >= L && rank < L + R;
+  const bool learner = rank < L, replay_rank = rank >= L && rank < L + R, evaluator_rank = E && rank == size - 1;
   std::unique_ptr<replay::Server> server;
   std::unique_ptr<ParameterServer> params;
   std::string mine;
@@ -424,7 +481,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   if (rank == 0) write_endpoints(run_dir, published);
   MPI_Comm learner_comm;
   MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, rank, &learner_comm);
-  MNEMO_INFO("rank ", rank, "/", size, " role ", learner ? "learner" : replay_rank ? "replay" : "actor", "; replay ",
+  MNEMO_INFO("rank ", rank, "/", size, " role ",
+             learner ? "learner" : replay_rank ? "replay" : evaluator_rank ? "evaluator" : "actor", "; replay ",
              replay_ep, ", params ", params_ep);
 
   TrainResult result;
@@ -485,8 +543,11 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
             MNEMO_INFO("replay server ", shard, " shut down (", e.what(), ")");
           }
         }
+        final_evaluation(c, *params, *metrics, trainer.counters());
         wait_for([&] { return params->all_actors_stopped(); }, c.learner.stop_grace_ms);
       }
+    } else if (evaluator_rank) {
+      run_evaluator_role(evaluator_context(c, params_ep, &interrupt_flag()));
     } else {
       // The actor runs as a child process that this rank restarts when it dies: a crashed or
       // killed actor never takes an MPI rank down with it (docs/launching.md).

@@ -41,6 +41,9 @@ void validate(TrainConfig& c) {
   if (!c.env.is_map()) throw ConfigError("config: 'env' must be a mapping with a 'name'");
   make_env_from(c.env);  // binds and validates the env's options
   c.actor.validate();
+  c.evaluator.validate();
+  if (c.topology.evaluator && c.evaluator.every == 0)
+    throw ConfigError("config: topology.evaluator needs evaluator.every > 0 (updates between evaluations)");
   c.learner.validate();
   c.replay.server.validate();
   c.replay.client.validate();

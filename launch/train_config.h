@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "actors/actor.h"
+#include "actors/evaluator.h"
 #include "core/config.h"
 #include "core/models/models.h"
 #include "envs/registry.h"
@@ -57,10 +58,12 @@ struct ReplaySection {
 struct TopologyOptions {
   std::int64_t learners = 1;
   std::int64_t replay = 1;
+  bool evaluator = false;
   template <class V>
   void visit(V& v) {
     v("learners", learners, "learner ranks (data-parallel); ranks 0..learners-1");
     v("replay", replay, "replay server ranks, after the learners; every other rank is an actor");
+    v("evaluator", evaluator, "the last rank evaluates (evaluator.every) instead of acting");
   }
 };
 
@@ -72,6 +75,7 @@ struct TrainConfig {
   learners::LearnerOptions learner;
   ReplaySection replay;
   TopologyOptions topology;
+  actors::EvaluatorOptions evaluator;
   template <class V>
   void visit(V& v) {
     v("run", run, "run directory, seed, threads, logging");
@@ -81,6 +85,7 @@ struct TrainConfig {
     v("learner", learner, "learner and algorithm");
     v("replay", replay, "replay service");
     v("topology", topology, "roles of ranks under mpirun");
+    v("evaluator", evaluator, "evaluation of the latest parameters during training (eval_return in the metrics)");
   }
 };
 

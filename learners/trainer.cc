@@ -348,6 +348,15 @@ StepReport Trainer::report(bool, bool) {
     w.log_count = 0;
     w.lag_max = w.dropped = w.idle = 0;
   }
+  // The evaluator's latest report joins the row of the update it arrives at.
+  if (ctx_.params != nullptr) {
+    const std::vector<EvalReport> reports = ctx_.params->take_reports();
+    if (!reports.empty()) {
+      const EvalReport& e = reports.back();
+      r.metrics.emplace_back("eval_update", static_cast<double>(e.version));
+      for (const auto& kv : e.values) r.metrics.emplace_back("eval_" + kv.first, kv.second);
+    }
+  }
   return r;
 }
 

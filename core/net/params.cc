@@ -52,6 +52,7 @@ struct ParameterServer::Impl {
   std::int64_t epoch_envs = 0;
   std::int64_t timeout_ms = 0;
   std::atomic<std::int64_t> lost{0};
+  std::vector<EvalReport> reports;  // under mu
 
   std::string roster_text() const {
     return std::to_string(roster.size()) + " actor(s) with " + std::to_string(epoch_envs) + " envs";
@@ -139,6 +140,22 @@ struct ParameterServer::Impl {
             id = next_id;  // taken by heard() below
             rep.add("actor_id", Array::scalar<std::int64_t>(id));
           }
+          if (req.has("report")) {
+            const Array& v = req.at("report");
+            const std::string names = wire::array_text(req.at("report_names"));
+            if (v.dtype() != DType::kFloat64 || v.numel() < 1 || v.numel() > 33)
+              throw Error("report: expected 1 to 33 float64 values");
+            EvalReport r;
+            r.version = static_cast<std::int64_t>(v.data<double>()[0]);
+            std::size_t start = 0;
+            for (std::int64_t i = 1; i < v.numel(); ++i) {
+              const std::size_t end = names.find(',', start);
+              r.values[names.substr(start, end == std::string::npos ? std::string::npos : end - start)] = v.data<double>()[i];
+              if (end == std::string::npos && i + 1 < v.numel()) throw Error("report: fewer names than values");
+              start = end == std::string::npos ? names.size() : end + 1;
+            }
+            if (reports.size() < 1024) reports.push_back(std::move(r));
+          }
           if (req.has("leave")) {
             if (id >= 0 && roster.count(id) != 0) {
               if (stop)
@@ -217,6 +234,13 @@ bool ParameterServer::all_actors_stopped() const {
 
 std::int64_t ParameterServer::lost_actors() const { return impl_->lost.load(); }
 
+std::vector<EvalReport> ParameterServer::take_reports() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<EvalReport> out;
+  out.swap(impl_->reports);
+  return out;
+}
+
 struct ParameterClient::Impl {
   zmq::socket_t socket{transport::context(), zmq::socket_type::dealer};
   std::int64_t timeout_ms;
@@ -225,6 +249,7 @@ struct ParameterClient::Impl {
   std::int64_t actor = -1;
   std::int64_t envs = 0;
   std::int64_t incarnation = 0;
+  std::vector<std::pair<std::string, Array>> extra_fields;  // sent with the next request only
 
   FetchedParams request(std::int64_t have_version, const char* extra, const std::string& extra_text,
                         std::int64_t timeout);
@@ -258,6 +283,28 @@ std::int64_t ParameterClient::join(std::int64_t envs) {
   return p.actor_id;
 }
 
+void ParameterClient::report(std::int64_t version, const std::map<std::string, double>& values) {
+  MNEMO_CHECK(values.size() <= 32, "report: at most 32 values");
+  Array v = Array::zeros(DType::kFloat64, {static_cast<std::int64_t>(values.size()) + 1});
+  double* d = static_cast<double*>(v.raw());
+  d[0] = static_cast<double>(version);
+  std::string names;
+  std::size_t i = 1;
+  for (const auto& kv : values) {
+    MNEMO_CHECK(kv.first.find(',') == std::string::npos, "report: a name with a comma: ", kv.first);
+    names += (names.empty() ? "" : ",") + kv.first;
+    d[i++] = kv.second;
+  }
+  impl_->extra_fields = {{"report", v}, {"report_names", wire::text_array(names)}};
+  try {
+    impl_->request(std::numeric_limits<std::int64_t>::max(), nullptr, "", impl_->timeout_ms);
+  } catch (...) {
+    impl_->extra_fields.clear();
+    throw;
+  }
+  impl_->extra_fields.clear();
+}
+
 void ParameterClient::leave(const std::string& reason, std::int64_t timeout_ms) {
   if (impl_->actor < 0) return;
   try {
@@ -278,6 +325,7 @@ FetchedParams ParameterClient::Impl::request(std::int64_t have_version, const ch
     req.add("incarnation", Array::scalar<std::int64_t>(incarnation));
   }
   if (extra != nullptr) req.add(extra, wire::text_array(extra_text.empty() ? std::string("-") : extra_text));
+  for (const auto& f : extra_fields) req.add(f.first, f.second);
   transport::send(socket, req, /*wait=*/true, /*payload_checksums=*/!limits.allow_unchecked_payload);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout);
   auto recv_limits = transport::RecvLimits::for_wire(limits, 0);

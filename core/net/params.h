@@ -17,13 +17,21 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/array.h"
 
 namespace mnemo {
+
+// What an evaluator found with the parameters of `version`: named values (return, infos).
+struct EvalReport {
+  std::int64_t version = -1;
+  std::map<std::string, double> values;
+};
 
 class ParameterServer {
  public:
@@ -50,6 +58,8 @@ class ParameterServer {
   bool all_actors_stopped() const;
   // Actors lost (by silence) or gone (by leave) so far.
   std::int64_t lost_actors() const;
+  // The evaluators' reports received since the last call, oldest first.
+  std::vector<EvalReport> take_reports();
 
  private:
   struct Impl;
@@ -81,6 +91,8 @@ class ParameterClient {
   void set_identity(std::int64_t actor_id, std::int64_t envs, std::int64_t incarnation = 0);
   // Asks the server for a fresh actor id (an actor joining a running job) and takes it as identity.
   std::int64_t join(std::int64_t envs);
+  // Sends an evaluation of the parameters of `version` (at most 32 values) to the server.
+  void report(std::int64_t version, const std::map<std::string, double>& values);
   // Tells the server that this actor leaves, with the reason for its log. Waits at most
   // `timeout_ms`; a server that does not answer is not an error here.
   void leave(const std::string& reason, std::int64_t timeout_ms = 1000);

@@ -107,6 +107,35 @@ TEST(TrainTest, AsyncActorsTrainOnlyOnSequencesWithinTheMaximumPolicyLag) {
   fs::remove_all(dir);
 }
 
+// The evaluator plays the latest parameters on envs of its own every N updates and once more on the
+// final ones, which the run waits for: its returns and the env's infos land in the metrics.
+TEST(TrainTest, TheEvaluatorReportsReturnsAndInfosIncludingTheFinalParameters) {
+  fs::path dir = fresh_dir("evaluator");
+  auto c = load_train_config((source_dir() / "launch/configs/tmaze_lstm.yaml").string(),
+                             {"learner.total_env_steps=4096", "evaluator.every=2", "evaluator.episodes=3",
+                              "run.progress=false"});
+  const TrainResult r = train_embedded(c, dir, false);
+  const auto lines = lines_of(dir / "metrics.jsonl");
+  ASSERT_FALSE(lines.empty());
+  const json::Value last = json::parse(lines.back(), "metrics line");
+  ASSERT_NE(last.find("eval_update"), nullptr) << lines.back();
+  EXPECT_EQ(last.find("eval_update")->as_double("eval_update"), static_cast<double>(r.counters.updates));
+  ASSERT_NE(last.find("eval_success"), nullptr) << lines.back();
+  const double success = last.find("eval_success")->as_double("eval_success");
+  EXPECT_GE(success, 0.0);
+  EXPECT_LE(success, 1.0);
+  EXPECT_NE(last.find("eval_return"), nullptr);
+  fs::remove_all(dir);
+}
+
+TEST(TrainTest, AnEvaluatorUnderMpirunNeedsARankOfItsOwn) {
+  EXPECT_THROW(load_train_config((source_dir() / "launch/configs/cartpole_ppo.yaml").string(),
+                                 {"topology.evaluator=true"}),
+               ConfigError);
+  EXPECT_THROW(load_train_config((source_dir() / "launch/configs/cartpole_ppo.yaml").string(), {"evaluator.episodes=0"}),
+               ConfigError);
+}
+
 // The V-trace algorithms run end to end with asynchronous actors and an LSTM (recurrent state,
 // burn-in, the observation after each sequence) and log their off-policy statistics.
 TEST(TrainTest, AppoAndImpalaTrainARecurrentPolicyWithAsyncActors) {

@@ -21,4 +21,8 @@ timeout --kill-after=20 "$LIMIT" "$MPIRUN" --allow-run-as-root --oversubscribe -
 ret=$(sed -n 's/.*recent return \([0-9.]*\).*/\1/p' "$OUT/out.txt" | tail -1)
 echo "recent return: ${ret:-none}"
 for r in $(seq 0 $((NP - 1))); do test -f "$OUT/run/logs/rank-$r.log" || { echo "missing log of rank $r"; exit 1; }; done
+if [[ "$*" == *topology.evaluator=true* ]]; then
+  grep -q '"eval_return"' "$OUT/run/metrics.jsonl" || { echo "no evaluation in the metrics"; exit 1; }
+  grep '"eval_update"' "$OUT/run/metrics.jsonl" | tail -1
+fi
 test -n "$ret" && awk -v r="$ret" 'BEGIN { exit !(r > 100) }'

@@ -1,6 +1,6 @@
 # Sourced by the Slurm tests: starts a throwaway single-node Slurm (munged, slurmctld, slurmd)
 # with its config, state, spool, logs and munge key in a temporary directory, on free ports (and
-# MaxArraySize=3, so that sweeps split into several arrays), and
+# MaxArraySize=401, so that a 1000-trial sweep splits into three arrays), and
 # stops only the daemons it started (on exit). Exits 77 (ctest: skipped) with the reason when the
 # packages are missing or a daemon does not come up.
 #   source tests/scripts/slurm_cluster.sh; slurm_start; ...; (slurm_stop runs on EXIT)
@@ -51,7 +51,7 @@ SelectTypeParameters=CR_Core
 SlurmdParameters=config_overrides
 ReturnToService=2
 KillWait=30
-MaxArraySize=3
+MaxArraySize=401
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 NodeName=$host NodeAddr=127.0.0.1 CPUs=4 State=UNKNOWN
@@ -69,6 +69,12 @@ CONF
 
 slurm_stop() {
   [[ -n ${SL:-} ]] || return 0
+  # The jobs first, so that none of their processes outlives the cluster; then whatever is left of
+  # them (every one names a path under $SL).
+  scancel --quiet --user "$(id -un)" 2> /dev/null
+  local deadline=$((SECONDS + 30))
+  while squeue -h -o %A 2> /dev/null | grep -q . && ((SECONDS < deadline)); do sleep 0.5; done
+  pkill -9 -f "$SL/" 2> /dev/null
   for pidfile in "$SL/slurmd.pid" "$SL/slurmctld.pid" "$SL/munge/pid"; do
     [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2> /dev/null
   done
