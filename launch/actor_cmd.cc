@@ -27,6 +27,10 @@ void write_endpoints(const fs::path& run_dir, const RunEndpoints& e) {
                     "replay " + e.replay + "\nparams " + e.params + "\nlearners " + std::to_string(e.learners) + "\n");
 }
 
+void write_session_config(const fs::path& run_dir, const TrainConfig& c) {
+  write_file_atomic(run_dir / "session.yaml", resolved_yaml(c));
+}
+
 RunEndpoints read_endpoints(const fs::path& run_dir) {
   const fs::path path = run_dir / "endpoints";
   std::ifstream in(path);
@@ -77,7 +81,8 @@ void actor_command_line(CommandArgs& args, ActorArgs& a) {
 
 int actor_command(ActorArgs& a) {
   const fs::path run_dir = a.run_dir;
-  TrainConfig c = load_train_config(resume_config(run_dir).string(), a.overrides);
+  const fs::path session = run_dir / "session.yaml";
+  TrainConfig c = load_train_config(fs::exists(session) ? session.string() : resume_config(run_dir).string(), a.overrides);
   if (c.learner.offline()) throw ConfigError("actor: " + run_dir.string() + " is an offline run (learner.algo " + c.learner.algo + ")");
   RunEndpoints e;
   if (!a.params.empty()) {

@@ -1,5 +1,5 @@
-// `mnemo actor RUN_DIR`: an actor process of a running training job. It reads the run's
-// config.yaml and the endpoints the run publishes (RUN_DIR/endpoints), joins the parameter
+// `mnemo actor RUN_DIR`: an actor process of a running training job. It reads the running
+// session's config (RUN_DIR/session.yaml) and the endpoints the run publishes (RUN_DIR/endpoints), joins the parameter
 // server's roster, receives parameters and streams sequences into replay until the learner stops.
 // Actors can join a job at any time, and the learner's sync-mode arithmetic takes them in
 // (actors/actor.h). Under mpirun every actor rank runs its actor as such a child process and
@@ -36,6 +36,9 @@ struct RunEndpoints {
   std::int64_t learners = 1;   // data-parallel learner ranks (sync-mode sequences per update)
 };
 void write_endpoints(const std::filesystem::path& run_dir, const RunEndpoints& e);
+// RUN_DIR/session.yaml: the resolved config of the session running now, which differs from
+// config.yaml where a resume changed keys (--set topology.learners=2, ...). Actor processes read it.
+void write_session_config(const std::filesystem::path& run_dir, const TrainConfig& c);
 // Throws ConfigError naming the file when it is missing or malformed.
 RunEndpoints read_endpoints(const std::filesystem::path& run_dir);
 

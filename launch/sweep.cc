@@ -820,11 +820,9 @@ int write_slurm(const Sweep& sweep, bool submit) {
   for (const auto& script : scripts) {
     // The environment this process started with, which sbatch hands to the job: the variables
     // MPI_Init added here would make an mpirun inside the job take itself for one of our ranks.
-    SpawnOptions so;
-    so.without_mpi = true;
     pid_t pid = 0;
     try {
-      pid = spawn_process("sbatch", {script.string()}, so);
+      pid = spawn_process("sbatch", {script.string()}, SpawnOptions{});
     } catch (const std::exception& e) {
       throw Error(std::string("sweep --submit: cannot run sbatch (is Slurm installed here?): ") + e.what());
     }

@@ -295,6 +295,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   server.start();
   ParameterServer params(params_bind);
   params.expect_actors(c.actor.num_actors, c.actor.num_envs, c.learner.actor_timeout_ms);
+  write_session_config(run_dir, c);
   write_endpoints(run_dir, {server.endpoint(), params.endpoint(), 1});
   TfEventsWriter events(run_dir);
   MetricsWriter metrics(run_dir, resume);
@@ -467,6 +468,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     mine = advertised(server->endpoint());
   } else if (rank == 0) {
     log::set_thread_role("learner");
+    write_session_config(run_dir, c);  // before the endpoint exchange: actor processes start after it
     params = std::make_unique<ParameterServer>(c.learner.param_bind);
     params->expect_actors(A, c.actor.num_envs, c.learner.actor_timeout_ms);
     mine = advertised(params->endpoint());
