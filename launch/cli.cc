@@ -14,6 +14,7 @@
 #include "launch/export.h"
 #include "launch/actor_cmd.h"
 #include "launch/keygen.h"
+#include "launch/replay_cmd.h"
 #include "launch/plot_cmd.h"
 #include "launch/pretrain_encoder.h"
 #include "launch/pretrain_lm.h"
@@ -190,6 +191,11 @@ const std::vector<Command>& command_table() {
        "In sync mode the learner's per-update share is split over the live actors, this one included.\n"
        "See docs/launching.md.\n",
        bind_command(actor_command_line, actor_command)},
+      {"replay-shard",
+       {"RUN_DIR --shard K --shards R [--bind EP] [--endpoint-file FILE] [--restore-step S]"},
+       "serve replay shard K of a training job (what each replay rank runs under mpirun)",
+       "Reads RUN_DIR/session.yaml; serves until the learner shuts it down. See docs/launching.md.\n",
+       bind_command(replay_shard_command_line, replay_shard_command)},
       {"keygen",
        {"PREFIX [--force]"},
        "write a CURVE key pair PREFIX.key / PREFIX.pub for replay security",

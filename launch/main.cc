@@ -1,6 +1,6 @@
 // The `mnemo` executable: initialises MPI (a single rank when not started by mpirun) and runs
-// the command line. `mnemo actor` is no MPI process (an actor rank's child, or a process joining
-// a running job), so it starts without MPI.
+// the command line. `mnemo actor` and `mnemo replay-shard` are no MPI processes (the children of actor
+// and replay ranks, or processes joining a running job), so they start without MPI.
 #include <mpi.h>
 
 #include <string>
@@ -11,7 +11,7 @@
 
 int main(int argc, char** argv, char** envp) {
   mnemo::launch::remember_startup_environment(envp);
-  const bool mpi = !(argc > 1 && std::string(argv[1]) == "actor");
+  const bool mpi = !(argc > 1 && (std::string(argv[1]) == "actor" || std::string(argv[1]) == "replay-shard"));
   int provided = 0;
   if (mpi) MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -21,6 +21,7 @@
 #include "launch/actor_cmd.h"
 #include "launch/command.h"
 #include "launch/offline.h"
+#include "launch/replay_cmd.h"
 #include "learners/offline_trainer.h"
 #include "replay/datasets/dataset.h"
 
@@ -64,36 +65,6 @@ std::int64_t latest_step(const fs::path& run_dir) {
 
 Error no_checkpoint(const fs::path& run_dir) {
   return Error("resume: no complete checkpoint in " + (run_dir / "checkpoints").string());
-}
-
-// With replay.checkpoint the learner asks the servers for snapshots inside its pending checkpoints,
-// so they must accept directories under the run's checkpoints/ (and nowhere else).
-replay::ServerOptions replay_server_options(const TrainConfig& c, const fs::path& run_dir) {
-  replay::ServerOptions o = c.replay.server;
-  if (c.replay.checkpoint) o.snapshot_root = fs::absolute(run_dir / "checkpoints").string();
-  return o;
-}
-
-// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves. A checkpoint
-// without this shard's tables (saved with replay.checkpoint off, by fewer shards, or after a failed
-// replay snapshot) leaves them empty, with a warning rather than an error: the model matters more.
-void restore_replay(replay::Server& server, const fs::path& run_dir, std::int64_t step, int shard, int shards) {
-  const fs::path checkpoint = CheckpointManager(run_dir / "checkpoints").step_dir(step);
-  const fs::path dir = checkpoint / "replay" / std::to_string(shard);
-  if (shard == 0 && fs::is_directory(checkpoint / "replay")) {
-    int saved = 0;
-    for (const auto& e : fs::directory_iterator(checkpoint / "replay")) saved += e.is_directory() ? 1 : 0;
-    if (saved > shards)
-      MNEMO_WARN("resume: ", checkpoint.string(), " holds ", saved, " replay shards and this run has ", shards,
-                 "; the contents of the others are not restored");
-  }
-  if (!fs::is_directory(dir)) {
-    MNEMO_WARN("resume: ", checkpoint.string(), " holds no replay contents for shard ", shard,
-               "; its tables start empty");
-    return;
-  }
-  const std::int64_t items = server.restore_from(dir);
-  MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", dir.string());
 }
 
 // The device a learner trains on: the option parsed, and a CUDA device named without an index
@@ -203,6 +174,37 @@ void check_queue_capacity(const TrainConfig& c, std::int64_t actors, std::int64_
 }
 
 }  // namespace
+
+// With replay.checkpoint the learner asks the servers for snapshots inside its pending checkpoints,
+// so they must accept directories under the run's checkpoints/ (and nowhere else).
+replay::ServerOptions replay_server_options(const TrainConfig& c, const fs::path& run_dir) {
+  replay::ServerOptions o = c.replay.server;
+  if (c.replay.checkpoint) o.snapshot_root = fs::absolute(run_dir / "checkpoints").string();
+  return o;
+}
+
+// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves. A checkpoint
+// without this shard's tables (saved with replay.checkpoint off, by fewer shards, or after a failed
+// replay snapshot) leaves them empty, with a warning rather than an error: the model matters more.
+std::int64_t restore_replay(replay::Server& server, const fs::path& run_dir, std::int64_t step, int shard, int shards) {
+  const fs::path checkpoint = CheckpointManager(run_dir / "checkpoints").step_dir(step);
+  const fs::path dir = checkpoint / "replay" / std::to_string(shard);
+  if (shard == 0 && fs::is_directory(checkpoint / "replay")) {
+    int saved = 0;
+    for (const auto& e : fs::directory_iterator(checkpoint / "replay")) saved += e.is_directory() ? 1 : 0;
+    if (saved > shards)
+      MNEMO_WARN("resume: ", checkpoint.string(), " holds ", saved, " replay shards and this run has ", shards,
+                 "; the contents of the others are not restored");
+  }
+  if (!fs::is_directory(dir)) {
+    MNEMO_WARN("resume: ", checkpoint.string(), " holds no replay contents for shard ", shard,
+               "; its tables start empty");
+    return 0;
+  }
+  const std::int64_t items = server.restore_from(dir);
+  MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", dir.string());
+  return items;
+}
 
 actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners) {
   actors::ActorContext a;
@@ -365,29 +367,6 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
 
 namespace {
 
-// A replay rank's guard against a learner that is gone: stops `server` when the parameter server
-// has not answered for `timeout_ms`, until `served` is set.
-void watch_learner(const std::string& params_ep, std::int64_t timeout_ms, const std::atomic<bool>& served,
-                   replay::Server& server) {
-  ParameterClient pc(params_ep, 2000);
-  auto heard = std::chrono::steady_clock::now();
-  while (!served.load()) {
-    try {
-      pc.fetch(std::numeric_limits<std::int64_t>::max());
-      heard = std::chrono::steady_clock::now();
-    } catch (const std::exception&) {
-      const auto silent = std::chrono::steady_clock::now() - heard;
-      if (silent > std::chrono::milliseconds(timeout_ms)) {
-        MNEMO_ERROR("the learner (parameter server ", params_ep, ") has not answered for ",
-                    std::chrono::duration_cast<std::chrono::seconds>(silent).count(), " s; replay shuts down");
-        server.stop();
-        return;
-      }
-    }
-    for (int i = 0; i < 50 && !served.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-}
-
 // Shares each rank's endpoint string with every rank (the control plane's endpoint discovery).
 std::vector<std::string> allgather_strings(const std::string& mine) {
   constexpr int kLen = 512;
@@ -450,22 +429,20 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   }
 
   const bool learner = rank < L, replay_rank = rank >= L && rank < L + R, evaluator_rank = E && rank == size - 1;
-  std::unique_ptr<replay::Server> server;
+  std::unique_ptr<ReplaySupervisor> replay_shard;
   std::unique_ptr<ParameterServer> params;
   std::string mine;
   if (replay_rank) {
+    // The shard runs as a child process that this rank restarts when it dies (docs/launching.md).
     log::set_thread_role("replay");
-    server = std::make_unique<replay::Server>(replay_server_options(c, run_dir));
-    if (resume && c.replay.checkpoint) {
-      try {
-        restore_replay(*server, run_dir, step, rank - L, R);
-      } catch (const std::exception& e) {
-        // The other ranks wait in the endpoint exchange below: take the job down rather than hang it.
-        MNEMO_ERROR("rank ", rank, " failed: ", e.what());
-        MPI_Abort(MPI_COMM_WORLD, 1);
-      }
+    replay_shard = std::make_unique<ReplaySupervisor>(c, run_dir, rank - L, R);
+    try {
+      mine = advertised(replay_shard->start(resume ? step : -1));
+    } catch (const std::exception& e) {
+      // The other ranks wait in the endpoint exchange below: take the job down rather than hang it.
+      MNEMO_ERROR("rank ", rank, " failed: ", e.what());
+      MPI_Abort(MPI_COMM_WORLD, 1);
     }
-    mine = advertised(server->endpoint());
   } else if (rank == 0) {
     log::set_thread_role("learner");
     write_session_config(run_dir, c);  // before the endpoint exchange: actor processes start after it
@@ -492,19 +469,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   std::exception_ptr failure;
   try {
     if (replay_rank) {
-      // Until the chief learner asks it to shut down; or, should the learner be gone, once it has
-      // not answered for actor.param_timeout_ms (the actors give up as long).
-      std::atomic<bool> served{false};
-      std::thread watch([&] { watch_learner(params_ep, c.actor.param_timeout_ms, served, *server); });
-      try {
-        server->run();
-      } catch (...) {
-        served = true;
-        watch.join();
-        throw;
-      }
-      served = true;
-      watch.join();
+      replay_shard->supervise(params_ep);  // until the chief shuts the shard down, or the learner is gone
     } else if (learner) {
       int learners_n = 1;
       MPI_Comm_size(learner_comm, &learners_n);
@@ -568,7 +533,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   params.reset();
-  server.reset();
+  replay_shard.reset();
   // No barrier at the end: every rank is done with the others once its role has returned, and
   // none may wait for a rank that is gone.
   MPI_Comm_free(&learner_comm);

@@ -52,6 +52,14 @@ TrainResult train_embedded(const TrainConfig& config, const std::filesystem::pat
 // env. recent_return and recent_infos hold the last evaluation (eval_return, eval_<info>).
 TrainResult train_offline(const TrainConfig& config, std::filesystem::path run_dir, bool resume);
 
+// A replay shard's server options: with replay.checkpoint it accepts snapshot requests for
+// directories under the run's checkpoints/ (and nowhere else).
+replay::ServerOptions replay_server_options(const TrainConfig& c, const std::filesystem::path& run_dir);
+// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves; a
+// checkpoint without this shard's tables leaves them empty, with a warning. Returns the items.
+std::int64_t restore_replay(replay::Server& server, const std::filesystem::path& run_dir, std::int64_t step, int shard,
+                            int shards);
+
 // The context of actor `id` of `total_actors` feeding `learners` data-parallel learners.
 actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners);
 

@@ -156,6 +156,11 @@ struct ParameterServer::Impl {
             }
             if (reports.size() < 1024) reports.push_back(std::move(r));
           }
+          if (req.has("replan")) {
+            new_epoch();
+            MNEMO_WARN(wire::array_text(req.at("replan")), " at update ", version,
+                       ": the actors make this update's share again");
+          }
           if (req.has("leave")) {
             if (id >= 0 && roster.count(id) != 0) {
               if (stop)
@@ -303,6 +308,10 @@ void ParameterClient::report(std::int64_t version, const std::map<std::string, d
     throw;
   }
   impl_->extra_fields.clear();
+}
+
+void ParameterClient::replan(const std::string& why) {
+  impl_->request(std::numeric_limits<std::int64_t>::max(), "replan", why, impl_->timeout_ms);
 }
 
 void ParameterClient::leave(const std::string& reason, std::int64_t timeout_ms) {

@@ -93,6 +93,9 @@ class ParameterClient {
   std::int64_t join(std::int64_t envs);
   // Sends an evaluation of the parameters of `version` (at most 32 values) to the server.
   void report(std::int64_t version, const std::map<std::string, double>& values);
+  // Asks the server to start a new epoch at the current version (sync-mode actors make the
+  // current update's share again), e.g. after a replay shard lost its items; `why` is logged.
+  void replan(const std::string& why);
   // Tells the server that this actor leaves, with the reason for its log. Waits at most
   // `timeout_ms`; a server that does not answer is not an error here.
   void leave(const std::string& reason, std::int64_t timeout_ms = 1000);

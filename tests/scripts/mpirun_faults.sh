@@ -5,7 +5,10 @@
 #      written and mpirun exits 0;
 #   2. the same with actor.restarts 1: the actor rank starts its actor again, and it rejoins;
 #   3. `mnemo actor RUN_DIR` joins a running job (started with one actor rank) and streams into it
-#      until the learner stops it.
+#      until the learner stops it;
+#   4. kill -9 of the replay shard's process (sync mode, 1 learner, 1 shard, 1 actor): the replay
+#      rank starts it again on the same endpoint, reports the items it held, the learner replans
+#      the update and the run trains to the end.
 # Every wait is on a condition with a deadline.
 set -uo pipefail
 MNEMO=$(realpath "${1:?path to mnemo}")
@@ -83,4 +86,18 @@ grep -q "actor 1 joined at update" "$OUT/join/logs/rank-0.log" || fail "join: th
 steps=$(sed -n 's/.*actor 1 stopping after \([0-9]*\) env steps.*/\1/p' "$OUT/joiner.out")
 ((${steps:-0} > 0)) || fail "join: the joining actor streamed nothing"
 echo "joining actor streamed $steps env steps"
+
+echo "== 4. kill -9 of a replay shard"
+train shard 3
+wait_until 120 updates_at_least "$OUT/shard" 8 || fail "shard: no updates"
+pid=$(pgrep -f "mnemo replay-shard $OUT/shard " | head -1)
+[[ -n $pid ]] || fail "shard: no process of replay shard 0"
+kill -9 "$pid"
+finished shard
+grep -q "replay shard 0 (process $pid) died: killed by signal 9 (Killed); it held [0-9]* items" "$OUT/shard/logs/rank-1.log" ||
+  fail "shard: the replay rank did not log the death"
+grep -q "replay shard 0 restarted as process" "$OUT/shard/logs/rank-1.log" || fail "shard: not restarted"
+grep -q "replay shard 0 restarted at update [0-9]*: the actors make this update's share again" "$OUT/shard/logs/rank-0.log" ||
+  fail "shard: the learner did not replan"
+grep -E "replay shard 0 (\(process|restarted)" "$OUT"/shard/logs/rank-{0,1}.log
 echo "PASSED"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `mpirun -np NP mnemo train` with replay.checkpoint on an off-policy (uniform) table, then the same
 # with --resume: passes when the replay ranks restore exactly as many items as the learner's
-# checkpoint says its replay snapshot held, and the resumed run trains on to its step count. By
+# checkpoint says its replay snapshot held (each shard process logs to logs/replay-K.log), and the
+# resumed run trains on to its step count. By
 # default 1 learner, 2 replay shards (each restores its own replay/<shard>/) and 1 actor.
 set -euo pipefail
 MNEMO=${1:?path to mnemo}
@@ -31,7 +32,7 @@ echo "checkpoint 3 holds ${saved:-no} replay items"
 test -n "$saved" && test "$saved" -gt 0
 
 train --resume "$OUT/run" --set learner.total_env_steps=$((5 * PER_UPDATE))
-restored=$(cat "$OUT"/run/logs/rank-*.log | sed -n 's/.*resume: replay shard [0-9]* restored \([0-9]*\) items.*/\1/p' |
+restored=$(cat "$OUT"/run/logs/replay-*.log | sed -n 's/.*resume: replay shard [0-9]* restored \([0-9]*\) items.*/\1/p' |
   awk '{ s += $1; n += 1 } END { print s " " n }')
 echo "resumed replay shards (items, shards): $restored"
 test "$restored" = "$saved $SHARDS" || { echo "expected $saved items over $SHARDS shards"; exit 1; }
