@@ -72,7 +72,8 @@ void actor_command_line(CommandArgs& args, ActorArgs& a) {
       ("replay", text(&a.replay, "EP[,EP...]"), "replay shard endpoints (default: RUN_DIR/endpoints)")
       ("params", text(&a.params, "EP"), "parameter server endpoint (default: RUN_DIR/endpoints)")
       ("incarnation", integer(&a.incarnation), "restarts of this actor id so far (its seeds differ)")
-      ("resume-step", integer(&a.resume_step, "S"), "the checkpoint step the run's session resumed from");
+      ("resume-step", integer(&a.resume_step, "S"), "the checkpoint step the run's session resumed from")
+      ("supervisor", integer(&a.supervisor, "PID"), "stop when process PID (the actor rank) ends");
   args.check([&a] {
     if (a.id && *a.id < 0) throw ConfigError("--id must be >= 0");
     if (a.replay.empty() != a.params.empty()) throw ConfigError("--replay and --params go together");
@@ -93,6 +94,7 @@ int actor_command(ActorArgs& a) {
     e = read_endpoints(run_dir);
   }
   install_signal_handlers();
+  if (a.supervisor > 0) stop_with_parent(static_cast<pid_t>(a.supervisor));
   set_threads(c.run);
   log::set_level(log::parse_level(c.run.log_level));
   const std::string name = a.id ? std::to_string(*a.id) : "pid" + std::to_string(::getpid());
@@ -133,7 +135,8 @@ void supervise_actor(const TrainConfig& c, const fs::path& run_dir, int id, cons
     const std::vector<std::string> args = {"actor",          run_dir.string(),      "--id",
                                            std::to_string(id), "--replay",          e.replay,
                                            "--params",       e.params,              "--incarnation",
-                                           std::to_string(incarnation), "--resume-step", std::to_string(resume_step)};
+                                           std::to_string(incarnation), "--resume-step", std::to_string(resume_step),
+                                           "--supervisor", std::to_string(::getpid())};
     const pid_t pid = spawn_process(exe, args, so);
     MNEMO_INFO("actor ", id, " runs as process ", pid, incarnation > 0 ? " (restart " + std::to_string(incarnation) + ")" : "");
     int status = 0;

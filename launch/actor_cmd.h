@@ -27,6 +27,7 @@ struct ActorArgs {
   std::string params;                  // --params EP
   std::int64_t incarnation = 0;        // --incarnation N: restarts of this id so far
   std::int64_t resume_step = -1;       // --resume-step S: the checkpoint the run's session resumed from
+  std::int64_t supervisor = 0;         // --supervisor PID: stop when that process (the actor rank) dies
 };
 
 // What a run publishes in RUN_DIR/endpoints for processes that connect to it.

@@ -2,8 +2,12 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 
@@ -68,6 +72,11 @@ pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw Error("cannot start " + exe + ": " + std::strerror(rc));
   return pid;
+}
+
+void stop_with_parent(pid_t parent) {
+  if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) throw Error(std::string("prctl(PR_SET_PDEATHSIG): ") + std::strerror(errno));
+  if (getppid() != parent) throw Error("the supervising process " + std::to_string(parent) + " is gone");
 }
 
 std::string describe_exit(int status) {

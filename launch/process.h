@@ -26,6 +26,10 @@ struct SpawnOptions {
 // Throws Error when it cannot start.
 pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args, const SpawnOptions& options);
 
+// For a supervised child: SIGTERM arrives when process `parent` dies (Linux PR_SET_PDEATHSIG), so
+// that no child outlives its rank. Throws Error when `parent` is already gone.
+void stop_with_parent(pid_t parent);
+
 // "exit code 3", "killed by signal 9 (Killed)": a waitpid() status for log lines.
 std::string describe_exit(int status);
 

@@ -52,7 +52,8 @@ void replay_shard_command_line(CommandArgs& args, ReplayShardArgs& a) {
       ("shards", integer(&a.shards, "R"), "shards of the run")
       ("bind", text(&a.bind, "EP"), "endpoint to bind (default: the run's replay.bind)")
       ("endpoint-file", text(&a.endpoint_file, "FILE"), "write the bound endpoint here once serving")
-      ("restore-step", integer(&a.restore_step, "S"), "restore checkpoint S's tables of this shard first");
+      ("restore-step", integer(&a.restore_step, "S"), "restore checkpoint S's tables of this shard first")
+      ("supervisor", integer(&a.supervisor, "PID"), "stop when process PID (the replay rank) ends");
   args.check([&a] {
     if (a.shards < 1 || a.shard < 0 || a.shard >= a.shards)
       throw ConfigError("--shard must be in [0, --shards), got " + std::to_string(a.shard) + " of " + std::to_string(a.shards));
@@ -63,6 +64,7 @@ int replay_shard_command(ReplayShardArgs& a) {
   const fs::path run_dir = a.run_dir;
   TrainConfig c = session_config(run_dir, a.config);
   install_signal_handlers();
+  if (a.supervisor > 0) stop_with_parent(static_cast<pid_t>(a.supervisor));
   log::set_level(log::parse_level(c.run.log_level));
   const std::string name = "replay-" + std::to_string(a.shard);
   log::set_file((run_dir / "logs" / (name + ".log")).string());
@@ -110,7 +112,8 @@ pid_t ReplaySupervisor::spawn(const std::string& bind, std::int64_t restore_step
   so.without_mpi = true;
   std::vector<std::string> args = {"replay-shard", run_dir_.string(), "--config", config_file_.string(),
                                    "--shard", std::to_string(shard_), "--shards", std::to_string(shards_),
-                                   "--bind", bind, "--endpoint-file", endpoint_file_.string()};
+                                   "--bind", bind, "--endpoint-file", endpoint_file_.string(),
+                                   "--supervisor", std::to_string(::getpid())};
   if (restore_step >= 0) args.insert(args.end(), {"--restore-step", std::to_string(restore_step)});
   return spawn_process(self_exe(), args, so);
 }

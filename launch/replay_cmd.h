@@ -24,6 +24,7 @@ struct ReplayShardArgs {
   std::string bind;                // --bind EP (default: replay.bind)
   std::string endpoint_file;       // --endpoint-file F: where the bound endpoint is written
   std::int64_t restore_step = -1;  // --restore-step S: restore this checkpoint's replay/K first
+  std::int64_t supervisor = 0;     // --supervisor PID: stop when that process (the replay rank) dies
 };
 
 void replay_shard_command_line(CommandArgs& args, ReplayShardArgs& a);
