@@ -75,6 +75,11 @@ bool Actor::sync_parameters() {
     base_version_ = p.base_version;
     epoch_ = p.epoch;
     epoch_envs_ = p.epoch_envs;
+    if (p.replans > replans_) {
+      // A replay shard restarted empty: the unrolls in it are gone and count no more.
+      replans_ = p.replans;
+      unrolls_at_.clear();
+    }
     if (p.params.defined() && p.params.numel() > 0) {
       nn::load_flat_parameters(*policy_, p.params);
       if (version_ >= 0) ++stats_.param_updates;

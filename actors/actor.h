@@ -5,7 +5,8 @@
 // produced so far, which makes a one-actor run exactly on-policy and reproducible from its seed.
 // Its share of each update follows the parameter server's roster: when an actor is lost or one
 // joins, an epoch starts, and the live actors split the sequences of every update from then on
-// (the unrolls an actor made since the epoch began count towards it). In async mode it only polls
+// (the unrolls an actor made since the epoch began count towards it; after a replan, when a replay
+// shard restarted empty, those made before it no longer count). In async mode it only polls
 // for newer parameters between unrolls (IMPALA-style policy lag, kept bounded by replay
 // backpressure).
 //
@@ -110,6 +111,7 @@ class Actor {
   std::int64_t epoch_ = -1;
   std::int64_t epoch_envs_ = 0;
   std::map<std::int64_t, std::int64_t> unrolls_at_;  // unrolls made with each parameter version
+  std::int64_t replans_ = 0;                         // the server's replans seen
   ActorStats stats_;
 };
 

@@ -31,6 +31,11 @@ void write_session_config(const fs::path& run_dir, const TrainConfig& c) {
   write_file_atomic(run_dir / "session.yaml", resolved_yaml(c));
 }
 
+fs::path session_config_path(const fs::path& run_dir) {
+  const fs::path session = run_dir / "session.yaml";
+  return fs::exists(session) ? session : resume_config(run_dir);
+}
+
 RunEndpoints read_endpoints(const fs::path& run_dir) {
   const fs::path path = run_dir / "endpoints";
   std::ifstream in(path);
@@ -82,8 +87,7 @@ void actor_command_line(CommandArgs& args, ActorArgs& a) {
 
 int actor_command(ActorArgs& a) {
   const fs::path run_dir = a.run_dir;
-  const fs::path session = run_dir / "session.yaml";
-  TrainConfig c = load_train_config(fs::exists(session) ? session.string() : resume_config(run_dir).string(), a.overrides);
+  TrainConfig c = load_train_config(session_config_path(run_dir).string(), a.overrides);
   if (c.learner.offline()) throw ConfigError("actor: " + run_dir.string() + " is an offline run (learner.algo " + c.learner.algo + ")");
   RunEndpoints e;
   if (!a.params.empty()) {

@@ -40,6 +40,8 @@ void write_endpoints(const std::filesystem::path& run_dir, const RunEndpoints& e
 // RUN_DIR/session.yaml: the resolved config of the session running now, which differs from
 // config.yaml where a resume changed keys (--set topology.learners=2, ...). Actor processes read it.
 void write_session_config(const std::filesystem::path& run_dir, const TrainConfig& c);
+// The running session's config file: session.yaml, or config.yaml for a run that has none yet.
+std::filesystem::path session_config_path(const std::filesystem::path& run_dir);
 // Throws ConfigError naming the file when it is missing or malformed.
 RunEndpoints read_endpoints(const std::filesystem::path& run_dir);
 

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/net/params.h"
 #include "core/runlog/checkpoint.h"
+#include "launch/actor_cmd.h"
 #include "launch/command.h"
 #include "launch/process.h"
 #include "launch/train.h"
@@ -28,11 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-TrainConfig session_config(const fs::path& run_dir, const std::string& config) {
-  if (!config.empty()) return load_train_config(config, {});
-  const fs::path session = run_dir / "session.yaml";
-  return load_train_config(fs::exists(session) ? session.string() : resume_config(run_dir).string(), {});
-}
 
 // The newest complete checkpoint that holds shard `shard`'s tables (-1: none).
 std::int64_t newest_with_shard(const fs::path& run_dir, int shard) {
@@ -62,7 +58,7 @@ void replay_shard_command_line(CommandArgs& args, ReplayShardArgs& a) {
 
 int replay_shard_command(ReplayShardArgs& a) {
   const fs::path run_dir = a.run_dir;
-  TrainConfig c = session_config(run_dir, a.config);
+  TrainConfig c = load_train_config(a.config.empty() ? session_config_path(run_dir).string() : a.config, {});
   install_signal_handlers();
   if (a.supervisor > 0) stop_with_parent(static_cast<pid_t>(a.supervisor));
   log::set_level(log::parse_level(c.run.log_level));

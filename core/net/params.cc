@@ -53,6 +53,7 @@ struct ParameterServer::Impl {
   std::int64_t timeout_ms = 0;
   std::atomic<std::int64_t> lost{0};
   std::vector<EvalReport> reports;  // under mu
+  std::int64_t replans = 0;          // under mu
 
   std::string roster_text() const {
     return std::to_string(roster.size()) + " actor(s) with " + std::to_string(epoch_envs) + " envs";
@@ -157,6 +158,7 @@ struct ParameterServer::Impl {
             if (reports.size() < 1024) reports.push_back(std::move(r));
           }
           if (req.has("replan")) {
+            ++replans;
             new_epoch();
             MNEMO_WARN(wire::array_text(req.at("replan")), " at update ", version,
                        ": the actors make this update's share again");
@@ -175,6 +177,7 @@ struct ParameterServer::Impl {
           rep.add("base_version", Array::scalar<std::int64_t>(base_version));
           rep.add("epoch", Array::scalar<std::int64_t>(epoch));
           rep.add("epoch_envs", Array::scalar<std::int64_t>(epoch_envs));
+          rep.add("replans", Array::scalar<std::int64_t>(replans));
           if (version > have && params.numel() > 0) rep.add("params", params);
         }
         rep.add("stop", Array::scalar<std::uint8_t>(stop ? 1 : 0));
@@ -354,6 +357,7 @@ FetchedParams ParameterClient::Impl::request(std::int64_t have_version, const ch
     if (rep.has("epoch")) out.epoch = rep.at("epoch").item<std::int64_t>();
     if (rep.has("epoch_envs")) out.epoch_envs = rep.at("epoch_envs").item<std::int64_t>();
     if (rep.has("actor_id")) out.actor_id = rep.at("actor_id").item<std::int64_t>();
+    if (rep.has("replans")) out.replans = rep.at("replans").item<std::int64_t>();
     if (rep.has("params")) out.params = rep.at("params");
     return out;
   }

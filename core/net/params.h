@@ -74,6 +74,7 @@ struct FetchedParams {
   std::int64_t epoch = -1;  // version at which the current roster took effect (-1: no roster yet)
   std::int64_t epoch_envs = 0;  // envs of all live actors in it
   std::int64_t actor_id = -1;   // join(): the id assigned
+  std::int64_t replans = 0;     // replan() requests so far: the unrolls made before the last one were lost
 };
 
 class ParameterClient {
