@@ -59,7 +59,7 @@ std::int64_t Actor::required_version() const {
 
 bool Actor::learner_stopping() const {
   try {
-    return ParameterClient(ctx_.params_endpoint, 2000).fetch(std::numeric_limits<std::int64_t>::max()).stop;
+    return ParameterClient(ctx_.params_endpoint, 2000, ctx_.replay_client.curve()).fetch(std::numeric_limits<std::int64_t>::max()).stop;
   } catch (const std::exception&) {
     return false;
   }
@@ -102,15 +102,16 @@ bool Actor::sync_parameters() {
 
 void Actor::run() {
   const auto& o = ctx_.options;
-  params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, o.param_timeout_ms);
+  const transport::CurveClient curve = ctx_.replay_client.curve();  // the replay's keys secure the parameters too
+  params_ = std::make_unique<ParameterClient>(ctx_.params_endpoint, o.param_timeout_ms, curve);
   if (ctx_.join)
     ctx_.actor_id = static_cast<int>(params_->join(o.num_envs));
   else
     params_->set_identity(ctx_.actor_id, o.num_envs, ctx_.incarnation);
   // The heartbeat: keeps this actor in the roster and watches for the stop.
   std::atomic<bool> done{false};
-  std::thread heartbeat([this, &done] {
-    ParameterClient hb(ctx_.params_endpoint, 2000);
+  std::thread heartbeat([this, &done, &curve] {
+    ParameterClient hb(ctx_.params_endpoint, 2000, curve);
     hb.set_identity(ctx_.actor_id, ctx_.options.num_envs, ctx_.incarnation);
     while (!done.load() && !stop_.load()) {
       try {

@@ -56,7 +56,7 @@ std::int64_t run_evaluator(const EvaluatorContext& ctx) {
   envs::EnvPool pool(pool_options, ctx.env_factory);
   auto policy = nn::make_policy(ctx.model, pool.observation_spec(), pool.action_space());
   policy->eval();
-  ParameterClient params(ctx.params_endpoint, ctx.param_timeout_ms);
+  ParameterClient params(ctx.params_endpoint, ctx.param_timeout_ms, ctx.param_curve);
   std::int64_t version = -1, evaluated = -1, reports = 0;
   while (ctx.stop == nullptr || !ctx.stop->load()) {
     FetchedParams p = params.fetch(version);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/models/models.h"
+#include "core/net/curve.h"
 #include "envs/env_pool.h"
 
 namespace mnemo::actors {
@@ -38,6 +39,7 @@ struct EvaluatorContext {
   envs::EnvFactory env_factory;
   std::uint64_t seed = 1;  // episodes come from seeds derived from it
   std::string params_endpoint;
+  transport::CurveClient param_curve;  // CURVE keys for the parameter server (the replay client's)
   std::int64_t param_timeout_ms = 60000;
   const std::atomic<bool>* stop = nullptr;
 };

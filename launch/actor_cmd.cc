@@ -119,9 +119,9 @@ int actor_command(ActorArgs& a) {
 namespace {
 
 // Whether the learner still runs: it answers, and has not said stop.
-bool learner_running(const std::string& params_endpoint) {
+bool learner_running(const std::string& params_endpoint, const transport::CurveClient& curve) {
   try {
-    ParameterClient probe(params_endpoint, 2000);
+    ParameterClient probe(params_endpoint, 2000, curve);
     return !probe.fetch(std::numeric_limits<std::int64_t>::max()).stop;
   } catch (const std::exception&) {
     return false;
@@ -166,7 +166,7 @@ void supervise_actor(const TrainConfig& c, const fs::path& run_dir, int id, cons
       MNEMO_WARN("actor ", id, " is not restarted: actor.restarts (", c.actor.restarts, ") used up");
       return;
     }
-    if (!learner_running(e.params)) {
+    if (!learner_running(e.params, c.replay.client.curve())) {
       MNEMO_WARN("actor ", id, " is not restarted: the learner at ", e.params, " has stopped or does not answer");
       return;
     }

@@ -139,7 +139,7 @@ std::string ReplaySupervisor::start(std::int64_t resume_step) {
 }
 
 void ReplaySupervisor::supervise(const std::string& params_ep) {
-  ParameterClient learner(params_ep, 2000);
+  ParameterClient learner(params_ep, 2000, c_.replay.client.curve());
   auto heard = Clock::now(), asked = Clock::now() - std::chrono::seconds(10);
   std::int64_t held = 0;
   auto held_at = Clock::now();

@@ -71,17 +71,21 @@ Error no_checkpoint(const fs::path& run_dir) {
 // resolved to the GPU of this rank's place among the learners of its node (local rank modulo the
 // node's GPUs), so that learners sharing a node do not share one GPU. `comm`: the learners'
 // communicator, or MPI_COMM_NULL for a single learner.
-torch::Device learner_device(const std::string& name, const std::string& option, MPI_Comm comm) {
+// This rank's index among the ranks of `comm` on its node (MPI_COMM_TYPE_SHARED).
+int node_local_rank(MPI_Comm comm) {
+  int local_rank = 0;
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &local_rank);
+  MPI_Comm_free(&node);
+  return local_rank;
+}
+
+// The learner's device: `name`, with a CUDA device picked by the learner's index on its node.
+torch::Device learner_device(const std::string& name, const std::string& option, int local_learner) {
   const torch::Device d = parse_device(name, option);
   if (!d.is_cuda() || d.has_index()) return d;
-  int local_rank = 0;
-  if (comm != MPI_COMM_NULL) {
-    MPI_Comm node;
-    MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &local_rank);
-    MPI_Comm_free(&node);
-  }
-  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank % torch::cuda::device_count()));
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_learner % torch::cuda::device_count()));
 }
 
 // The gradient plane of `size` data-parallel learners on `device`: NCCL for CUDA, else MPI.
@@ -113,7 +117,7 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   t.checkpoint_replay = c.replay.checkpoint;
   t.progress = c.run.progress;
   t.interrupt = &interrupt_flag();
-  t.device = learner_device(c.learner.ppo.device, "learner.ppo.device", MPI_COMM_NULL);
+  t.device = learner_device(c.learner.ppo.device, "learner.ppo.device", 0);
   return t;
 }
 
@@ -125,6 +129,7 @@ actors::EvaluatorContext evaluator_context(const TrainConfig& c, const std::stri
   e.env_factory = env_factory(c);
   e.seed = c.run.seed;
   e.params_endpoint = params_endpoint;
+  e.param_curve = c.replay.client.curve();
   e.param_timeout_ms = c.actor.param_timeout_ms;
   e.stop = stop;
   return e;
@@ -184,25 +189,28 @@ replay::ServerOptions replay_server_options(const TrainConfig& c, const fs::path
 }
 
 // Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves. A checkpoint
-// without this shard's tables (saved with replay.checkpoint off, by fewer shards, or after a failed
-// replay snapshot) leaves them empty, with a warning rather than an error: the model matters more.
+// saved by another number of shards is re-partitioned: each shard takes its share of all the saved
+// ones (replay::repartition). One without replay contents (saved with replay.checkpoint off, or
+// after a failed replay snapshot) leaves the tables empty, with a warning rather than an error:
+// the model matters more.
 std::int64_t restore_replay(replay::Server& server, const fs::path& run_dir, std::int64_t step, int shard, int shards) {
   const fs::path checkpoint = CheckpointManager(run_dir / "checkpoints").step_dir(step);
-  const fs::path dir = checkpoint / "replay" / std::to_string(shard);
-  if (shard == 0 && fs::is_directory(checkpoint / "replay")) {
-    int saved = 0;
-    for (const auto& e : fs::directory_iterator(checkpoint / "replay")) saved += e.is_directory() ? 1 : 0;
-    if (saved > shards)
-      MNEMO_WARN("resume: ", checkpoint.string(), " holds ", saved, " replay shards and this run has ", shards,
-                 "; the contents of the others are not restored");
-  }
-  if (!fs::is_directory(dir)) {
-    MNEMO_WARN("resume: ", checkpoint.string(), " holds no replay contents for shard ", shard,
-               "; its tables start empty");
+  std::vector<fs::path> saved;
+  for (int k = 0; fs::is_directory(checkpoint / "replay" / std::to_string(k)); ++k)
+    saved.push_back(checkpoint / "replay" / std::to_string(k));
+  if (saved.empty()) {
+    MNEMO_WARN("resume: ", checkpoint.string(), " holds no replay contents; the tables of shard ", shard,
+               " start empty");
     return 0;
   }
-  const std::int64_t items = server.restore_from(dir);
-  MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", dir.string());
+  if (static_cast<int>(saved.size()) == shards) {
+    const std::int64_t items = server.restore_from(saved[shard]);
+    MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items from ", saved[shard].string());
+    return items;
+  }
+  const std::int64_t items = server.restore_from(saved, shard, shards);
+  MNEMO_INFO("resume: replay shard ", shard, " restored ", items, " items, its share of the ", saved.size(),
+             " shard(s) saved in ", checkpoint.string(), " (re-partitioned over ", shards, ")");
   return items;
 }
 
@@ -295,7 +303,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   replay::Server server(replay_options);
   if (resume && c.replay.checkpoint) restore_replay(server, run_dir, step, /*shard=*/0, /*shards=*/1);
   server.start();
-  ParameterServer params(params_bind);
+  ParameterServer params(params_bind, c.replay.server.curve());
   params.expect_actors(c.actor.num_actors, c.actor.num_envs, c.learner.actor_timeout_ms);
   write_session_config(run_dir, c);
   write_endpoints(run_dir, {server.endpoint(), params.endpoint(), 1});
@@ -382,28 +390,40 @@ std::vector<std::string> allgather_strings(const std::string& mine) {
   return out;
 }
 
-// An endpoint bound on a wildcard address is advertised with this host's name.
-std::string advertised(const std::string& endpoint) {
-  const std::string any = "tcp://0.0.0.0:";
-  if (endpoint.rfind(any, 0) != 0) return endpoint;
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return "tcp://" + std::string(host) + ":" + endpoint.substr(any.size());
+// An endpoint bound on a wildcard address is advertised with this rank's node name (its host name
+// or its address on topology.interface). One bound on loopback cannot be reached from another node.
+std::string advertised(const std::string& endpoint, const std::string& node, const std::string& option,
+                       std::size_t nodes) {
+  for (const std::string any : {"tcp://0.0.0.0:", "tcp://*:"})
+    if (endpoint.rfind(any, 0) == 0) return "tcp://" + node + ":" + endpoint.substr(any.size());
+  if (nodes > 1 && (endpoint.rfind("tcp://127.", 0) == 0 || endpoint.rfind("tcp://localhost:", 0) == 0 ||
+                    endpoint.rfind("ipc://", 0) == 0))
+    throw ConfigError(option + ": " + endpoint + " cannot be reached from the run's other nodes (" +
+                      std::to_string(nodes) + " in all); bind tcp://0.0.0.0:* (advertised as " + node + ")");
+  return endpoint;
+}
+
+// Every rank's node and GPUs, exchanged so that all of them compute the same placement.
+Placement placement(const TrainConfig& c, const std::string& node) {
+  const std::int64_t gpus = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  std::vector<RankSite> sites;
+  for (const auto& text : allgather_strings(std::to_string(gpus) + " " + node)) {
+    const auto space = text.find(' ');
+    sites.push_back(RankSite{text.substr(space + 1), std::stoll(text.substr(0, space))});
+  }
+  return place_roles(sites, c.topology, parse_device(c.learner.ppo.device, "learner.ppo.device").is_cuda());
 }
 
 TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resume) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  const int L = static_cast<int>(c.topology.learners), R = static_cast<int>(c.topology.replay);
-  const int E = c.topology.evaluator ? 1 : 0;
-  const int A = size - L - R - E;
-  if (A < 1)
-    throw ConfigError("topology: " + std::to_string(size) + " ranks leave no actor after " + std::to_string(L) +
-                      " learner(s), " + std::to_string(R) + " replay shard(s)" + (E ? " and the evaluator" : "") +
-                      "; run with -np " + std::to_string(L + R + E + 1) + " or more");
-  if (c.evaluator.every > 0 && !E)
+  if (c.evaluator.every > 0 && !c.topology.evaluator)
     throw ConfigError("evaluator.every: under mpirun the evaluator is a rank of its own; set topology.evaluator: true");
+  const std::string node = node_name(c.topology.interface);
+  const Placement place = placement(c, node);
+  const int L = static_cast<int>(place.learners.size()), R = static_cast<int>(place.shards.size());
+  const int chief = place.chief();
   if (R > 1) {
     // Clients spread inserts round-robin over the shards and split every sample evenly, so the
     // per-unroll and per-update sequence counts must divide evenly for sync mode to make progress.
@@ -428,41 +448,49 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     if (step < 0) throw no_checkpoint(run_dir);  // on every rank alike
   }
 
-  const bool learner = rank < L, replay_rank = rank >= L && rank < L + R, evaluator_rank = E && rank == size - 1;
+  const Role role = place.role[rank];
+  const bool learner = role == Role::kLearner, replay_rank = role == Role::kReplay;
+  const bool evaluator_rank = role == Role::kEvaluator, is_chief = rank == chief;
   std::unique_ptr<ReplaySupervisor> replay_shard;
   std::unique_ptr<ParameterServer> params;
   std::string mine;
   if (replay_rank) {
     // The shard runs as a child process that this rank restarts when it dies (docs/launching.md).
     log::set_thread_role("replay");
-    replay_shard = std::make_unique<ReplaySupervisor>(c, run_dir, rank - L, R);
+    replay_shard = std::make_unique<ReplaySupervisor>(c, run_dir, place.index[rank], R);
     try {
-      mine = advertised(replay_shard->start(resume ? step : -1));
+      mine = advertised(replay_shard->start(resume ? step : -1), node, "replay.bind", place.nodes.size());
     } catch (const std::exception& e) {
       // The other ranks wait in the endpoint exchange below: take the job down rather than hang it.
       MNEMO_ERROR("rank ", rank, " failed: ", e.what());
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
-  } else if (rank == 0) {
+  } else if (is_chief) {
     log::set_thread_role("learner");
     write_session_config(run_dir, c);  // before the endpoint exchange: actor processes start after it
-    params = std::make_unique<ParameterServer>(c.learner.param_bind);
-    params->expect_actors(A, c.actor.num_envs, c.learner.actor_timeout_ms);
-    mine = advertised(params->endpoint());
+    params = std::make_unique<ParameterServer>(c.learner.param_bind, c.replay.server.curve());
+    params->expect_actors(static_cast<std::int64_t>(place.actors.size()), c.actor.num_envs,
+                          c.learner.actor_timeout_ms);
+    mine = advertised(params->endpoint(), node, "learner.param_bind", place.nodes.size());
   }
   auto endpoints = allgather_strings(mine);
-  // Every replay shard; clients take the comma-separated list and shard over it.
-  std::vector<std::string> shards(endpoints.begin() + L, endpoints.begin() + L + R);
+  // Every replay shard, in shard order; clients take the comma-separated list and shard over it.
   std::string replay_ep;
-  for (const auto& e : shards) replay_ep += (replay_ep.empty() ? "" : ",") + e;
-  const std::string params_ep = endpoints[0];
+  std::vector<std::string> shards;
+  for (int r : place.shards) {
+    shards.push_back(endpoints[r]);
+    replay_ep += (replay_ep.empty() ? "" : ",") + endpoints[r];
+  }
+  const std::string params_ep = endpoints[chief];
   const RunEndpoints published{replay_ep, params_ep, L};
-  if (rank == 0) write_endpoints(run_dir, published);
+  if (is_chief) write_endpoints(run_dir, published);
+  // The learners' communicator, ordered by learner index: the chief is its rank 0.
   MPI_Comm learner_comm;
-  MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, rank, &learner_comm);
-  MNEMO_INFO("rank ", rank, "/", size, " role ",
-             learner ? "learner" : replay_rank ? "replay" : evaluator_rank ? "evaluator" : "actor", "; replay ",
-             replay_ep, ", params ", params_ep);
+  MPI_Comm_split(MPI_COMM_WORLD, learner ? 0 : 1, learner ? static_cast<int>(place.index[rank]) : rank,
+                 &learner_comm);
+  if (rank == 0) MNEMO_INFO("placement over ", place.nodes.size(), " node(s):\n", place.describe());
+  MNEMO_INFO("rank ", rank, "/", size, " role ", role_name(role), " on ", node, "; replay ", replay_ep, ", params ",
+             params_ep, c.replay.server.curve_secret_key_file.empty() ? "" : "; data plane with CURVE");
 
   TrainResult result;
   result.run_dir = run_dir;
@@ -471,14 +499,16 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     if (replay_rank) {
       replay_shard->supervise(params_ep);  // until the chief shuts the shard down, or the learner is gone
     } else if (learner) {
-      int learners_n = 1;
+      int learners_n = 1, local_learner = 0;
       MPI_Comm_size(learner_comm, &learners_n);
-      const torch::Device device = learner_device(c.learner.ppo.device, "learner.ppo.device", learner_comm);
+      for (int r : place.learners)
+        if (r < rank && place.node[r] == place.node[rank]) ++local_learner;
+      const torch::Device device = learner_device(c.learner.ppo.device, "learner.ppo.device", local_learner);
       auto comm = learner_communicator(&learner_comm, learners_n, device, "learner.ppo.device",
                                        c.learner.collective_timeout_ms);
       std::unique_ptr<TfEventsWriter> events;
       std::unique_ptr<MetricsWriter> metrics;
-      if (rank == 0) {
+      if (is_chief) {
         events = std::make_unique<TfEventsWriter>(run_dir);
         metrics = std::make_unique<MetricsWriter>(run_dir, resume);
         metrics->add_sink(events->sink());
@@ -489,14 +519,14 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       tc.replay_endpoint = replay_ep;
       tc.params = params.get();
       tc.metrics = metrics.get();
-      tc.progress = c.run.progress && rank == 0;
+      tc.progress = c.run.progress && is_chief;
       learners::Trainer trainer(std::move(tc));
       trainer.run();
       result.counters = trainer.counters();
       result.recent_return = trainer.recent_return();
       result.recent_infos = trainer.recent_infos();
       result.learner_timing = trainer.timing();
-      if (rank == 0) {
+      if (is_chief) {
         // Stop actors (through parameter fetches), release any blocked on a full replay table by
         // shutting the server down, and keep answering until every actor has seen the stop.
         params->set_stopping();
@@ -518,8 +548,8 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     } else {
       // The actor runs as a child process that this rank restarts when it dies: a crashed or
       // killed actor never takes an MPI rank down with it (docs/launching.md).
-      log::set_thread_role("actor-" + std::to_string(rank - L - R));
-      supervise_actor(c, run_dir, rank - L - R, published, step);
+      log::set_thread_role("actor-" + std::to_string(place.index[rank]));
+      supervise_actor(c, run_dir, place.index[rank], published, step);
     }
   } catch (...) {
     failure = std::current_exception();
@@ -559,7 +589,7 @@ TrainResult train_offline(const TrainConfig& c, fs::path run_dir, bool resume) {
                             " on ", c.learner.dt.dataset, " over ", size, " learner rank(s)");
 
   MPI_Comm world = MPI_COMM_WORLD;
-  const torch::Device device = learner_device(c.learner.dt.device, "learner.dt.device", size > 1 ? world : MPI_COMM_NULL);
+  const torch::Device device = learner_device(c.learner.dt.device, "learner.dt.device", size > 1 ? node_local_rank(world) : 0);
   std::unique_ptr<Communicator> comm = learner_communicator(&world, size, device, "learner.dt.device",
                                                                  c.learner.collective_timeout_ms);
   std::unique_ptr<TfEventsWriter> events;

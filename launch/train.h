@@ -55,8 +55,9 @@ TrainResult train_offline(const TrainConfig& config, std::filesystem::path run_d
 // A replay shard's server options: with replay.checkpoint it accepts snapshot requests for
 // directories under the run's checkpoints/ (and nowhere else).
 replay::ServerOptions replay_server_options(const TrainConfig& c, const std::filesystem::path& run_dir);
-// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves; a
-// checkpoint without this shard's tables leaves them empty, with a warning. Returns the items.
+// Restores replay shard `shard` (of `shards`) from checkpoint `step` before it serves, taking its
+// share of the saved shards' contents where their number differs; a checkpoint without replay
+// contents leaves the tables empty, with a warning. Returns the items.
 std::int64_t restore_replay(replay::Server& server, const std::filesystem::path& run_dir, std::int64_t step, int shard,
                             int shards);
 

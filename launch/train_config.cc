@@ -47,8 +47,7 @@ void validate(TrainConfig& c) {
   c.learner.validate();
   c.replay.server.validate();
   c.replay.client.validate();
-  if (c.topology.learners < 1) throw ConfigError("config: topology.learners must be at least 1");
-  if (c.topology.replay < 1) throw ConfigError("config: topology.replay must be at least 1");
+  c.topology.validate();
 }
 
 }  // namespace

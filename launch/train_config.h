@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/models/models.h"
 #include "envs/registry.h"
+#include "launch/placement.h"
 #include "learners/trainer.h"
 #include "replay/client.h"
 #include "replay/server.h"
@@ -51,19 +52,6 @@ struct ReplaySection {
     server.visit(v);
     v("checkpoint", checkpoint, "every learner checkpoint also saves each shard's tables (replay/<shard>/) and --resume restores them");
     v("client", client, "options of the clients (actors, learners)");
-  }
-};
-
-// How `mpirun -np N` ranks divide into roles: learners first, then replay shards, then actors.
-struct TopologyOptions {
-  std::int64_t learners = 1;
-  std::int64_t replay = 1;
-  bool evaluator = false;
-  template <class V>
-  void visit(V& v) {
-    v("learners", learners, "learner ranks (data-parallel); ranks 0..learners-1");
-    v("replay", replay, "replay server ranks, after the learners; every other rank is an actor");
-    v("evaluator", evaluator, "the last rank evaluates (evaluator.every) instead of acting");
   }
 };
 

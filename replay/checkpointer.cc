@@ -276,3 +276,74 @@ std::optional<std::vector<TableSnapshot>> DirectoryCheckpointer::load_latest() {
 }
 
 }  // namespace mnemo::replay
+
+namespace mnemo::replay {
+
+namespace {
+
+// `total` divided among `parts`: part k's share, the remainder going to the first parts.
+std::int64_t share(std::int64_t total, int part, int parts) {
+  return total / parts + (part < total % parts ? 1 : 0);
+}
+
+}  // namespace
+
+TableSnapshot repartition(const std::vector<TableSnapshot>& saved, int part, int parts) {
+  MNEMO_CHECK(!saved.empty(), "repartition: no snapshots");
+  MNEMO_CHECK(part >= 0 && part < parts, "repartition: part ", part, " of ", parts);
+  const std::size_t S = saved.size();
+  TableSnapshot out;
+  out.name = saved[0].name;
+  for (const auto& s : saved) {
+    if (s.name != out.name) throw ReplayError(ErrorCode::kDataLoss, "repartition: tables '" + out.name + "' and '" + s.name + "' mixed");
+    if (!out.signature) out.signature = s.signature;
+    if (s.signature && out.signature && !(*s.signature == *out.signature))
+      throw ReplayError(ErrorCode::kSignatureMismatch, "replay table '" + out.name + "': the saved shards' signatures " +
+                                                           out.signature->str() + " and " + s.signature->str() + " differ");
+  }
+  // Interleave the shards' items; position p goes to part p % parts and gets the next fresh key.
+  std::vector<std::unordered_map<Key, Key>> fresh(S);  // per old shard: old key -> new key
+  std::size_t longest = 0;
+  for (const auto& s : saved) longest = std::max(longest, s.items.size());
+  std::int64_t position = 0;
+  for (std::size_t i = 0; i < longest; ++i)
+    for (std::size_t j = 0; j < S; ++j) {
+      if (i >= saved[j].items.size()) continue;
+      if (position++ % parts != part) continue;
+      TableSnapshot::Entry e = saved[j].items[i];
+      fresh[j][e.key] = out.next_key;
+      e.key = out.next_key++;
+      out.items.push_back(std::move(e));
+    }
+  // The removers' orders, interleaved the same way, restricted to the items of this part.
+  std::size_t longest_order = 0;
+  for (const auto& s : saved) longest_order = std::max(longest_order, s.remover_order.size());
+  for (std::size_t i = 0; i < longest_order; ++i)
+    for (std::size_t j = 0; j < S; ++j) {
+      if (i >= saved[j].remover_order.size()) continue;
+      const auto it = fresh[j].find(saved[j].remover_order[i]);
+      if (it != fresh[j].end()) out.remover_order.push_back(it->second);
+    }
+  std::int64_t inserts = 0, samples = 0, evicted = 0, removed_sampled = 0, limiter_inserts = 0, limiter_samples = 0;
+  bool enabled = true;
+  for (const auto& s : saved) {
+    inserts += s.inserts;
+    samples += s.samples;
+    evicted += s.evicted;
+    removed_sampled += s.removed_sampled;
+    limiter_inserts += s.limiter.inserts;
+    limiter_samples += s.limiter.samples;
+    enabled = enabled && s.limiter.enabled;
+  }
+  out.inserts = share(inserts, part, parts);
+  out.samples = share(samples, part, parts);
+  out.evicted = share(evicted, part, parts);
+  out.removed_sampled = share(removed_sampled, part, parts);
+  out.limiter.inserts = share(limiter_inserts, part, parts);
+  out.limiter.samples = share(limiter_samples, part, parts);
+  out.limiter.enabled = enabled;
+  if (static_cast<std::size_t>(part) < S) out.rng = saved[part].rng;
+  return out;
+}
+
+}  // namespace mnemo::replay

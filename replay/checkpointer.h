@@ -58,4 +58,12 @@ TableSnapshot read_table_snapshot(const std::filesystem::path& file);
 void save_tables(const std::vector<TableSnapshot>& tables, const std::filesystem::path& dir);
 std::vector<TableSnapshot> load_tables(const std::filesystem::path& dir);
 
+// Part `part` of `parts` of one table's contents saved by several shards (`saved`, one snapshot per
+// old shard, all of the same table), for a run with another shard count. The old shards' items are
+// interleaved (item i of shard j at position i x saved.size() + j, so that age order survives) and
+// position p goes to part p % parts: every item lands in exactly one part. Items get fresh keys;
+// the counters and the rate limiter's counts are divided among the parts (sums preserved), and
+// part k keeps old shard k's sampling state where there is one.
+TableSnapshot repartition(const std::vector<TableSnapshot>& saved, int part, int parts);
+
 }  // namespace mnemo::replay

@@ -80,6 +80,16 @@ void ClientOptions::validate() const {
     throw ConfigError("replay client option 'curve_key_file' needs 'curve_server_key_file'");
 }
 
+transport::CurveClient ClientOptions::curve() const {
+  transport::CurveClient c;
+  if (curve_server_key_file.empty()) return c;
+  c.server_public_key = transport::read_curve_key_file(curve_server_key_file).public_key;
+  c.keys = curve_key_file.empty() ? transport::curve_keypair() : transport::read_curve_key_file(curve_key_file);
+  if (c.keys.secret_key.empty())
+    throw ConfigError("replay client option 'curve_key_file': " + curve_key_file + " has no secret-key (use the .key file)");
+  return c;
+}
+
 struct Client::Impl {
   // A request sent and not answered yet. Its frames are kept for a resend after a reconnect; they
   // hold the payload Arrays alive (copies for pipelined inserts, the caller's memory otherwise).
@@ -108,14 +118,7 @@ struct Client::Impl {
     codec = *codec_from_name(options.compression);
     limits.max_message_bytes = static_cast<std::size_t>(options.max_message_mb) << 20;
     recv_limits = transport::RecvLimits::for_wire(limits, /*extra_frames=*/0);
-    if (!options.curve_server_key_file.empty()) {
-      curve_server_key = transport::read_curve_key_file(options.curve_server_key_file).public_key;
-      curve_keys = options.curve_key_file.empty() ? transport::curve_keypair()
-                                                  : transport::read_curve_key_file(options.curve_key_file);
-      if (curve_keys.secret_key.empty())
-        throw ConfigError("replay client option 'curve_key_file': " + options.curve_key_file +
-                          " has no secret-key (use the .key file)");
-    }
+    curve = options.curve();
     const auto eps = split_endpoints(endpoint);
     if (eps.empty()) throw Error("replay client: empty endpoint '" + endpoint + "'");
     if (eps.size() > 255) throw Error("replay client: at most 255 shards");
@@ -156,7 +159,7 @@ struct Client::Impl {
       s.set(zmq::sockopt::heartbeat_ivl, static_cast<int>(options.heartbeat_ms));
       s.set(zmq::sockopt::heartbeat_timeout, static_cast<int>(3 * options.heartbeat_ms));
     }
-    if (!curve_server_key.empty()) transport::configure_curve_client(s, curve_server_key, curve_keys);
+    transport::configure_curve(s, curve);
     if (options.reconnect && !in_process(c.endpoint)) {
       static std::atomic<std::uint64_t> counter{0};
       const std::string mon = "inproc://mnemo-replay-client-monitor-" + std::to_string(counter++);
@@ -603,8 +606,7 @@ struct Client::Impl {
   std::string endpoint;
   ClientOptions options;
   Codec codec = Codec::kNone;
-  std::string curve_server_key;
-  transport::CurveKeyPair curve_keys;
+  transport::CurveClient curve;
   wire::Limits limits;
   transport::RecvLimits recv_limits;
   std::vector<Conn> conns;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/net/curve.h"
 #include "replay/errors.h"
 #include "replay/table.h"
 
@@ -65,6 +66,9 @@ struct ClientOptions {
   }
   // Throws ConfigError naming the option.
   void validate() const;
+  // The CURVE keys of curve_server_key_file and curve_key_file (a fresh pair when that is empty);
+  // none when curve_server_key_file is empty. Throws ConfigError naming a file that cannot serve.
+  transport::CurveClient curve() const;
 };
 
 // Counters of the server's table (summed over shards), as of the info() call.

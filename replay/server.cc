@@ -89,6 +89,17 @@ void ServerOptions::validate() const {
   table_options();
 }
 
+transport::CurveServer ServerOptions::curve() const {
+  transport::CurveServer c;
+  if (curve_secret_key_file.empty()) return c;
+  c.keys = transport::read_curve_key_file(curve_secret_key_file);
+  if (c.keys.secret_key.empty())
+    throw ConfigError("replay option 'curve_secret_key_file': " + curve_secret_key_file +
+                      " has no secret-key (use the .key file, not the .pub)");
+  c.authorized = authorized_keys(curve_authorized_keys);
+  return c;
+}
+
 std::vector<TableOptions> ServerOptions::table_options() const {
   std::vector<TableOptions> out{table};
   if (tables.kind != config::Node::Kind::kNull) {
@@ -157,13 +168,7 @@ struct Server::Impl {
     }
     transport::configure_server_socket(socket, limits);
     socket.set(zmq::sockopt::router_mandatory, 1);
-    if (!options.curve_secret_key_file.empty()) {
-      const auto keys = transport::read_curve_key_file(options.curve_secret_key_file);
-      if (keys.secret_key.empty())
-        throw ConfigError("replay option 'curve_secret_key_file': " + options.curve_secret_key_file +
-                          " has no secret-key (use the .key file, not the .pub)");
-      transport::configure_curve_server(socket, keys, authorized_keys(options.curve_authorized_keys));
-    }
+    transport::configure_curve(socket, options.curve());
     endpoint = transport::bind_any(socket, options.bind);
   }
 
@@ -799,6 +804,26 @@ std::int64_t Server::restore_from(const std::filesystem::path& dir) {
   if (snaps.empty()) throw ReplayError(ErrorCode::kNotFound, "no replay table snapshot in " + dir.string());
   MNEMO_INFO("replay: restoring tables from ", dir.string());
   return impl_->apply(snaps);
+}
+
+std::int64_t Server::restore_from(const std::vector<std::filesystem::path>& dirs, int part, int parts) {
+  MNEMO_CHECK(!impl_->thread.joinable() && !impl_->serving.load(),
+              "replay server: restore_from() must come before start()/run()");
+  MNEMO_CHECK(part >= 0 && part < parts, "replay server: part ", part, " of ", parts);
+  std::map<std::string, std::vector<TableSnapshot>> by_table;
+  std::vector<std::string> order;
+  for (const auto& dir : dirs)
+    for (auto& snap : load_tables(dir)) {
+      auto& list = by_table[snap.name];
+      if (list.empty()) order.push_back(snap.name);
+      list.push_back(std::move(snap));
+    }
+  if (by_table.empty()) throw ReplayError(ErrorCode::kNotFound, "no replay table snapshot in the " +
+                                                                  std::to_string(dirs.size()) + " shard directories");
+  std::vector<TableSnapshot> mine;
+  for (const auto& name : order) mine.push_back(repartition(by_table[name], part, parts));
+  MNEMO_INFO("replay: taking part ", part, " of ", parts, " of the tables of ", dirs.size(), " saved shard(s)");
+  return impl_->apply(mine);
 }
 
 TableCounters Server::table_counters(const std::string& table) const {

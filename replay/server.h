@@ -29,6 +29,7 @@
 
 #include "core/array.h"
 #include "core/config.h"
+#include "core/net/curve.h"
 #include "replay/protocol.h"
 #include "replay/table.h"
 
@@ -69,6 +70,9 @@ struct ServerOptions {
   }
   // Throws ConfigError naming the option.
   void validate() const;
+  // The CURVE keys of curve_secret_key_file and curve_authorized_keys (read from their files); none
+  // when curve_secret_key_file is empty. Throws ConfigError naming a file that cannot serve.
+  transport::CurveServer curve() const;
   // The default table followed by the `tables` entries, each validated. Throws ConfigError.
   std::vector<TableOptions> table_options() const;
 };
@@ -119,6 +123,9 @@ class Server {
   // new ones. Throws ReplayError: kNotFound when `dir` holds no table snapshot, kDataLoss for a
   // corrupt one, kSignatureMismatch for a table whose configured signature differs.
   std::int64_t restore_from(const std::filesystem::path& dir);
+  // As restore_from(dir), but this server is part `part` of `parts` of contents saved by
+  // `dirs.size()` shards (one directory each): it takes its share of every table (repartition()).
+  std::int64_t restore_from(const std::vector<std::filesystem::path>& dirs, int part, int parts);
   // Counters of one table; throws ReplayError(kNotFound) for an unknown name.
   TableCounters table_counters(const std::string& table) const;
 

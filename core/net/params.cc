@@ -192,8 +192,10 @@ struct ParameterServer::Impl {
   }
 };
 
-ParameterServer::ParameterServer(const std::string& endpoint) : impl_(std::make_unique<Impl>()) {
+ParameterServer::ParameterServer(const std::string& endpoint, const transport::CurveServer& curve)
+    : impl_(std::make_unique<Impl>()) {
   transport::configure_server_socket(impl_->socket, wire::Limits{1 << 20, 8, 2, 64});
+  transport::configure_curve(impl_->socket, curve);
   impl_->endpoint = transport::bind_any(impl_->socket, endpoint);
   // In-process peers go without payload checksums (wire.h).
   impl_->limits.allow_unchecked_payload = transport::in_process(impl_->endpoint);
@@ -263,10 +265,12 @@ struct ParameterClient::Impl {
                         std::int64_t timeout);
 };
 
-ParameterClient::ParameterClient(const std::string& endpoint, std::int64_t timeout_ms)
+ParameterClient::ParameterClient(const std::string& endpoint, std::int64_t timeout_ms,
+                                 const transport::CurveClient& curve)
     : impl_(std::make_unique<Impl>()) {
   impl_->timeout_ms = timeout_ms;
   impl_->socket.set(zmq::sockopt::linger, 0);
+  transport::configure_curve(impl_->socket, curve);
   impl_->socket.connect(endpoint);
   impl_->limits.allow_unchecked_payload = transport::in_process(endpoint);
 }

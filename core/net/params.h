@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/array.h"
+#include "core/net/curve.h"
 
 namespace mnemo {
 
@@ -35,8 +36,9 @@ struct EvalReport {
 
 class ParameterServer {
  public:
-  // Binds `endpoint` ("inproc://params", "tcp://127.0.0.1:*") and starts serving.
-  explicit ParameterServer(const std::string& endpoint);
+  // Binds `endpoint` ("inproc://params", "tcp://127.0.0.1:*") and starts serving, with CURVE when
+  // `curve` is on (clients then need its public key).
+  explicit ParameterServer(const std::string& endpoint, const transport::CurveServer& curve = {});
   ~ParameterServer();
   ParameterServer(const ParameterServer&) = delete;
   ParameterServer& operator=(const ParameterServer&) = delete;
@@ -79,7 +81,8 @@ struct FetchedParams {
 
 class ParameterClient {
  public:
-  explicit ParameterClient(const std::string& endpoint, std::int64_t timeout_ms = 30000);
+  explicit ParameterClient(const std::string& endpoint, std::int64_t timeout_ms = 30000,
+                           const transport::CurveClient& curve = {});
   ~ParameterClient();
   ParameterClient(const ParameterClient&) = delete;
   ParameterClient& operator=(const ParameterClient&) = delete;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/net/curve.h"
 #include "core/net/wire.h"
 
 namespace mnemo::transport {
@@ -89,11 +90,6 @@ void configure_server_socket(zmq::socket_t& socket, const wire::Limits& limits);
 // lines starting with '#' are comments. `mnemo keygen` writes PREFIX.key (both keys, mode 0600)
 // and PREFIX.pub (public key only, to hand to peers).
 
-struct CurveKeyPair {
-  std::string public_key;  // Z85
-  std::string secret_key;  // Z85; empty when read from a public key file
-};
-
 // Whether this libzmq supports CURVE.
 bool curve_available();
 // A fresh key pair. Throws mnemo::Error when CURVE is unavailable.
@@ -112,5 +108,13 @@ void configure_curve_server(zmq::socket_t& socket, const CurveKeyPair& server,
                             const std::vector<std::string>& authorized_public_keys);
 // Makes `socket` a CURVE client of the server with `server_public_key`, using `client` keys.
 void configure_curve_client(zmq::socket_t& socket, const std::string& server_public_key, const CurveKeyPair& client);
+
+// CURVE on `socket` when `c` is on; nothing otherwise.
+inline void configure_curve(zmq::socket_t& socket, const CurveServer& c) {
+  if (c.on()) configure_curve_server(socket, c.keys, c.authorized);
+}
+inline void configure_curve(zmq::socket_t& socket, const CurveClient& c) {
+  if (c.on()) configure_curve_client(socket, c.server_public_key, c.keys);
+}
 
 }  // namespace mnemo::transport

@@ -301,6 +301,74 @@ TEST(CheckpointerTest, CheckpointIntoWritesEveryShardAndRestoresTheSameTablesTha
   fs::remove_all(root);
 }
 
+// The first reward value of every item in a snapshot (make_item(v) stores v).
+std::vector<float> values_of(const TableSnapshot& s) {
+  std::vector<float> out;
+  for (const auto& e : s.items)
+    for (const auto& f : e.fields)
+      if (f.name == "reward") out.push_back(*static_cast<const float*>(f.bytes.raw()));
+  return out;
+}
+
+TEST(CheckpointerTest, RepartitionGivesEveryItemToExactlyOnePartWithFreshKeysAndSplitCounters) {
+  // Two shards of 5 and 3 items (their keys overlap: each shard numbers its own from 0).
+  std::vector<TableSnapshot> saved;
+  for (int shard = 0; shard < 2; ++shard) {
+    Table t(prioritized(16));
+    for (int i = 0; i < (shard == 0 ? 5 : 3); ++i) ASSERT_TRUE(t.try_insert(make_item(static_cast<float>(10 * shard + i)), 1.0 + i));
+    saved.push_back(t.snapshot());
+  }
+  for (int parts : {1, 3}) {
+    std::vector<float> all;
+    std::int64_t inserts = 0, limiter_inserts = 0;
+    for (int part = 0; part < parts; ++part) {
+      const TableSnapshot p = repartition(saved, part, parts);
+      const auto v = values_of(p);
+      all.insert(all.end(), v.begin(), v.end());
+      inserts += p.inserts;
+      limiter_inserts += p.limiter.inserts;
+      // Fresh keys 0..n-1, and the remover knows each item once.
+      ASSERT_EQ(p.next_key, static_cast<Key>(p.items.size()));
+      std::vector<Key> order = p.remover_order;
+      std::sort(order.begin(), order.end());
+      for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], static_cast<Key>(i));
+      EXPECT_EQ(order.size(), p.items.size());
+      // A table restores from it and samples it.
+      Table t(prioritized(16));
+      t.restore(p);
+      EXPECT_EQ(t.size(), static_cast<std::int64_t>(p.items.size()));
+    }
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(all, (std::vector<float>{0, 1, 2, 3, 4, 10, 11, 12})) << parts << " parts";
+    EXPECT_EQ(inserts, 8);
+    EXPECT_EQ(limiter_inserts, saved[0].limiter.inserts + saved[1].limiter.inserts);
+  }
+  // Interleaved (0, 10, 1, 11, 2, 12, 3, 4): position p goes to part p % parts.
+  EXPECT_EQ(values_of(repartition(saved, 0, 2)), (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(values_of(repartition(saved, 0, 3)), (std::vector<float>{0, 11, 3}));
+}
+
+TEST(CheckpointerTest, ServerRestoresItsShareOfDirectoriesSavedByAnotherShardCount) {
+  const fs::path root = temp_dir("share");
+  std::vector<fs::path> dirs;
+  for (int shard = 0; shard < 3; ++shard) {
+    Table t(prioritized(16));
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(t.try_insert(make_item(static_cast<float>(10 * shard + i)), 1.0));
+    dirs.push_back(root / std::to_string(shard));
+    save_tables({t.snapshot()}, dirs.back());
+  }
+  std::int64_t items = 0;
+  for (int part = 0; part < 2; ++part) {
+    ServerOptions o;
+    o.bind = "inproc://share-" + std::to_string(part);
+    o.table = prioritized(16);
+    Server s(o);
+    items += s.restore_from(dirs, part, 2);
+  }
+  EXPECT_EQ(items, 12);
+  fs::remove_all(root);
+}
+
 TEST(CheckpointerTest, CheckpointIntoADirectoryOutsideTheSnapshotRootIsRefused) {
   const fs::path root = temp_dir("outside");
   ServerOptions o = shard_options("outside", root / "checkpoints");

@@ -1,4 +1,4 @@
-// Tests of the parameter server's roster: actors named on fetches stay in it, silent ones are
+// Tests of the parameter server: CURVE on its socket, and its roster: actors named on fetches stay in it, silent ones are
 // lost, joining and leaving ones change it, and every change starts an epoch at the current
 // version with the live actors' envs. Waits are on conditions with deadlines.
 #include "core/net/params.h"
@@ -10,6 +10,9 @@
 #include <functional>
 #include <limits>
 #include <thread>
+
+#include "core/check.h"
+#include "core/net/transport.h"
 
 namespace mnemo {
 namespace {
@@ -29,6 +32,20 @@ Array params_of(float v) {
   Array a = Array::zeros(DType::kFloat32, {3});
   for (int i = 0; i < 3; ++i) static_cast<float*>(a.raw())[i] = v;
   return a;
+}
+
+TEST(ParameterServerTest, CurveServesOnlyAuthorizedClients) {
+  ASSERT_TRUE(transport::curve_available());
+  transport::CurveServer server_keys{transport::curve_keypair(), {}};
+  transport::CurveClient client{server_keys.keys.public_key, transport::curve_keypair()};
+  server_keys.authorized = {client.keys.public_key};
+  ParameterServer server("tcp://127.0.0.1:*", server_keys);
+  server.publish(params_of(3), 1);
+  EXPECT_EQ(ParameterClient(server.endpoint(), 10000, client).fetch(-1).version, 1);
+  // A stranger's key and a plaintext client never complete the handshake: the fetch times out.
+  transport::CurveClient stranger{server_keys.keys.public_key, transport::curve_keypair()};
+  EXPECT_THROW(ParameterClient(server.endpoint(), 300, stranger).fetch(-1), TimeoutError);
+  EXPECT_THROW(ParameterClient(server.endpoint(), 300).fetch(-1), TimeoutError);
 }
 
 TEST(ParameterRosterTest, TheExpectedActorsMakeTheFirstEpochAtTheBaseVersion) {
