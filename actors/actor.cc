@@ -1,6 +1,8 @@
 #include "actors/actor.h"
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <thread>
 
@@ -148,6 +150,43 @@ void Actor::run() {
   if (ctx_.stop != nullptr && ctx_.stop->load()) params_->leave("stopped");
 }
 
+std::optional<StateFile> Actor::restored_state() const {
+  if (ctx_.restore_state.empty() || !std::filesystem::exists(ctx_.restore_state)) return std::nullopt;
+  try {
+    StateFile s = StateFile::load(ctx_.restore_state);
+    if (s.get_int("envs") != ctx_.options.num_envs)
+      throw Error("saved with " + std::to_string(s.get_int("envs")) + " envs, this actor has " +
+                  std::to_string(ctx_.options.num_envs));
+    return s;
+  } catch (const std::exception& e) {
+    MNEMO_WARN("actor ", ctx_.actor_id, ": ", ctx_.restore_state, " does not restore (", e.what(),
+               "); fresh episodes instead");
+    return std::nullopt;
+  }
+}
+
+void Actor::save_state(std::int64_t version, const envs::EnvPool& pool, const PolicyStepper& stepper,
+                       at::Generator& gen) const {
+  StateFile s;
+  s.set("version", version);
+  s.set("envs", ctx_.options.num_envs);
+  s.set("pool", pool.episodes());
+  s.set("stepper", stepper.save());
+  s.set("rng", nn::generator_state(gen));
+  const std::filesystem::path dir = std::filesystem::path(ctx_.state_dir) / std::to_string(ctx_.actor_id);
+  std::filesystem::create_directories(dir);
+  // Complete or absent for the learner (rename), but not fsynced: this runs at every update, and
+  // the checkpoint that takes the file in syncs it with the rest of the checkpoint.
+  const std::filesystem::path file = dir / (std::to_string(version) + ".state"), tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const std::string bytes = s.serialize();
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out.flush()) throw Error("actor " + std::to_string(ctx_.actor_id) + ": cannot write " + tmp.string());
+  }
+  std::filesystem::rename(tmp, file);
+}
+
 void Actor::run_unrolls() {
   const auto& o = ctx_.options;
   const int64_t N = o.num_envs, T = o.unroll_length;
@@ -166,7 +205,21 @@ void Actor::run_unrolls() {
   replay::Client replay(ctx_.replay_endpoint, ctx_.replay_client);
   replay.set_stop_flag(&stop_);
 
-  const envs::StepBatch* step = &venv.reset(seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
+  // Exact resume: the envs' episodes, the policy's state and the sampling RNG as this actor left
+  // them at the checkpoint's update; otherwise fresh episodes.
+  if (!ctx_.state_dir.empty()) venv.record_episodes(true);
+  std::optional<StateFile> saved = restored_state();
+  const envs::StepBatch* step = nullptr;
+  if (saved) {
+    try {
+      step = &venv.restore_episodes(saved->get_string("pool"));
+    } catch (const std::exception& e) {
+      MNEMO_WARN("actor ", ctx_.actor_id, ": ", ctx_.restore_state, " does not restore (", e.what(),
+                 "); fresh episodes instead");
+      saved.reset();
+    }
+  }
+  if (!saved) step = &venv.reset(seed * 1000003ULL + static_cast<std::uint64_t>(ctx_.actor_id));
   std::vector<torch::Tensor> obs_now, final_obs;
   for (std::size_t f = 0; f < obs_spec.fields.size(); ++f) {
     obs_now.push_back(to_tensor(step->obs[f]));
@@ -179,6 +232,11 @@ void Actor::run_unrolls() {
   auto ep_ret_now = to_tensor(step->episode_return);
   auto ep_len_now = to_tensor(step->episode_length);
   PolicyStepper stepper(policy_, space, N);
+  if (saved) {
+    stepper.load(saved->get_string("stepper"));
+    nn::set_generator_state(gen, saved->get_string("rng"));
+    MNEMO_INFO("actor ", ctx_.actor_id, " resumes its ", N, " envs' episodes from ", ctx_.restore_state);
+  }
   const auto& info_names = venv.info_names();
   // Only a policy that reads prev inputs stores them (other runs keep their sequence layout).
   const bool prev_inputs = stepper.reads_prev();
@@ -311,6 +369,11 @@ void Actor::run_unrolls() {
     stats_.insert_s += seconds_since(t0);
     ++unrolls_at_[unroll_version];
     if (epoch_ >= 0) unrolls_at_.erase(unrolls_at_.begin(), unrolls_at_.lower_bound(epoch_));
+    // The state the next update's unrolls start from, for the learner's checkpoint of that update.
+    if (!ctx_.state_dir.empty()) {
+      const std::int64_t next = required_version();
+      if (next > unroll_version) save_state(next, venv, stepper, gen);
+    }
   }
 }
 

@@ -19,14 +19,18 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/models/models.h"
 #include "core/net/params.h"
+#include "core/runlog/checkpoint.h"
 #include "envs/env_pool.h"
 #include "replay/client.h"
 
 namespace mnemo::actors {
+
+class PolicyStepper;
 
 struct ActorOptions {
   std::int64_t num_actors = 1;
@@ -36,6 +40,7 @@ struct ActorOptions {
   bool sync = true;
   std::int64_t param_timeout_ms = 60000;
   std::int64_t restarts = 3;
+  bool exact_resume = true;
   template <class V>
   void visit(V& v) {
     v("num_actors", num_actors, "actor threads in the embedded mode (distributed: topology decides)");
@@ -45,6 +50,7 @@ struct ActorOptions {
     v("sync", sync, "wait for the learner's update before each unroll (on-policy, reproducible)");
     v("param_timeout_ms", param_timeout_ms, "give up when the parameter server is silent this long");
     v("restarts", restarts, "under mpirun: times an actor rank starts its actor process again after it died");
+    v("exact_resume", exact_resume, "sync mode: leave the actor's state (envs' episodes, policy state, RNG) for every checkpoint, so that a resume goes on exactly");
   }
   void validate() const;
 };
@@ -60,6 +66,12 @@ struct ActorContext {
   std::int64_t sequences_per_update = 1;  // sequences all learners consume per update
   std::uint64_t seed = 1;                 // the run's seed (run.seed)
   std::int64_t resume_step = -1;          // the checkpoint step this session resumed from (-1: fresh)
+  // Exact resume (sync mode): where the actor leaves its state (envs' episodes, policy state, RNG)
+  // at each update it starts, as STATE_DIR/<id>/<update>.state for the learner's checkpoint of that
+  // update; empty: never. And the state file this session starts from; empty or missing: fresh
+  // episodes from seeds of the resume step.
+  std::string state_dir;
+  std::string restore_state;
   std::string replay_endpoint;
   replay::ClientOptions replay_client;
   std::string params_endpoint;
@@ -101,6 +113,9 @@ class Actor {
   std::int64_t required_version() const;
   // Whether the learner answers that the run is stopping.
   bool learner_stopping() const;
+  // The state of ctx_.restore_state when it exists and fits this actor (a warning otherwise).
+  std::optional<StateFile> restored_state() const;
+  void save_state(std::int64_t version, const envs::EnvPool& pool, const PolicyStepper& stepper, at::Generator& gen) const;
 
   ActorContext ctx_;
   std::shared_ptr<nn::PolicyImpl> policy_;

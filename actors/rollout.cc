@@ -1,8 +1,11 @@
 // The rollout toolkit. See rollout.h.
 #include "actors/rollout.h"
 
+#include <cstring>
+
 #include "core/check.h"
 #include "core/models/tensor.h"
+#include "core/runlog/checkpoint.h"
 
 namespace mnemo::actors {
 
@@ -44,6 +47,71 @@ void PolicyStepper::observe(const torch::Tensor& reward, const torch::Tensor& fi
     shape[0] = num_envs_;
     state_[s] = torch::where(mask.view(shape), fresh[s], state_[s]);
   }
+}
+
+namespace {
+
+void put_tensor(StateFile& s, const std::string& key, const torch::Tensor& t) {
+  const torch::Tensor c = t.contiguous().cpu();
+  s.set(key + "/dtype", static_cast<std::int64_t>(c.scalar_type()));
+  std::string shape;
+  for (std::int64_t d : c.sizes()) shape += std::to_string(d) + ",";
+  s.set(key + "/shape", shape);
+  s.set(key + "/data", std::string(static_cast<const char*>(c.data_ptr()), static_cast<std::size_t>(c.nbytes())));
+}
+
+// The tensor saved under `key`, which must have `like`'s dtype and shape when `like` is defined.
+torch::Tensor get_tensor(const StateFile& s, const std::string& key, const torch::Tensor& like) {
+  const auto dtype = static_cast<c10::ScalarType>(s.get_int(key + "/dtype"));
+  std::vector<std::int64_t> shape;
+  const std::string& text = s.get_string(key + "/shape");
+  for (std::size_t at = 0; at < text.size();) {
+    const auto comma = text.find(',', at);
+    MNEMO_CHECK(comma != std::string::npos, "stepper state: bad shape of ", key);
+    shape.push_back(std::stoll(text.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  MNEMO_CHECK(dtype == c10::ScalarType::Float || dtype == c10::ScalarType::Long || dtype == c10::ScalarType::Byte,
+              "stepper state: ", key, " has an unexpected dtype");
+  if (like.defined() && (like.scalar_type() != dtype || like.sizes() != c10::IntArrayRef(shape)))
+    throw Error("stepper state: " + key + " was saved with another shape or dtype than this policy's");
+  torch::Tensor t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+  const std::string& data = s.get_string(key + "/data");
+  MNEMO_CHECK(data.size() == static_cast<std::size_t>(t.nbytes()), "stepper state: ", key, " has ", data.size(),
+              " bytes for ", t.nbytes());
+  std::memcpy(t.data_ptr(), data.data(), data.size());
+  return t;
+}
+
+}  // namespace
+
+std::string PolicyStepper::save() const {
+  StateFile s;
+  s.set("envs", num_envs_);
+  s.set("states", static_cast<std::int64_t>(state_.size()));
+  for (std::size_t i = 0; i < state_.size(); ++i) put_tensor(s, "state" + std::to_string(i), state_[i]);
+  if (reads_prev_) {
+    put_tensor(s, "prev_action", prev_.action);
+    put_tensor(s, "prev_reward", prev_.reward);
+    if (last_action_.defined()) put_tensor(s, "last_action", last_action_);
+  }
+  return s.serialize();
+}
+
+void PolicyStepper::load(const std::string& bytes) {
+  const StateFile s = StateFile::parse(bytes);
+  if (s.get_int("envs") != num_envs_ || s.get_int("states") != static_cast<std::int64_t>(state_.size()))
+    throw Error("stepper state: saved for " + std::to_string(s.get_int("envs")) + " envs and " +
+                std::to_string(s.get_int("states")) + " state tensors; this policy has " + std::to_string(num_envs_) +
+                " and " + std::to_string(state_.size()));
+  torch::InferenceMode guard;
+  nn::State state;
+  for (std::size_t i = 0; i < state_.size(); ++i) state.push_back(get_tensor(s, "state" + std::to_string(i), state_[i]));
+  if (reads_prev_) {
+    prev_ = nn::PrevInputs{get_tensor(s, "prev_action", prev_.action), get_tensor(s, "prev_reward", prev_.reward)};
+    if (s.has("last_action/data")) last_action_ = get_tensor(s, "last_action", torch::Tensor());
+  }
+  state_ = std::move(state);
 }
 
 PolicyRunner::PolicyRunner(std::shared_ptr<nn::PolicyImpl> policy, ActionSpace space, std::int64_t num_envs,

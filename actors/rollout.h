@@ -35,6 +35,12 @@ class PolicyStepper {
   // The env's answer to the committed actions: reward [N] float32 and first [N] uint8 of the batch.
   void observe(const torch::Tensor& reward, const torch::Tensor& first);
 
+  // Its whole state (recurrent state, prev inputs, the committed actions) as bytes, and back into
+  // a stepper of the same policy and env count (exact resume). load() throws mnemo::Error for bytes
+  // of another shape.
+  std::string save() const;
+  void load(const std::string& bytes);
+
   const nn::State& state() const { return state_; }
   // Empty (undefined tensors) for a policy that does not read prev inputs.
   const nn::PrevInputs& prev() const { return prev_; }

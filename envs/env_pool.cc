@@ -12,6 +12,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/runlog/checkpoint.h"
+
 namespace mnemo::envs {
 namespace {
 
@@ -107,7 +109,12 @@ void EnvPool::run_env(std::size_t i, bool reset, const char* action, StepBatch& 
   float* infos = num_infos_ > 0 ? b.infos.data<float>() + row * num_infos_ : nullptr;
   Env& env = *envs_[i];
   if (reset) {
-    env.reset(seeds_[i].next(), slot);
+    const std::uint64_t seed = seeds_[i].next();
+    env.reset(seed, slot);
+    if (record_) {
+      episode_seed_[i] = seed;
+      episode_actions_[i].clear();
+    }
     if (infos != nullptr) env.infos(infos);
     b.reward.data<float>()[row] = 0.0f;
     b.terminated.data<std::uint8_t>()[row] = 0;
@@ -134,9 +141,15 @@ void EnvPool::run_env(std::size_t i, bool reset, const char* action, StepBatch& 
       const std::size_t bytes = obs_row_bytes_[f];
       std::memcpy(static_cast<char*>(b.final_obs[f].raw()) + row * bytes, slot[f], bytes);
     }
-    env.reset(seeds_[i].next(), slot);
+    const std::uint64_t seed = seeds_[i].next();
+    env.reset(seed, slot);
+    if (record_) {
+      episode_seed_[i] = seed;
+      episode_actions_[i].clear();
+    }
     b.first.data<std::uint8_t>()[row] = 1;
   } else {
+    if (record_) episode_actions_[i].append(action, action_bytes_);
     b.first.data<std::uint8_t>()[row] = 0;
   }
 }
@@ -342,6 +355,83 @@ const StepBatch* EnvPool::wait_block(const std::chrono::steady_clock::time_point
 Env& EnvPool::env(std::size_t i) {
   if (async_) drain();
   return *envs_.at(i);
+}
+
+void EnvPool::record_episodes(bool on) {
+  MNEMO_CHECK(!async_, "env pool: recording episodes needs the synchronous mode");
+  record_ = on;
+  episode_seed_.assign(envs_.size(), 0);
+  episode_actions_.assign(envs_.size(), std::string());
+}
+
+namespace {
+
+std::string u64_bytes(std::uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), sizeof v); }
+
+std::uint64_t u64_of(const std::string& b, const std::string& key) {
+  MNEMO_CHECK(b.size() == sizeof(std::uint64_t), "env pool state: '", key, "' is not 8 bytes");
+  std::uint64_t v;
+  std::memcpy(&v, b.data(), sizeof v);
+  return v;
+}
+
+}  // namespace
+
+std::string EnvPool::episodes() const {
+  MNEMO_CHECK(record_ && started_, "env pool: episodes() needs recording on and a reset");
+  StateFile s;
+  s.set("envs", static_cast<std::int64_t>(envs_.size()));
+  s.set("action_bytes", static_cast<std::int64_t>(action_bytes_));
+  for (std::size_t i = 0; i < envs_.size(); ++i) {
+    const std::string k = std::to_string(i) + "/";
+    s.set(k + "stream", u64_bytes(seeds_[i].state()));
+    s.set(k + "seed", u64_bytes(episode_seed_[i]));
+    s.set(k + "actions", episode_actions_[i]);
+  }
+  return s.serialize();
+}
+
+const StepBatch& EnvPool::restore_episodes(const std::string& bytes) {
+  MNEMO_CHECK(!async_, "env pool: restoring episodes needs the synchronous mode");
+  const StateFile s = StateFile::parse(bytes);
+  const auto n = static_cast<std::int64_t>(envs_.size());
+  if (s.get_int("envs") != n || s.get_int("action_bytes") != static_cast<std::int64_t>(action_bytes_))
+    throw Error("env pool state: saved for " + std::to_string(s.get_int("envs")) + " envs with " +
+                std::to_string(s.get_int("action_bytes")) + "-byte actions, this pool has " + std::to_string(n) +
+                " with " + std::to_string(action_bytes_));
+  record_episodes(true);
+  StepBatch& b = blocks_[0]->batch;
+  for (std::size_t i = 0; i < envs_.size(); ++i) {
+    const std::string k = std::to_string(i) + "/";
+    seeds_[i] = SeedStream::at(u64_of(s.get_string(k + "stream"), k + "stream"));
+    episode_seed_[i] = u64_of(s.get_string(k + "seed"), k + "seed");
+    episode_actions_[i] = s.get_string(k + "actions");
+    const std::string& actions = episode_actions_[i];
+    if (actions.size() % std::max<std::size_t>(action_bytes_, 1) != 0)
+      throw Error("env pool state: env " + std::to_string(i) + "'s actions are not whole actions");
+    Env& env = *envs_[i];
+    env.reset(episode_seed_[i], slots_[i]);
+    running_return_[i] = 0.0;
+    running_length_[i] = 0;
+    const std::size_t steps = action_bytes_ == 0 ? 0 : actions.size() / action_bytes_;
+    for (std::size_t t = 0; t < steps; ++t) {
+      const StepResult r = env.step(actions.data() + t * action_bytes_, slots_[i]);
+      running_return_[i] += r.reward;
+      running_length_[i] += 1;
+      if (r.terminated || r.truncated)
+        throw Error("env pool state: env " + std::to_string(i) + "'s episode ended after " + std::to_string(t + 1) +
+                    " of its " + std::to_string(steps) + " saved steps: the env does not replay the same way");
+    }
+    if (num_infos_ > 0) env.infos(b.infos.data<float>() + i * num_infos_);
+    b.reward.data<float>()[i] = 0.0f;
+    b.terminated.data<std::uint8_t>()[i] = 0;
+    b.truncated.data<std::uint8_t>()[i] = 0;
+    b.first.data<std::uint8_t>()[i] = steps == 0 ? 1 : 0;
+  }
+  started_ = true;
+  sync_sent_ = false;
+  last_batch_ = &b;
+  return b;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,18 @@ class EnvPool {
   // The env behind env id i, for tools and tests; waits until no env is stepping.
   Env& env(std::size_t i);
 
+  // Exact resume (synchronous mode). With recording on (from before reset), the pool remembers
+  // each env's current episode: the seed it was reset with and the actions since. episodes() then
+  // describes the whole pool, and restore_episodes() rebuilds it in a pool of the same envs by
+  // resetting each env with its seed and replaying its actions, which gives back the same states
+  // because an env is a function of its seed and actions (env.h). It returns the batch the saved
+  // pool last returned as far as the next step needs it: obs, first and infos (rewards, flags and
+  // final_obs are zero). Throws mnemo::Error for bytes that do not describe a pool of these envs
+  // and for an env that replays differently (its episode ends early).
+  void record_episodes(bool on);
+  std::string episodes() const;
+  const StepBatch& restore_episodes(const std::string& bytes);
+
  private:
   struct Block {
     StepBatch batch;
@@ -140,6 +152,9 @@ class EnvPool {
   std::vector<SeedStream> seeds_;
   std::vector<double> running_return_;
   std::vector<std::int64_t> running_length_;
+  bool record_ = false;
+  std::vector<std::uint64_t> episode_seed_;   // recording: the seed of each env's current episode
+  std::vector<std::string> episode_actions_;  // recording: its actions since, action_bytes_ each
   std::vector<std::uint8_t> in_flight_;  // caller-side bookkeeping (async)
   std::vector<char> action_buf_;         // async: each env's pending action
 

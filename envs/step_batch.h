@@ -55,6 +55,13 @@ class SeedStream {
     state_ += 0x9E3779B97F4A7C15ULL;
     return seed;
   }
+  // The stream's position, and a stream continuing from one (exact resume).
+  std::uint64_t state() const { return state_; }
+  static SeedStream at(std::uint64_t state) {
+    SeedStream s;
+    s.state_ = state;
+    return s;
+  }
 
  private:
   std::uint64_t state_ = 0;

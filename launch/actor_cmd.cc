@@ -108,6 +108,7 @@ int actor_command(ActorArgs& a) {
   ac.join = !a.id.has_value();
   ac.incarnation = a.incarnation;
   ac.resume_step = a.resume_step;
+  set_actor_state_files(ac, c, run_dir, a.resume_step);
   ac.replay_endpoint = e.replay;
   ac.params_endpoint = e.params;
   ac.stop = &interrupt_flag();

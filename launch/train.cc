@@ -214,6 +214,35 @@ std::int64_t restore_replay(replay::Server& server, const fs::path& run_dir, std
   return items;
 }
 
+fs::path actor_state_dir(const TrainConfig& c, const fs::path& run_dir) {
+  if (!c.actor.exact_resume || !c.actor.sync || c.replay.checkpoint) return {};
+  return run_dir / "actor-states";
+}
+
+void set_actor_state_files(actors::ActorContext& a, const TrainConfig& c, const fs::path& run_dir,
+                           std::int64_t resume_step) {
+  a.state_dir = actor_state_dir(c, run_dir).string();
+  if (a.state_dir.empty() || resume_step < 0 || a.incarnation > 0 || a.join) return;
+  a.restore_state = (CheckpointManager(run_dir / "checkpoints").step_dir(resume_step) / "actors" /
+                     (std::to_string(a.actor_id) + ".state"))
+                        .string();
+}
+
+namespace {
+
+// The chief's: a fresh directory of actor states for this session (a previous session's would
+// describe episodes that this one does not continue).
+fs::path fresh_actor_state_dir(const TrainConfig& c, const fs::path& run_dir) {
+  const fs::path dir = actor_state_dir(c, run_dir);
+  if (!dir.empty()) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  return dir;
+}
+
+}  // namespace
+
 actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners) {
   actors::ActorContext a;
   a.options = c.actor;
@@ -316,6 +345,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
   tc.comm = &comm;
   tc.replay_endpoint = server.endpoint();
   tc.params = &params;
+  tc.actor_state_dir = fresh_actor_state_dir(c, run_dir);
   tc.metrics = &metrics;
   learners::Trainer trainer(std::move(tc));
 
@@ -328,6 +358,7 @@ TrainResult train_embedded(const TrainConfig& c, const fs::path& run_dir, bool r
     ac.params_endpoint = params.endpoint();
     ac.stop = &stop_actors;
     ac.resume_step = step;
+    set_actor_state_files(ac, c, run_dir, step);
     actor_threads.emplace_back([ac = std::move(ac), stats = &actor_stats[static_cast<std::size_t>(i)]]() mutable {
       log::set_thread_role("actor-" + std::to_string(ac.actor_id));
       try {
@@ -453,6 +484,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   const bool evaluator_rank = role == Role::kEvaluator, is_chief = rank == chief;
   std::unique_ptr<ReplaySupervisor> replay_shard;
   std::unique_ptr<ParameterServer> params;
+  fs::path actor_states;  // the chief's
   std::string mine;
   if (replay_rank) {
     // The shard runs as a child process that this rank restarts when it dies (docs/launching.md).
@@ -468,6 +500,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   } else if (is_chief) {
     log::set_thread_role("learner");
     write_session_config(run_dir, c);  // before the endpoint exchange: actor processes start after it
+    actor_states = fresh_actor_state_dir(c, run_dir);
     params = std::make_unique<ParameterServer>(c.learner.param_bind, c.replay.server.curve());
     params->expect_actors(static_cast<std::int64_t>(place.actors.size()), c.actor.num_envs,
                           c.learner.actor_timeout_ms);
@@ -518,6 +551,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
       tc.device = device;
       tc.replay_endpoint = replay_ep;
       tc.params = params.get();
+      tc.actor_state_dir = actor_states;
       tc.metrics = metrics.get();
       tc.progress = c.run.progress && is_chief;
       learners::Trainer trainer(std::move(tc));

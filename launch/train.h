@@ -61,6 +61,15 @@ replay::ServerOptions replay_server_options(const TrainConfig& c, const std::fil
 std::int64_t restore_replay(replay::Server& server, const std::filesystem::path& run_dir, std::int64_t step, int shard,
                             int shards);
 
+// Exact resume in sync mode: where actors leave their state at each update for the learner's
+// checkpoints (RUN_DIR/actor-states), or empty when the run does not resume exactly: actor.exact_resume
+// off, async actors, or replay contents checkpointed (the restored queue would hold those unrolls).
+std::filesystem::path actor_state_dir(const TrainConfig& c, const std::filesystem::path& run_dir);
+// Points `a` at that directory, and, in a session resumed from checkpoint `resume_step`, at the
+// state its id left in that checkpoint (not for a restarted or joining actor: those start afresh).
+void set_actor_state_files(actors::ActorContext& a, const TrainConfig& c, const std::filesystem::path& run_dir,
+                           std::int64_t resume_step);
+
 // The context of actor `id` of `total_actors` feeding `learners` data-parallel learners.
 actors::ActorContext actor_context(const TrainConfig& c, int id, int total_actors, std::int64_t learners);
 

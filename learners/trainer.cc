@@ -1,8 +1,11 @@
 #include "learners/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <thread>
 
 #include "core/log.h"
 #include "core/models/tensor.h"
@@ -44,6 +47,8 @@ replay::Batch select_items(const replay::Batch& b, const std::vector<std::int64_
   return out;
 }
 
+// How long the chief waits for an actor's state of the update it checkpoints (exact resume).
+constexpr std::int64_t kActorStateWaitMs = 3000;
 // How long the chief waits for the replay shards to write their tables into a checkpoint: a large
 // table takes far longer than a sample's timeout_ms.
 constexpr std::int64_t kReplaySnapshotTimeoutMs = 30LL * 60 * 1000;
@@ -153,16 +158,65 @@ void Trainer::save_checkpoint() {
   state.set("updates", counters_.updates);
   state.set("env_steps", counters_.env_steps);
   state.set("learner_rng", nn::generator_state(gen_));
+  // The windows the logged means are over, so that a resumed run logs what an unbroken one would.
+  auto pair_bytes = [](double a, double b) {
+    const double v[2] = {a, b};
+    return std::string(reinterpret_cast<const char*>(v), sizeof v);
+  };
+  std::string returns;
+  for (const auto& r : session_.returns) returns += pair_bytes(r.first, r.second);
+  state.set("return_window", returns);
+  state.set("info_window", static_cast<std::int64_t>(session_.info_window.size()));
+  for (std::size_t k = 0; k < session_.info_window.size(); ++k)
+    for (const auto& kv : session_.info_window[k])
+      state.set("info_window/" + std::to_string(k) + "/" + kv.first, pair_bytes(kv.second.first, kv.second.second));
   RunCheckpoints::Extra extra = [this](const std::filesystem::path& dir) {
     if (aux_) aux_->save(dir);
-    if (!ctx_.checkpoint_replay) return std::string();
+    std::string note;
+    if (!ctx_.actor_state_dir.empty() && ctx_.params != nullptr)
+      note = std::to_string(save_actor_states(dir / "actors")) + " actor states";
+    if (!ctx_.checkpoint_replay) return note;
     const std::int64_t items = save_replay(dir / "replay");
-    return items >= 0 ? std::to_string(items) + " replay items" : std::string();
+    if (items >= 0) note += (note.empty() ? "" : ", ") + std::to_string(items) + " replay items";
+    return note;
   };
   checkpoints_.save(counters_.updates, *policy_, *optimizer_, state,
                     "update " + std::to_string(counters_.updates) + ", " + std::to_string(counters_.env_steps) +
                         " env steps",
                     extra);
+}
+
+std::int64_t Trainer::save_actor_states(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  const std::int64_t update = counters_.updates;
+  const std::string name = std::to_string(update) + ".state";
+  // An actor writes the state right after inserting the update's last unroll, so it may still be
+  // on its way when the learner has trained on that unroll.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kActorStateWaitMs);
+  std::int64_t taken = 0;
+  for (std::int64_t id : ctx_.params->live_actor_ids()) {
+    const fs::path file = ctx_.actor_state_dir / std::to_string(id) / name;
+    while (!fs::exists(file) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!fs::exists(file)) {
+      MNEMO_WARN("checkpoint of update ", update, ": actor ", id, " left no state for it (", file.string(),
+                 "); a resume from it starts that actor's episodes afresh");
+      continue;
+    }
+    fs::create_directories(dir);
+    fs::rename(file, dir / (std::to_string(id) + ".state"));
+    ++taken;
+  }
+  // States of this update or older are no longer wanted.
+  std::error_code ec;
+  for (const auto& actor : fs::directory_iterator(ctx_.actor_state_dir, ec))
+    for (const auto& f : fs::directory_iterator(actor.path(), ec)) {
+      const std::string stem = f.path().stem().string();
+      if (f.path().extension() == ".state" && !stem.empty() && stem.find_first_not_of("0123456789") == std::string::npos &&
+          std::stoll(stem) <= update)
+        fs::remove(f.path(), ec);
+    }
+  return taken;
 }
 
 // Asks every replay shard to write its tables into dir/<shard> and returns the items written, or
@@ -199,6 +253,25 @@ void Trainer::restore() {
   // The checkpoint holds the chief's generator; other ranks keep their own rank-seeded one so that
   // ranks go on drawing different minibatch orders.
   if (ctx_.comm->rank() == 0) nn::set_generator_state(gen_, r.state.get_string("learner_rng"));
+  if (r.state.has("return_window")) {
+    auto pair_of = [](const std::string& b, std::size_t at) {
+      double v[2];
+      std::memcpy(v, b.data() + at, sizeof v);
+      return std::make_pair(v[0], v[1]);
+    };
+    const std::string& returns = r.state.get_string("return_window");
+    MNEMO_CHECK(returns.size() % 16 == 0, "checkpoint ", r.dir.string(), ": return_window is not pairs of doubles");
+    for (std::size_t at = 0; at < returns.size(); at += 16) session_.returns.push_back(pair_of(returns, at));
+    const std::int64_t slots = r.state.get_int("info_window");
+    session_.info_window.assign(static_cast<std::size_t>(std::clamp<std::int64_t>(slots, 0, 10)), {});
+    for (const auto& key : r.state.keys()) {
+      if (key.rfind("info_window/", 0) != 0) continue;
+      const auto slash = key.find('/', 12);
+      const std::size_t k = std::stoul(key.substr(12, slash - 12));
+      const std::string& b = r.state.get_string(key);
+      if (k < session_.info_window.size() && b.size() == 16) session_.info_window[k][key.substr(slash + 1)] = pair_of(b, 0);
+    }
+  }
   MNEMO_INFO("resumed from ", r.dir.string(), " at update ", counters_.updates, ", ", counters_.env_steps, " env steps");
 }
 
@@ -213,7 +286,10 @@ void Trainer::publish() {
 
 void Trainer::begin() {
   publish();
-  session_ = Session{};
+  Session fresh;  // a resumed run's windows (restore()) carry over
+  fresh.returns = std::move(session_.returns);
+  fresh.info_window = std::move(session_.info_window);
+  session_ = std::move(fresh);
   session_.start = std::chrono::steady_clock::now();
   session_.start_steps = counters_.env_steps;
 }

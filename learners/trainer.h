@@ -115,6 +115,8 @@ struct TrainerContext {
   std::int64_t resume_step = -1;          // with resume: this checkpoint (chosen by the launcher so replay
                                           // shards restore the same one); -1: the latest, found here
   bool checkpoint_replay = false;         // every checkpoint also holds each replay shard's tables (replay/<shard>/)
+  std::filesystem::path actor_state_dir;  // sync mode: where actors leave their state per update; every
+                                          // checkpoint takes its update's (actors/<id>.state; exact resume)
   bool progress = true;                   // print the console progress line (chief only)
   const std::atomic<bool>* interrupt = nullptr;  // set by SIGINT/SIGTERM: checkpoint and stop
   torch::Device device = torch::kCPU;     // where the policy trains (learner.ppo.device, resolved per rank)
@@ -151,6 +153,9 @@ class Trainer : private Runnable {
   void publish();
   SequenceBatch to_batch(const replay::Batch& b) const;
   std::int64_t save_replay(const std::filesystem::path& dir);
+  // Moves each live actor's state for this update into dir/<id>.state (waiting a little for states
+  // still being written) and drops older ones; returns the states taken.
+  std::int64_t save_actor_states(const std::filesystem::path& dir);
 
   TrainerContext ctx_;
   std::shared_ptr<nn::PolicyImpl> policy_;

@@ -235,6 +235,13 @@ std::int64_t ParameterServer::live_actors() const {
   return static_cast<std::int64_t>(impl_->roster.size());
 }
 
+std::vector<std::int64_t> ParameterServer::live_actor_ids() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  std::vector<std::int64_t> ids;
+  for (const auto& m : impl_->roster) ids.push_back(m.first);
+  return ids;
+}
+
 bool ParameterServer::all_actors_stopped() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   for (const auto& m : impl_->roster)

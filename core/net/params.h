@@ -57,6 +57,7 @@ class ParameterServer {
   void expect_actors(std::int64_t count, std::int64_t envs_each, std::int64_t timeout_ms);
   // Actors in the roster now, and whether every one of them has been told to stop.
   std::int64_t live_actors() const;
+  std::vector<std::int64_t> live_actor_ids() const;
   bool all_actors_stopped() const;
   // Actors lost (by silence) or gone (by leave) so far.
   std::int64_t lost_actors() const;

@@ -1,7 +1,7 @@
 // EnvPool tests: the synchronous mode reproduces VectorEnv exactly at any thread count;
 // auto-reset semantics; the asynchronous mode returns batches of distinct envs, returns every
 // env eventually, keeps each env's trajectory deterministic, and rejects misuse; errors inside
-// envs reach the caller. Waits use recv_for with generous timeouts, never sleeps.
+// envs reach the caller; recorded episodes restore a pool that goes on as the original. Waits use recv_for with generous timeouts, never sleeps.
 #include "envs/env_pool.h"
 
 #include <gtest/gtest.h>
@@ -113,6 +113,62 @@ TEST(EnvPoolTest, SynchronousAutoResetKeepsTheFinalObservationAndMarksFirst) {
     for (int k = 0; k < 4; ++k) EXPECT_LE(std::abs(b.obs[0].data<float>()[i * 4 + k]), 0.05f);
   }
   EXPECT_FALSE(same(before, b.final_obs[0]));
+}
+
+TEST(EnvPoolTest, RecordedEpisodesRestoreAPoolThatGoesOnExactlyAsTheOriginal) {
+  // T-Mazes (with infos) of 12 steps at most: over the steps below every env ends episodes at its
+  // own times, so the saved episodes have every length, none included.
+  EnvPool a(pool_options(/*n=*/3, /*batch=*/0, /*threads=*/1), tmazes());
+  a.record_episodes(true);
+  const StepBatch* ba = &a.reset(/*base_seed=*/7);
+  std::uint64_t x = 1;
+  auto actions = [&x] {
+    std::vector<std::int64_t> v;
+    for (int i = 0; i < 3; ++i) v.push_back(static_cast<std::int64_t>((x = x * 6364136223846793005ULL + 1) >> 62));
+    return discrete(v);
+  };
+  for (int t = 0; t < 17; ++t) ba = &a.step(actions());
+
+  EnvPool b(pool_options(3, 0, /*threads=*/2), tmazes());
+  const StepBatch* bb = &b.restore_episodes(a.episodes());
+  ASSERT_TRUE(same(ba->obs[0], bb->obs[0]));
+  ASSERT_TRUE(same(ba->first, bb->first));
+  ASSERT_TRUE(same(ba->infos, bb->infos));
+  bool ended = false;
+  for (int t = 0; t < 30; ++t) {
+    const Array act = actions();
+    ba = &a.step(act);
+    bb = &b.step(act);
+    ASSERT_TRUE(same(ba->obs[0], bb->obs[0])) << "step " << t;
+    ASSERT_TRUE(same(ba->reward, bb->reward)) << "step " << t;
+    ASSERT_TRUE(same(ba->terminated, bb->terminated)) << "step " << t;
+    ASSERT_TRUE(same(ba->truncated, bb->truncated)) << "step " << t;
+    ASSERT_TRUE(same(ba->first, bb->first)) << "step " << t;
+    ASSERT_TRUE(same(ba->infos, bb->infos)) << "step " << t;
+    for (int i = 0; i < 3; ++i)
+      if (ba->first.data<std::uint8_t>()[i]) {
+        ended = true;
+        // The ended episode's return and length count the steps from before the restore too.
+        EXPECT_EQ(ba->episode_return.data<float>()[i], bb->episode_return.data<float>()[i]) << "step " << t;
+        EXPECT_EQ(ba->episode_length.data<std::int64_t>()[i], bb->episode_length.data<std::int64_t>()[i]);
+      }
+  }
+  EXPECT_TRUE(ended);
+}
+
+TEST(EnvPoolTest, EpisodesThatDoNotFitThePoolAreRejected) {
+  EnvPool a(pool_options(2, 0, 1), cartpoles());
+  a.record_episodes(true);
+  a.reset(1);
+  EnvPool three(pool_options(3, 0, 1), cartpoles());
+  EXPECT_THROW(three.restore_episodes(a.episodes()), Error);
+  EnvPool two(pool_options(2, 0, 1), cartpoles());
+  std::string damaged = a.episodes();
+  damaged[damaged.size() / 2] ^= 0x5a;
+  EXPECT_THROW(two.restore_episodes(damaged), Error);
+  EXPECT_THROW(two.restore_episodes("not a state"), Error);
+  EnvPool async(pool_options(4, 2, 1), cartpoles());
+  EXPECT_THROW(async.record_episodes(true), Error);
 }
 
 TEST(EnvPoolTest, SynchronousPoolRejectsBadActionsBeforeAnyEnvMoves) {

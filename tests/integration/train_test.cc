@@ -17,6 +17,7 @@
 #include "core/net/wire.h"
 #include "core/runlog/checkpoint.h"
 #include "launch/train.h"
+#include "launch/trained_policy.h"
 #include "replay/checkpointer.h"
 
 namespace mnemo::launch {
@@ -187,6 +188,60 @@ TEST(TrainTest, ResumeContinuesFromTheLatestCheckpointWithCountersIntact) {
   ASSERT_GE(rows.size(), 2u);
   EXPECT_NE(rows.back().find("\"step\": 4096"), std::string::npos) << rows.back();
   fs::remove_all(dir);
+}
+
+// Exact resume: in sync mode on CPU, N updates, a stop and N more give the same parameters and
+// metrics as 2N updates in one go. The checkpoint carries what the actor was in the middle of (its
+// envs' episodes, the policy's recurrent state and previous inputs, its sampling RNG) besides the
+// learner's model, optimizer, RNG and the windows of its logged means; the MLP case checks the envs
+// and RNGs, the LSTM with previous inputs the policy's state too. The learning rate stays constant
+// (anneal_lr off): annealed, it decays over total_env_steps, which differs between the N-update
+// session and the 2N-update one (a preempted run resumed with its own total is exact either way).
+void expect_resume_is_exact(const std::string& name, const std::vector<std::string>& sets) {
+  const std::int64_t per_update = 4 * 128;
+  auto with_steps = [&](std::int64_t updates) {
+    std::vector<std::string> all = sets;
+    all.push_back("learner.ppo.anneal_lr=false");
+    all.push_back("learner.log_every=1");
+    all.push_back("learner.total_env_steps=" + std::to_string(updates * per_update));
+    return all;
+  };
+  const fs::path straight = fresh_dir(name + "-straight"), stopped = fresh_dir(name + "-stopped");
+  train_embedded(cartpole(with_steps(8)), straight, false);
+  train_embedded(cartpole(with_steps(4)), stopped, false);
+  ASSERT_TRUE(fs::exists(stopped / "checkpoints" / "000000000004" / "actors" / "0.state"))
+      << "the checkpoint holds no actor state";
+  TrainArgs args;
+  args.resume_dir = stopped.string();
+  args.overrides = {"learner.total_env_steps=" + std::to_string(8 * per_update), "run.progress=false"};
+  EXPECT_EQ(train(args).counters.updates, 8);
+  const TrainedPolicy a = load_trained_policy(straight.string(), {}), b = load_trained_policy(stopped.string(), {});
+  ASSERT_EQ(a.updates, 8);
+  ASSERT_EQ(b.updates, 8);
+  const auto pa = a.policy->parameters(), pb = b.policy->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << "parameter " << i;
+  // Every metrics row alike, the resumed session's included, but for wall-clock measurements.
+  auto strip = [](const std::string& l) {
+    std::string out;
+    for (const auto& [key, value] : json::parse(l, "metrics line").members)
+      if (key != "time" && key != "sps" && key != "learner_idle_s") out += key + "=" + value.text + " ";
+    return out;
+  };
+  const auto ra = lines_of(straight / "metrics.jsonl"), rb = lines_of(stopped / "metrics.jsonl");
+  ASSERT_EQ(ra.size(), 8u);
+  ASSERT_EQ(rb.size(), 8u);
+  for (std::size_t i = 0; i < ra.size(); ++i) EXPECT_EQ(strip(ra[i]), strip(rb[i])) << "row " << i;
+  fs::remove_all(straight);
+  fs::remove_all(stopped);
+}
+
+TEST(TrainTest, SyncModeResumesExactlyNPlusNUpdatesEqual2N) { expect_resume_is_exact("exact-mlp", {}); }
+
+TEST(TrainTest, SyncModeResumesARecurrentPolicyExactly) {
+  expect_resume_is_exact("exact-lstm", {"model.type=lstm", "model.layers=1", "model.d_model=16",
+                                        "model.encoder_hidden=[16]", "model.prev_action=true", "model.prev_reward=true",
+                                        "env.name=masked_cartpole"});
 }
 
 TEST(TrainTest, ResumeRestoresTheReplayTableSavedWithTheCheckpoint) {
