@@ -75,6 +75,7 @@ bool Actor::sync_parameters() {
     if (stop_.load()) return false;
     FetchedParams p = params_->fetch(version_);
     base_version_ = p.base_version;
+    plan_ = p.plan;
     epoch_ = p.epoch;
     epoch_envs_ = p.epoch_envs;
     if (p.replans > replans_) {
@@ -342,6 +343,7 @@ void Actor::run_unrolls() {
       field("bootstrap_prev_reward").copy_(stepper.prev().reward);
     }
     field("version").fill_(version_);
+    field("plan").fill_(plan_);
     stats_.env_steps += N * T;
     ++stats_.unrolls;
 

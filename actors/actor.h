@@ -127,6 +127,7 @@ class Actor {
   std::int64_t epoch_envs_ = 0;
   std::map<std::int64_t, std::int64_t> unrolls_at_;  // unrolls made with each parameter version
   std::int64_t replans_ = 0;                         // the server's replans seen
+  std::int64_t plan_ = -1;                           // the server's plan (stamped on sequences)
   ActorStats stats_;
 };
 

@@ -7,6 +7,7 @@
 #             and the learner replans the update; "items_lost" is what the shard held when last asked.
 # "stall_s" is the longest gap between two updates after the kill (the learner waits for the lost
 # actor's share until the roster declares it lost, learner.actor_timeout_ms, or until it is back).
+# "lagged_updates" counts the updates that trained on sequences of older parameters.
 # Prints one JSON line per case; the ratios compare windows of the same run.
 #   bench/faults_bench.sh [MNEMO] [MPIRUN]
 set -uo pipefail
@@ -38,11 +39,13 @@ one_case() {  # NAME RESTARTS [VICTIM: actor (default) or shard]
   fi
   kill -9 "$pid"
   wait "$job" || { echo "faults_bench: $1: mpirun exited with $?" >&2; return 1; }
-  local lost
+  local lost lagged
   lost=$(sed -n 's/.*died: .*; it held \([0-9]*\) items.*/\1/p' "$run"/logs/rank-1.log | head -1)
+  # Updates that trained on sequences of older parameters (sync mode: none in a healthy run).
+  lagged=$(grep -cE '"policy_lag": ([1-9]|0\.[0-9])' "$run/metrics.jsonl")
   # rows: time env_steps
   sed -n 's/.*"time": \([0-9.e+-]*\), "env_steps": \([0-9]*\).*/\1 \2/p' "$run/metrics.jsonl" |
-    awk -v name="$1" -v tk="$t_kill" -v warm=10 -v lost="${lost:-}" '
+    awk -v name="$1" -v tk="$t_kill" -v warm=10 -v lost="${lost:-}" -v lagged="$lagged" '
       { t[NR] = $1; s[NR] = $2 }
       END {
         # before: rows warm..last row before the kill; after: from the end of the longest gap after it.
@@ -51,7 +54,7 @@ one_case() {  # NAME RESTARTS [VICTIM: actor (default) or shard]
         for (i = kb + 1; i <= NR; ++i) if (t[i] - t[i - 1] > gap) { gap = t[i] - t[i - 1]; ge = i }
         before = (s[kb] - s[warm]) / (t[kb] - t[warm])
         after = (s[NR] - s[ge]) / (t[NR] - t[ge])
-        printf "{\"bench\": \"kill\", \"case\": \"%s\", \"actors\": 2, \"before_sps\": %.0f, \"stall_s\": %.2f, \"after_sps\": %.0f, \"after_over_before\": %.3f%s}\n", name, before, gap, after, after / before, lost == "" ? "" : ", \"items_lost\": " lost
+        printf "{\"bench\": \"kill\", \"case\": \"%s\", \"actors\": 2, \"before_sps\": %.0f, \"stall_s\": %.2f, \"after_sps\": %.0f, \"after_over_before\": %.3f, \"lagged_updates\": %d%s}\n", name, before, gap, after, after / before, lagged, lost == "" ? "" : ", \"items_lost\": " lost
       }'
 }
 

@@ -17,4 +17,6 @@ for b in "$BUILD"/bench/bench_*; do
 done 2>&1
 echo "== faults_bench.sh"
 bash bench/faults_bench.sh "$BUILD/mnemo" 2>&1 | tee /dev/stderr | grep '^{' >> "$OUT"
+echo "== resume_bench.sh"
+bash bench/resume_bench.sh "$BUILD/mnemo" 2>&1 | tee /dev/stderr | grep '^{' >> "$OUT"
 echo "results in $OUT"

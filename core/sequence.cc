@@ -34,6 +34,7 @@ Spec sequence_spec(const Spec& obs_spec, const ActionSpace& action_space, std::i
   spec.fields.push_back({"episode_return", DType::kFloat32, {T}});
   spec.fields.push_back({"episode_length", DType::kInt64, {T}});
   spec.fields.push_back({"version", DType::kInt64, {}});
+  spec.fields.push_back({"plan", DType::kInt64, {}});
   for (const auto& name : info_names) spec.fields.push_back({kInfoPrefix + name, DType::kFloat32, {T}});
   for (std::size_t i = 0; i < state_spec.fields.size(); ++i)
     spec.fields.push_back({kStatePrefix + std::to_string(i), state_spec.fields[i].dtype, state_spec.fields[i].shape});

@@ -21,6 +21,8 @@
 //   episode_return [T]       float32, return of the episode that ended at this step
 //   episode_length [T]       int64, length of the episode that ended at this step
 //   version        []        int64, policy version that acted
+//   plan           []        int64, the version the actors' plan began at (FetchedParams::plan): a
+//                            sync-mode learner drops sequences of a plan a newer one superseded
 //   info/<name>    [T]       float32, the env's named scalar infos of each step (e.g. success)
 //   state/<i>      [...]     recurrent state at the first step (none for memoryless policies)
 #pragma once

@@ -161,16 +161,18 @@ void ReplaySupervisor::supervise(const std::string& params_ep) {
       ++restarts;
       // Sync mode starts the shard empty: the snapshot's queue holds sequences already trained on.
       const std::int64_t from = c_.actor.sync || !c_.replay.checkpoint ? -1 : newest_with_shard(run_dir_, shard_);
-      pid_ = spawn(bound_, from);
-      wait_for_endpoint(pid_);
-      MNEMO_WARN("replay shard ", shard_, " restarted as process ", pid_, " at ", bound_,
-                 from >= 0 ? " from checkpoint " + std::to_string(from) : std::string(" empty"), " (restart ", restarts,
-                 "); the items it held since are lost");
+      // The new plan before the new shard: every sequence it then receives that was made under the
+      // old plan (the clients resend what the dead one had not answered) is recognisably superseded.
       try {
         learner.replan("replay shard " + std::to_string(shard_) + " restarted");
       } catch (const std::exception& e) {
         MNEMO_WARN("replay shard ", shard_, ": could not ask the learner to replan: ", e.what());
       }
+      pid_ = spawn(bound_, from);
+      wait_for_endpoint(pid_);
+      MNEMO_WARN("replay shard ", shard_, " restarted as process ", pid_, " at ", bound_,
+                 from >= 0 ? " from checkpoint " + std::to_string(from) : std::string(" empty"), " (restart ", restarts,
+                 "); the items it held since are lost");
       continue;
     }
     const auto now = Clock::now();

@@ -114,6 +114,8 @@ learners::TrainerContext trainer_context(const TrainConfig& c, const fs::path& r
   t.config_yaml = resolved_yaml(c);
   t.resume = resume;
   t.resume_step = resume_step;
+  const replay::TableOptions& table = c.replay.server.table;
+  t.sync_queue = c.actor.sync && table.sampler == "fifo" && table.resolved_max_times_sampled() == 1;
   t.checkpoint_replay = c.replay.checkpoint;
   t.progress = c.run.progress;
   t.interrupt = &interrupt_flag();

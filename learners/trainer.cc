@@ -47,6 +47,34 @@ replay::Batch select_items(const replay::Batch& b, const std::vector<std::int64_
   return out;
 }
 
+// The rows of `parts` one after the other (same fields, in the same order).
+replay::Batch concat_items(const std::vector<replay::Batch>& parts) {
+  replay::Batch out;
+  out.table = parts.front().table;
+  std::int64_t n = 0;
+  for (const auto& p : parts) n += p.size();
+  for (std::size_t f = 0; f < parts.front().fields.size(); ++f) {
+    const auto& [name, first] = parts.front().fields[f];
+    Shape shape = first.shape();
+    shape[0] = n;
+    Array c = Array::uninitialized(first.dtype(), shape);  // every row is copied below
+    std::size_t at = 0;
+    for (const auto& p : parts) {
+      const Array& a = p.fields[f].second;
+      std::memcpy(static_cast<char*>(c.raw()) + at, a.raw(), a.nbytes());
+      at += a.nbytes();
+    }
+    out.fields.emplace_back(name, std::move(c));
+  }
+  for (const auto& p : parts) {
+    out.keys.insert(out.keys.end(), p.keys.begin(), p.keys.end());
+    out.probabilities.insert(out.probabilities.end(), p.probabilities.begin(), p.probabilities.end());
+    out.weights.insert(out.weights.end(), p.weights.begin(), p.weights.end());
+    out.priorities.insert(out.priorities.end(), p.priorities.begin(), p.priorities.end());
+  }
+  return out;
+}
+
 // How long the chief waits for an actor's state of the update it checkpoints (exact resume).
 constexpr std::int64_t kActorStateWaitMs = 3000;
 // How long the chief waits for the replay shards to write their tables into a checkpoint: a large
@@ -186,6 +214,35 @@ void Trainer::save_checkpoint() {
                     extra);
 }
 
+// A replan (a replay shard restarted empty, in sync mode) makes the actors remake the update's
+// whole share, so the sequences of the plan before it that were not lost with the shard are
+// superseded: trained on, they would make every later update one update late. The same holds for a
+// queue restored from a checkpoint, whose sequences the resumed actors make again. Sequences of a
+// plan older than the newest seen are dropped (counted as stale) and the batch is filled up with
+// newer ones, which the actors are making.
+replay::Batch Trainer::drop_superseded(replay::Batch rb, std::int64_t& stale) {
+  if (!rb.has("plan")) return rb;
+  const std::int64_t n = rb.size();
+  std::vector<replay::Batch> parts;
+  std::int64_t have = 0;
+  while (true) {
+    // The chief holds the plan itself; other learners learn of a new one from its sequences.
+    if (ctx_.params != nullptr) newest_plan_ = std::max(newest_plan_, ctx_.params->plan());
+    const std::int64_t* plan = rb.at("plan").data<std::int64_t>();
+    for (std::int64_t i = 0; i < rb.size(); ++i) newest_plan_ = std::max(newest_plan_, plan[i]);
+    std::vector<std::int64_t> kept;
+    for (std::int64_t i = 0; i < rb.size(); ++i)
+      if (plan[i] >= newest_plan_) kept.push_back(i);
+    stale += rb.size() - static_cast<std::int64_t>(kept.size());
+    if (parts.empty() && kept.size() == static_cast<std::size_t>(rb.size())) return rb;
+    if (!kept.empty()) parts.push_back(select_items(rb, kept));
+    have += static_cast<std::int64_t>(kept.size());
+    if (have >= n) break;
+    rb = replay_->sample(n - have);
+  }
+  return parts.size() == 1 ? parts.front() : concat_items(parts);
+}
+
 std::int64_t Trainer::save_actor_states(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   const std::int64_t update = counters_.updates;
@@ -286,6 +343,7 @@ void Trainer::publish() {
 
 void Trainer::begin() {
   publish();
+  newest_plan_ = counters_.updates;  // this session's plan begins at its first version
   Session fresh;  // a resumed run's windows (restore()) carry over
   fresh.returns = std::move(session_.returns);
   fresh.info_window = std::move(session_.info_window);
@@ -320,6 +378,7 @@ bool Trainer::advance() {
         break;
       }
     }
+    if (ctx_.sync_queue) rb = drop_superseded(std::move(rb), stale);
   } catch (const Error& e) {
     if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) return false;
     throw;

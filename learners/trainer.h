@@ -115,6 +115,7 @@ struct TrainerContext {
   std::int64_t resume_step = -1;          // with resume: this checkpoint (chosen by the launcher so replay
                                           // shards restore the same one); -1: the latest, found here
   bool checkpoint_replay = false;         // every checkpoint also holds each replay shard's tables (replay/<shard>/)
+  bool sync_queue = false;                // sync actors on a queue: sequences of a superseded plan are dropped
   std::filesystem::path actor_state_dir;  // sync mode: where actors leave their state per update; every
                                           // checkpoint takes its update's (actors/<id>.state; exact resume)
   bool progress = true;                   // print the console progress line (chief only)
@@ -153,6 +154,9 @@ class Trainer : private Runnable {
   void publish();
   SequenceBatch to_batch(const replay::Batch& b) const;
   std::int64_t save_replay(const std::filesystem::path& dir);
+  // sync_queue: `rb` without the sequences of a plan older than the newest seen, filled up to its
+  // size again with newer ones; the dropped ones are added to `stale`.
+  replay::Batch drop_superseded(replay::Batch rb, std::int64_t& stale);
   // Moves each live actor's state for this update into dir/<id>.state (waiting a little for states
   // still being written) and drops older ones; returns the states taken.
   std::int64_t save_actor_states(const std::filesystem::path& dir);
@@ -169,6 +173,7 @@ class Trainer : private Runnable {
   at::Generator gen_;
   RunCheckpoints checkpoints_;
   TrainCounters counters_;
+  std::int64_t newest_plan_ = -1;  // sync_queue: the newest plan among the sequences sampled
   TrainTiming timing_;
   double recent_return_ = std::nan("");
   std::map<std::string, double> recent_infos_;

@@ -54,6 +54,7 @@ struct ParameterServer::Impl {
   std::atomic<std::int64_t> lost{0};
   std::vector<EvalReport> reports;  // under mu
   std::int64_t replans = 0;          // under mu
+  std::int64_t replan_version = -1;  // under mu: the version of the last replan (-1: none yet)
 
   std::string roster_text() const {
     return std::to_string(roster.size()) + " actor(s) with " + std::to_string(epoch_envs) + " envs";
@@ -159,6 +160,7 @@ struct ParameterServer::Impl {
           }
           if (req.has("replan")) {
             ++replans;
+            replan_version = version;
             new_epoch();
             MNEMO_WARN(wire::array_text(req.at("replan")), " at update ", version,
                        ": the actors make this update's share again");
@@ -178,6 +180,7 @@ struct ParameterServer::Impl {
           rep.add("epoch", Array::scalar<std::int64_t>(epoch));
           rep.add("epoch_envs", Array::scalar<std::int64_t>(epoch_envs));
           rep.add("replans", Array::scalar<std::int64_t>(replans));
+          rep.add("plan", Array::scalar<std::int64_t>(std::max(replan_version, base_version)));
           if (version > have && params.numel() > 0) rep.add("params", params);
         }
         rep.add("stop", Array::scalar<std::uint8_t>(stop ? 1 : 0));
@@ -233,6 +236,11 @@ void ParameterServer::expect_actors(std::int64_t count, std::int64_t envs_each, 
 std::int64_t ParameterServer::live_actors() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return static_cast<std::int64_t>(impl_->roster.size());
+}
+
+std::int64_t ParameterServer::plan() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return std::max(impl_->replan_version, impl_->base_version);
 }
 
 std::vector<std::int64_t> ParameterServer::live_actor_ids() const {
@@ -369,6 +377,7 @@ FetchedParams ParameterClient::Impl::request(std::int64_t have_version, const ch
     if (rep.has("epoch_envs")) out.epoch_envs = rep.at("epoch_envs").item<std::int64_t>();
     if (rep.has("actor_id")) out.actor_id = rep.at("actor_id").item<std::int64_t>();
     if (rep.has("replans")) out.replans = rep.at("replans").item<std::int64_t>();
+    if (rep.has("plan")) out.plan = rep.at("plan").item<std::int64_t>();
     if (rep.has("params")) out.params = rep.at("params");
     return out;
   }

@@ -58,6 +58,8 @@ class ParameterServer {
   // Actors in the roster now, and whether every one of them has been told to stop.
   std::int64_t live_actors() const;
   std::vector<std::int64_t> live_actor_ids() const;
+  // The version the actors' current plan began at (FetchedParams::plan).
+  std::int64_t plan() const;
   bool all_actors_stopped() const;
   // Actors lost (by silence) or gone (by leave) so far.
   std::int64_t lost_actors() const;
@@ -78,6 +80,8 @@ struct FetchedParams {
   std::int64_t epoch_envs = 0;  // envs of all live actors in it
   std::int64_t actor_id = -1;   // join(): the id assigned
   std::int64_t replans = 0;     // replan() requests so far: the unrolls made before the last one were lost
+  std::int64_t plan = -1;       // the version the actors' current plan began at: the session's base
+                                // version, or the last replan's; sequences of older plans are superseded
 };
 
 class ParameterClient {

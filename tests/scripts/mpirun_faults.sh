@@ -8,7 +8,8 @@
 #      until the learner stops it;
 #   4. kill -9 of the replay shard's process (sync mode, 1 learner, 1 shard, 1 actor): the replay
 #      rank starts it again on the same endpoint, reports the items it held, the learner replans
-#      the update and the run trains to the end.
+#      the update and the run trains to the end, on sequences of the current parameters only
+#      (policy_lag 0 in every metrics row: the sequences the replan superseded are dropped).
 # Every wait is on a condition with a deadline.
 set -uo pipefail
 MNEMO=$(realpath "${1:?path to mnemo}")
@@ -99,5 +100,7 @@ grep -q "replay shard 0 (process $pid) died: killed by signal 9 (Killed); it hel
 grep -q "replay shard 0 restarted as process" "$OUT/shard/logs/rank-1.log" || fail "shard: not restarted"
 grep -q "replay shard 0 restarted at update [0-9]*: the actors make this update's share again" "$OUT/shard/logs/rank-0.log" ||
   fail "shard: the learner did not replan"
+lagged=$(grep -cE '"policy_lag": ([1-9]|0\.[0-9])' "$OUT/shard/metrics.jsonl")
+((lagged == 0)) || fail "shard: $lagged updates trained on sequences of older parameters after the replan"
 grep -E "replay shard 0 (\(process|restarted)" "$OUT"/shard/logs/rank-{0,1}.log
 echo "PASSED"
