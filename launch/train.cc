@@ -67,10 +67,6 @@ Error no_checkpoint(const fs::path& run_dir) {
   return Error("resume: no complete checkpoint in " + (run_dir / "checkpoints").string());
 }
 
-// The device a learner trains on: the option parsed, and a CUDA device named without an index
-// resolved to the GPU of this rank's place among the learners of its node (local rank modulo the
-// node's GPUs), so that learners sharing a node do not share one GPU. `comm`: the learners'
-// communicator, or MPI_COMM_NULL for a single learner.
 // This rank's index among the ranks of `comm` on its node (MPI_COMM_TYPE_SHARED).
 int node_local_rank(MPI_Comm comm) {
   int local_rank = 0;
@@ -81,7 +77,9 @@ int node_local_rank(MPI_Comm comm) {
   return local_rank;
 }
 
-// The learner's device: `name`, with a CUDA device picked by the learner's index on its node.
+// The device a learner trains on: the option parsed, and a CUDA device named without an index
+// resolved to the GPU of the learner's place among the learners of its node (`local_learner`
+// modulo the node's GPUs), so that learners sharing a node do not share one GPU.
 torch::Device learner_device(const std::string& name, const std::string& option, int local_learner) {
   const torch::Device d = parse_device(name, option);
   if (!d.is_cuda() || d.has_index()) return d;
@@ -424,16 +422,20 @@ std::vector<std::string> allgather_strings(const std::string& mine) {
 }
 
 // An endpoint bound on a wildcard address is advertised with this rank's node name (its host name
-// or its address on topology.interface). One bound on loopback cannot be reached from another node.
-std::string advertised(const std::string& endpoint, const std::string& node, const std::string& option,
-                       std::size_t nodes) {
+// or its address on topology.interface).
+std::string advertised(const std::string& endpoint, const std::string& node) {
   for (const std::string any : {"tcp://0.0.0.0:", "tcp://*:"})
     if (endpoint.rfind(any, 0) == 0) return "tcp://" + node + ":" + endpoint.substr(any.size());
-  if (nodes > 1 && (endpoint.rfind("tcp://127.", 0) == 0 || endpoint.rfind("tcp://localhost:", 0) == 0 ||
-                    endpoint.rfind("ipc://", 0) == 0))
-    throw ConfigError(option + ": " + endpoint + " cannot be reached from the run's other nodes (" +
-                      std::to_string(nodes) + " in all); bind tcp://0.0.0.0:* (advertised as " + node + ")");
   return endpoint;
+}
+
+// A service bound on loopback cannot be reached from the run's other nodes. Decided from the config
+// alone, so that every rank refuses alike rather than some waiting for the others forever.
+void check_reachable(const std::string& option, const std::string& bind, std::size_t nodes) {
+  if (nodes > 1 && (bind.rfind("tcp://127.", 0) == 0 || bind.rfind("tcp://localhost:", 0) == 0 ||
+                    bind.rfind("ipc://", 0) == 0 || bind.rfind("inproc://", 0) == 0))
+    throw ConfigError(option + ": " + bind + " cannot be reached from the run's other nodes (" + std::to_string(nodes) +
+                      " in all); bind tcp://0.0.0.0:* (advertised under each node's name)");
 }
 
 // Every rank's node and GPUs, exchanged so that all of them compute the same placement.
@@ -453,8 +455,17 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (c.evaluator.every > 0 && !c.topology.evaluator)
     throw ConfigError("evaluator.every: under mpirun the evaluator is a rank of its own; set topology.evaluator: true");
-  const std::string node = node_name(c.topology.interface);
+  std::string node;
+  try {
+    node = node_name(c.topology.interface);
+  } catch (const std::exception& e) {
+    // The other ranks wait in the exchange below: take the job down rather than hang it.
+    MNEMO_ERROR("rank ", rank, " failed: ", e.what());
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
   const Placement place = placement(c, node);
+  check_reachable("learner.param_bind", c.learner.param_bind, place.nodes.size());
+  check_reachable("replay.bind", c.replay.server.bind, place.nodes.size());
   const int L = static_cast<int>(place.learners.size()), R = static_cast<int>(place.shards.size());
   const int chief = place.chief();
   if (R > 1) {
@@ -493,7 +504,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     log::set_thread_role("replay");
     replay_shard = std::make_unique<ReplaySupervisor>(c, run_dir, place.index[rank], R);
     try {
-      mine = advertised(replay_shard->start(resume ? step : -1), node, "replay.bind", place.nodes.size());
+      mine = advertised(replay_shard->start(resume ? step : -1), node);
     } catch (const std::exception& e) {
       // The other ranks wait in the endpoint exchange below: take the job down rather than hang it.
       MNEMO_ERROR("rank ", rank, " failed: ", e.what());
@@ -506,7 +517,7 @@ TrainResult train_distributed(const TrainConfig& c, fs::path run_dir, bool resum
     params = std::make_unique<ParameterServer>(c.learner.param_bind, c.replay.server.curve());
     params->expect_actors(static_cast<std::int64_t>(place.actors.size()), c.actor.num_envs,
                           c.learner.actor_timeout_ms);
-    mine = advertised(params->endpoint(), node, "learner.param_bind", place.nodes.size());
+    mine = advertised(params->endpoint(), node);
   }
   auto endpoints = allgather_strings(mine);
   // Every replay shard, in shard order; clients take the comma-separated list and shard over it.
