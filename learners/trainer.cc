@@ -378,7 +378,16 @@ bool Trainer::advance() {
         break;
       }
     }
-    if (ctx_.sync_queue) rb = drop_superseded(std::move(rb), stale);
+    if (ctx_.sync_queue) {
+      rb = drop_superseded(std::move(rb), stale);
+      if (ctx_.params != nullptr) {
+        ctx_.params->note_sampled(counters_.updates + 1);
+        // A replan that came between the check and the note began at this update, superseding the
+        // batch; one after it begins at the next update and leaves the batch as it is.
+        if (ctx_.params->plan() == counters_.updates && newest_plan_ < counters_.updates)
+          rb = drop_superseded(std::move(rb), stale);
+      }
+    }
   } catch (const Error& e) {
     if (ctx_.interrupt != nullptr && ctx_.interrupt->load()) return false;
     throw;

@@ -55,14 +55,15 @@ struct ParameterServer::Impl {
   std::vector<EvalReport> reports;  // under mu
   std::int64_t replans = 0;          // under mu
   std::int64_t replan_version = -1;  // under mu: the version of the last replan (-1: none yet)
+  std::int64_t sampled = -1;         // under mu: the updates whose sequences the learner holds (note_sampled)
 
   std::string roster_text() const {
     return std::to_string(roster.size()) + " actor(s) with " + std::to_string(epoch_envs) + " envs";
   }
 
   // A change of the roster starts an epoch at the current version (mu held).
-  void new_epoch() {
-    epoch = version;
+  void new_epoch(std::int64_t at = -1) {
+    epoch = std::max(at, version);
     epoch_envs = 0;
     for (const auto& m : roster) epoch_envs += m.second.envs;
   }
@@ -159,11 +160,13 @@ struct ParameterServer::Impl {
             if (reports.size() < 1024) reports.push_back(std::move(r));
           }
           if (req.has("replan")) {
+            // The share of the first update whose sequences the learner does not hold yet: one it
+            // has already sampled for is not made again (that would be one share too many).
             ++replans;
-            replan_version = version;
-            new_epoch();
-            MNEMO_WARN(wire::array_text(req.at("replan")), " at update ", version,
-                       ": the actors make this update's share again");
+            replan_version = std::max(version, sampled);
+            new_epoch(replan_version);
+            MNEMO_WARN(wire::array_text(req.at("replan")), " at update ", replan_version,
+                       ": the actors make the next update's share again");
           }
           if (req.has("leave")) {
             if (id >= 0 && roster.count(id) != 0) {
@@ -236,6 +239,11 @@ void ParameterServer::expect_actors(std::int64_t count, std::int64_t envs_each, 
 std::int64_t ParameterServer::live_actors() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return static_cast<std::int64_t>(impl_->roster.size());
+}
+
+void ParameterServer::note_sampled(std::int64_t updates) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->sampled = std::max(impl_->sampled, updates);
 }
 
 std::int64_t ParameterServer::plan() const {

@@ -60,6 +60,9 @@ class ParameterServer {
   std::vector<std::int64_t> live_actor_ids() const;
   // The version the actors' current plan began at (FetchedParams::plan).
   std::int64_t plan() const;
+  // The learner holds the sequences of updates up to `updates` (it sampled for the last of them):
+  // a replan from now on starts at that version, so that it never remakes a share already taken.
+  void note_sampled(std::int64_t updates);
   bool all_actors_stopped() const;
   // Actors lost (by silence) or gone (by leave) so far.
   std::int64_t lost_actors() const;

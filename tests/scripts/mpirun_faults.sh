@@ -98,7 +98,7 @@ finished shard
 grep -q "replay shard 0 (process $pid) died: killed by signal 9 (Killed); it held [0-9]* items" "$OUT/shard/logs/rank-1.log" ||
   fail "shard: the replay rank did not log the death"
 grep -q "replay shard 0 restarted as process" "$OUT/shard/logs/rank-1.log" || fail "shard: not restarted"
-grep -q "replay shard 0 restarted at update [0-9]*: the actors make this update's share again" "$OUT/shard/logs/rank-0.log" ||
+grep -q "replay shard 0 restarted at update [0-9]*: the actors make the next update's share again" "$OUT/shard/logs/rank-0.log" ||
   fail "shard: the learner did not replan"
 lagged=$(grep -cE '"policy_lag": ([1-9]|0\.[0-9])' "$OUT/shard/metrics.jsonl")
 ((lagged == 0)) || fail "shard: $lagged updates trained on sequences of older parameters after the replan"
