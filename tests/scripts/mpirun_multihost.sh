@@ -24,6 +24,8 @@ cleanup() {
 }
 trap cleanup EXIT
 ip netns add "${P}sw" 2> "$OUT/err" || skip "cannot create a network namespace: $(cat "$OUT/err")"
+ip netns exec "${P}sw" unshare --uts true 2> "$OUT/err" ||
+  skip "cannot enter a network namespace with a UTS namespace of its own: $(cat "$OUT/err")"
 fail() { echo "FAILED: $*"; cat "$OUT/out.txt" 2> /dev/null; exit 1; }
 ip -n "${P}sw" link add br0 type bridge || skip "cannot create a bridge in a namespace"
 ip -n "${P}sw" link set br0 up
