@@ -7,26 +7,38 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "core/check.h"
 
 namespace mnemo::launch {
 
+namespace {
+
+// An IPv4 prefix "a.b.c.d/n" as (network, mask) in host byte order; nullopt for anything else.
+std::optional<std::pair<std::uint32_t, std::uint32_t>> ipv4_prefix(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  in_addr a{};
+  const std::string bits = text.substr(slash + 1);
+  if (inet_pton(AF_INET, text.substr(0, slash).c_str(), &a) != 1 || bits.empty() || bits.size() > 2 ||
+      !std::all_of(bits.begin(), bits.end(), ::isdigit) || std::stoi(bits) > 32)
+    return std::nullopt;
+  const int n = std::stoi(bits);
+  const std::uint32_t mask = n == 0 ? 0 : ~std::uint32_t{0} << (32 - n);
+  return std::make_pair(ntohl(a.s_addr) & mask, mask);
+}
+
+}  // namespace
+
 void TopologyOptions::validate() const {
   if (learners < 1) throw ConfigError("config: topology.learners must be at least 1");
   if (replay < 1) throw ConfigError("config: topology.replay must be at least 1");
   if (replay_per_node < 0) throw ConfigError("config: topology.replay_per_node must be 0 (off) or more");
-  if (!interface.empty()) {
-    const auto slash = interface.find('/');
-    if (slash != std::string::npos) {
-      in_addr a{};
-      const std::string bits = interface.substr(slash + 1);
-      const bool ok = inet_pton(AF_INET, interface.substr(0, slash).c_str(), &a) == 1 && !bits.empty() &&
-                      bits.size() <= 2 && std::all_of(bits.begin(), bits.end(), ::isdigit) && std::stoi(bits) <= 32;
-      if (!ok) throw ConfigError("config: topology.interface '" + interface + "' is neither an interface name nor an IPv4 prefix like 10.0.0.0/8");
-    }
-  }
+  if (interface.find('/') != std::string::npos && !ipv4_prefix(interface))
+    throw ConfigError("config: topology.interface '" + interface +
+                      "' is neither an interface name nor an IPv4 prefix like 10.0.0.0/8");
 }
 
 const char* role_name(Role r) {
@@ -176,16 +188,9 @@ std::string node_name(const std::string& interface) {
     gethostname(host, sizeof(host) - 1);
     return host;
   }
-  std::uint32_t net = 0, mask = 0;
-  const auto slash = interface.find('/');
-  const bool prefix = slash != std::string::npos;
-  if (prefix) {
-    in_addr a{};
-    inet_pton(AF_INET, interface.substr(0, slash).c_str(), &a);
-    const int bits = std::stoi(interface.substr(slash + 1));
-    mask = bits == 0 ? 0 : ~std::uint32_t{0} << (32 - bits);
-    net = ntohl(a.s_addr) & mask;
-  }
+  const auto prefix = ipv4_prefix(interface);
+  if (interface.find('/') != std::string::npos && !prefix)
+    throw ConfigError("topology.interface: '" + interface + "' is not an IPv4 prefix like 10.0.0.0/8");
   ifaddrs* list = nullptr;
   if (getifaddrs(&list) != 0) throw Error("topology.interface: getifaddrs failed");
   std::string found, seen;
@@ -195,7 +200,8 @@ std::string node_name(const std::string& interface) {
     char text[INET_ADDRSTRLEN] = {0};
     inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
     seen += std::string(seen.empty() ? "" : ", ") + i->ifa_name + " " + text;
-    const bool match = prefix ? (ntohl(sin->sin_addr.s_addr) & mask) == net : interface == i->ifa_name;
+    const bool match = prefix ? (ntohl(sin->sin_addr.s_addr) & prefix->second) == prefix->first
+                              : interface == i->ifa_name;
     if (match && found.empty()) found = text;
   }
   freeifaddrs(list);
