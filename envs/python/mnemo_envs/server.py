@@ -1,0 +1,311 @@
+"""The env server: copies of one environment served to a mnemo pool over ZeroMQ.
+
+    python3 -m mnemo_envs.server --env CartPole-v1 --bind tcp://127.0.0.1:5555
+    python3 -m mnemo_envs.server --env mypackage.envs:make_env --kwargs '{"level": 3}' --bind ipc:///tmp/e.sock
+
+One client at a time (a REP socket). Requests and replies are mnemo wire messages (wire.py):
+
+  ENV_OPEN   num_envs int64[1]               -> spec (JSON text): fields, action space, info names
+  ENV_RESET  envs int64[k], seeds int64[k]   -> obs:NAME [k, ...], infos float32[k, I]
+  ENV_STEP   envs, actions [k, ...], seeds, autoreset uint8[1]
+             -> obs:NAME, reward float32[k], terminated uint8[k], truncated uint8[k],
+                infos float32[k, I], final:NAME [e, ...] (the e rows that ended, in order)
+  ENV_RENDER env int64[1]                    -> frame uint8[H, W, 3]
+  SHUTDOWN                                   -> ok, then the server exits
+
+Stepping follows mnemo's pool, not Gymnasium's vector envs: with autoreset, a copy whose step
+ended the episode (terminated or truncated) is reset at once with its row's seed, obs holds the
+new episode's first observation and final:NAME the ended episode's last one; infos are the step's
+(the transition's), not the reset's. Without autoreset (a single env stepped by itself) an ended
+copy must be reset before it steps again. Seeds are uint64 bits carried as int64.
+
+Anything wrong with a request (bad bytes, unknown copies, actions outside the space, an env that
+raises) is answered with an ERROR message naming it; the server keeps serving.
+"""
+import argparse
+import ctypes
+import importlib
+import inspect
+import json
+import os
+import signal
+import sys
+import traceback
+
+import numpy as np
+import zmq
+
+from . import spaces, wire
+
+
+def make_factory(env, kwargs, render_mode):
+    """A function making one copy: `env` is a Gymnasium id or "module:function"."""
+    if ":" in env and not env.startswith("gymnasium:"):
+        module, _, name = env.partition(":")
+        fn = getattr(importlib.import_module(module), name)
+        call = dict(kwargs)
+        if render_mode and "render_mode" in inspect.signature(fn).parameters:
+            call["render_mode"] = render_mode
+        return lambda: fn(**call)
+    import gymnasium  # only needed for ids
+
+    env_id = env.partition(":")[2] if env.startswith("gymnasium:") else env
+    call = dict(kwargs)
+    if render_mode:
+        call["render_mode"] = render_mode
+    return lambda: gymnasium.make(env_id, **call)
+
+
+def numeric(value):
+    """The float of a numeric scalar info (bool, int, float, numpy scalar or 0-d array), else None."""
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biuf":
+        return float(value)
+    return None
+
+
+class Server:
+    def __init__(self, args):
+        self.args = args
+        self.kwargs = json.loads(args.kwargs) if args.kwargs else {}
+        if not isinstance(self.kwargs, dict):
+            raise SystemExit("--kwargs must be a JSON object, got %r" % args.kwargs)
+        self.factory = make_factory(args.env, self.kwargs, args.render_mode or None)
+        self.envs = []
+        self.done = []  # per copy: the episode ended and the copy has not been reset since
+        self.started = []  # per copy: reset at least once
+        self.obs = None
+        self.acts = None
+        self.info_names = [k for k in args.info_keys.split(",") if k] if args.info_keys else None
+
+    # -- requests ---------------------------------------------------------------------------
+    def open(self, fields):
+        n = self.scalar(fields, "num_envs")
+        if not 1 <= n <= self.args.max_envs:
+            raise ValueError("num_envs %d is outside 1..%d (--max-envs)" % (n, self.args.max_envs))
+        for e in self.envs:
+            e.close()
+        self.envs = [self.factory() for _ in range(n)]
+        first = self.envs[0]
+        self.obs = spaces.ObsLayout(first.observation_space)
+        self.acts = spaces.ActionLayout(first.action_space)
+        for i, e in enumerate(self.envs[1:], 1):
+            if repr(e.observation_space) != repr(first.observation_space) or repr(e.action_space) != repr(
+                    first.action_space):
+                raise ValueError("copy %d has spaces %r, %r; copy 0 has %r, %r" % (
+                    i, e.observation_space, e.action_space, first.observation_space, first.action_space))
+        if self.info_names is None:
+            self.info_names = self.discover_infos(first)
+        self.done = [False] * n
+        self.started = [False] * n
+        spec = {
+            "env": self.args.env,
+            "num_envs": n,
+            "observation": self.obs.spec(),
+            "action": self.acts.spec(),
+            "infos": self.info_names,
+            "observation_space": repr(first.observation_space),
+            "action_space": repr(first.action_space),
+            "render": bool(self.args.render_mode),
+        }
+        return [("spec", wire.text(json.dumps(spec)))]
+
+    def discover_infos(self, env):
+        """Names of the numeric scalar infos of a reset and one step (the copy is reset again before use)."""
+        _, info = env.reset(seed=0)
+        names = [k for k, v in info.items() if numeric(v) is not None]
+        _, _, _, _, info = env.step(self.acts.action(np.zeros(self.acts.width, dtype=self.acts.dtype())))
+        names += [k for k, v in info.items() if numeric(v) is not None and k not in names]
+        return [k for k in names if not k.startswith("_") and len(k.encode()) <= 64]
+
+    def reset(self, fields):
+        ids = self.ids(fields)
+        seeds = self.seeds(fields, len(ids))
+        out = self.obs.buffers(len(ids))
+        infos = np.zeros((len(ids), len(self.info_names)), dtype=np.float32)
+        for row, (i, seed) in enumerate(zip(ids, seeds)):
+            obs, info = self.envs[i].reset(seed=int(seed))
+            self.obs.write(obs, out, row)
+            self.write_infos(info, infos, row)
+            self.done[i] = False
+            self.started[i] = True
+        return self.obs_fields("obs:", out) + [("infos", infos)]
+
+    def step(self, fields):
+        ids = self.ids(fields)
+        k = len(ids)
+        seeds = self.seeds(fields, k)
+        autoreset = bool(self.scalar(fields, "autoreset"))
+        actions = self.field(fields, "actions")
+        want = (k,) + self.acts.shape()
+        if actions.dtype != self.acts.dtype() or actions.shape != want:
+            raise ValueError("actions are %s%s, expected %s%s" % (actions.dtype, list(actions.shape),
+                                                                 self.acts.dtype(), list(want)))
+        for i in ids:
+            if not self.started[i] or self.done[i]:
+                raise ValueError("copy %d must be reset before it steps (%s)" % (
+                    i, "its episode ended" if self.done[i] else "never reset"))
+        env_actions = [self.acts.action(actions[row]) for row in range(k)]  # all checked before any copy moves
+        out = self.obs.buffers(k)
+        reward = np.zeros(k, dtype=np.float32)
+        terminated = np.zeros(k, dtype=np.uint8)
+        truncated = np.zeros(k, dtype=np.uint8)
+        infos = np.zeros((k, len(self.info_names)), dtype=np.float32)
+        finals = []
+        for row, i in enumerate(ids):
+            obs, r, term, trunc, info = self.envs[i].step(env_actions[row])
+            reward[row] = r
+            terminated[row] = bool(term)
+            truncated[row] = bool(trunc) and not bool(term)
+            self.write_infos(info, infos, row)
+            if term or trunc:
+                if autoreset:
+                    finals.append(obs)
+                    obs, _ = self.envs[i].reset(seed=int(seeds[row]))
+                else:
+                    self.done[i] = True
+            self.obs.write(obs, out, row)
+        final = self.obs.buffers(len(finals))
+        for row, obs in enumerate(finals):
+            self.obs.write(obs, final, row)
+        return (self.obs_fields("obs:", out) + [("reward", reward), ("terminated", terminated),
+                                                ("truncated", truncated), ("infos", infos)] +
+                self.obs_fields("final:", final))
+
+    def render(self, fields):
+        i = self.scalar(fields, "env")
+        if not 0 <= i < len(self.envs):
+            raise ValueError("copy %d does not exist (%d copies)" % (i, len(self.envs)))
+        if not self.args.render_mode:
+            raise ValueError("this server was started without --render-mode")
+        frame = np.asarray(self.envs[i].render())
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] not in (3, 4):
+            raise ValueError("render() returned %s%s, expected an RGB image uint8[H, W, 3]" % (
+                frame.dtype, list(frame.shape)))
+        return [("frame", np.ascontiguousarray(frame[:, :, :3]))]
+
+    # -- helpers ----------------------------------------------------------------------------
+    def require_open(self):
+        if not self.envs:
+            raise ValueError("no envs yet: open them first (ENV_OPEN)")
+
+    @staticmethod
+    def field(fields, name):
+        if name not in fields:
+            raise ValueError("request has no field %r (fields: %s)" % (name, ", ".join(fields) or "none"))
+        return fields[name]
+
+    def scalar(self, fields, name):
+        a = self.field(fields, name)
+        if a.size != 1 or a.dtype.kind not in "iub":
+            raise ValueError("field %r must be one integer, got %s%s" % (name, a.dtype, list(a.shape)))
+        return int(a.reshape(-1)[0])
+
+    def ids(self, fields):
+        self.require_open()
+        ids = self.field(fields, "envs")
+        if ids.dtype != np.int64 or ids.ndim != 1 or ids.size == 0:
+            raise ValueError("envs must be int64[k], k > 0, got %s%s" % (ids.dtype, list(ids.shape)))
+        if np.any(ids < 0) or np.any(ids >= len(self.envs)):
+            raise ValueError("envs %s outside 0..%d" % (ids.tolist(), len(self.envs) - 1))
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError("envs %s name a copy twice" % ids.tolist())
+        return ids.tolist()
+
+    def seeds(self, fields, k):
+        s = self.field(fields, "seeds")
+        if s.dtype != np.int64 or s.shape != (k,):
+            raise ValueError("seeds must be int64[%d], got %s%s" % (k, s.dtype, list(s.shape)))
+        return s.view(np.uint64).tolist()
+
+    def write_infos(self, info, infos, row):
+        for col, name in enumerate(self.info_names):
+            v = numeric(info.get(name)) if isinstance(info, dict) else None
+            infos[row, col] = 0.0 if v is None else v
+
+    def obs_fields(self, prefix, buffers):
+        return [(prefix + name, buf) for (_, _, name, _, _), buf in zip(self.obs.leaves, buffers)]
+
+    # -- the loop ---------------------------------------------------------------------------
+    def handle(self, frames):
+        try:
+            msg_type, request_id, fields = wire.decode(frames, max_bytes=self.args.max_message_bytes)
+        except wire.WireError as e:
+            return wire.encode(wire.ERROR, 0, [("message", wire.text("bad request: %s" % e))]), False
+        try:
+            if msg_type == wire.SHUTDOWN:
+                return wire.encode(wire.OK, request_id, []), True
+            handlers = {wire.ENV_OPEN: self.open, wire.ENV_RESET: self.reset, wire.ENV_STEP: self.step,
+                        wire.ENV_RENDER: self.render}
+            if msg_type not in handlers:
+                raise ValueError("the env server does not answer message type %d" % msg_type)
+            return wire.encode(wire.OK, request_id, handlers[msg_type](fields)), False
+        except Exception as e:  # an env's own error, reported to the client, not fatal to the server
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            text = "%s: %s (%s:%d)" % (type(e).__name__, e, os.path.basename(where.filename), where.lineno)
+            return wire.encode(wire.ERROR, request_id, [("message", wire.text(text))]), False
+
+    def serve(self, socket):
+        parent = self.args.parent
+        poller = zmq.Poller()
+        poller.register(socket, zmq.POLLIN)
+        while True:
+            if not poller.poll(1000):
+                if parent and os.getppid() != parent:
+                    return  # the mnemo process that started this server is gone
+                continue
+            frames = socket.recv_multipart(copy=False)
+            reply, stop = self.handle([f.buffer for f in frames])
+            socket.send_multipart(reply, copy=False)
+            if stop:
+                return
+
+
+def die_with_parent():
+    """SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG), best effort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python3 -m mnemo_envs.server", description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", required=True, help="a Gymnasium id (CartPole-v1) or module:function returning an env")
+    p.add_argument("--bind", required=True, help="ZeroMQ endpoint to bind (tcp://127.0.0.1:5555, ipc:///path)")
+    p.add_argument("--kwargs", default="", help="JSON object of keyword arguments for gymnasium.make or the factory")
+    p.add_argument("--render-mode", default="", help="render_mode of the copies (rgb_array for frames); empty: none")
+    p.add_argument("--info-keys", default=None, help="comma-separated info keys to pass on (default: the numeric "
+                                                     "scalar infos of a probe reset and step)")
+    p.add_argument("--max-envs", type=int, default=65536, help="most copies a client may open")
+    p.add_argument("--max-message-bytes", type=int, default=256 << 20, help="largest request accepted")
+    p.add_argument("--parent", type=int, default=0, help="exit when this process is no longer the parent")
+    p.add_argument("--ready-file", default="", help="write the bound endpoint here once serving")
+    args = p.parse_args(argv)
+    if args.parent:
+        die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server = Server(args)
+    socket = zmq.Context.instance().socket(zmq.REP)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.setsockopt(zmq.MAXMSGSIZE, args.max_message_bytes + (1 << 16))
+    socket.bind(args.bind)
+    endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    if args.ready_file:
+        tmp = args.ready_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(endpoint + "\n")
+        os.rename(tmp, args.ready_file)
+    print("mnemo_envs.server: serving %s on %s (checksums in %s)" % (
+        args.env, endpoint, "C" if wire.fast_checksums() else "Python"), file=sys.stderr, flush=True)
+    try:
+        server.serve(socket)
+    finally:
+        for e in server.envs:
+            e.close()
+        socket.close()
+
+
+if __name__ == "__main__":
+    main()
