@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "core/net/params.h"
 #include "launch/command.h"
-#include "launch/process.h"
+#include "core/process.h"
 #include "launch/train.h"
 
 namespace mnemo::launch {

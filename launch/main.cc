@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "launch/cli.h"
-#include "launch/process.h"
+#include "core/process.h"
 
 int main(int argc, char** argv, char** envp) {
-  mnemo::launch::remember_startup_environment(envp);
+  mnemo::remember_startup_environment(envp);
   const bool mpi = !(argc > 1 && (std::string(argv[1]) == "actor" || std::string(argv[1]) == "replay-shard"));
   int provided = 0;
   if (mpi) MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);

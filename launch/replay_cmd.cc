@@ -17,7 +17,7 @@
 #include "core/runlog/checkpoint.h"
 #include "launch/actor_cmd.h"
 #include "launch/command.h"
-#include "launch/process.h"
+#include "core/process.h"
 #include "launch/train.h"
 #include "replay/client.h"
 #include "replay/server.h"

@@ -21,7 +21,7 @@
 #include "core/runlog/checkpoint.h"
 #include "core/runlog/metrics.h"
 #include "launch/command.h"
-#include "launch/process.h"
+#include "core/process.h"
 #include "launch/train.h"
 
 namespace mnemo::launch {

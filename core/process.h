@@ -1,4 +1,4 @@
-// Child processes of `mnemo`: the executable itself started again with other arguments (sweep
+// Child processes: the `mnemo` executable itself started again with other arguments (sweep
 // trials, supervised actors), with the environment the process started with.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace mnemo::launch {
+namespace mnemo {
 
 // Remembers the environment of main() for children: the one this process started with, before
 // MPI_Init added its own variables (a child inheriting a singleton's PMIx variables would try to
@@ -33,4 +33,4 @@ void stop_with_parent(pid_t parent);
 // "exit code 3", "killed by signal 9 (Killed)": a waitpid() status for log lines.
 std::string describe_exit(int status);
 
-}  // namespace mnemo::launch
+}  // namespace mnemo

@@ -1,4 +1,4 @@
-#include "launch/process.h"
+#include "core/process.h"
 
 #include <fcntl.h>
 #include <spawn.h>
@@ -15,7 +15,7 @@
 
 extern char** environ;
 
-namespace mnemo::launch {
+namespace mnemo {
 namespace fs = std::filesystem;
 
 namespace {
@@ -86,4 +86,4 @@ std::string describe_exit(int status) {
   return "status " + std::to_string(status);
 }
 
-}  // namespace mnemo::launch
+}  // namespace mnemo
