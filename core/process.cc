@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -31,7 +32,22 @@ bool mpi_variable(const std::string& entry) {
   return false;
 }
 
+// The startup environment, or the current one when main() did not remember it (tests).
+std::vector<std::string> child_environment() {
+  std::vector<std::string> env = startup_environment();
+  if (env.empty())
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  return env;
+}
+
 }  // namespace
+
+std::string startup_variable(const std::string& name) {
+  for (const std::string& e : child_environment())
+    if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
+      return e.substr(name.size() + 1);
+  return "";
+}
 
 void remember_startup_environment(char** envp) {
   auto& env = startup_environment();
@@ -59,9 +75,13 @@ pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<std::string> env = startup_environment();
-  if (env.empty())
-    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  std::vector<std::string> env = child_environment();
+  for (const std::string& entry : options.set_env) {
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    env.erase(std::remove_if(env.begin(), env.end(), [&](const std::string& e) { return e.rfind(name, 0) == 0; }),
+              env.end());
+    env.push_back(entry);
+  }
   std::vector<char*> envp;
   for (auto& e : env)
     if (!options.without_mpi || !mpi_variable(e)) envp.push_back(e.data());

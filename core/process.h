@@ -20,11 +20,15 @@ std::string self_exe();
 struct SpawnOptions {
   std::string output;        // append stdout and stderr to this file; empty: inherit them
   bool without_mpi = false;  // drop the MPI launcher's variables (OMPI_*, PMIX_*, PMI_*): the child is no rank
+  std::vector<std::string> set_env;  // "NAME=value" entries replacing (or adding) those variables
 };
 
 // Starts `exe args...` with stdin from /dev/null; an `exe` without a '/' is looked up on PATH.
 // Throws Error when it cannot start.
 pid_t spawn_process(const std::string& exe, const std::vector<std::string>& args, const SpawnOptions& options);
+
+// The value of variable `name` in the environment children get (see SpawnOptions), or "".
+std::string startup_variable(const std::string& name);
 
 // For a supervised child: SIGTERM arrives when process `parent` dies (Linux PR_SET_PDEATHSIG), so
 // that no child outlives its rank. Throws Error when `parent` is already gone.

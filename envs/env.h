@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,25 @@ struct Frame {
   const std::uint8_t* pixel(int y, int x) const {
     return rgb.data() + (static_cast<std::size_t>(y) * width + x) * 3;
   }
+};
+
+struct StepBatch;
+class Env;
+
+// Steps every env of a synchronous pool in one call, for envs whose step is a round trip to
+// another process (the Gymnasium bridge, envs/gym.h: one request per server per batch instead of
+// one per env). The pool keeps its own bookkeeping (seeds, episode statistics, first, recording)
+// and asks the batcher only for what the envs produce.
+class EnvBatcher {
+ public:
+  virtual ~EnvBatcher() = default;
+  // Resets (actions == nullptr) or steps every env i with its action at actions + i * action
+  // bytes, writing row i of out.obs and out.infos and results[i]. A reset uses seeds[i]. A step
+  // that ends env i's episode (terminated or truncated) writes that episode's last observation to
+  // row i of out.final_obs and resets the env at once with seeds[i], so that row i of out.obs is
+  // the new episode's first observation, as the pool's own auto-reset does. Throws mnemo::Error
+  // (the pool is unusable after that).
+  virtual void run(const char* actions, const std::uint64_t* seeds, StepBatch& out, StepResult* results) = 0;
 };
 
 // An environment. Not thread-safe: one thread drives one env at a time; a pool gets its
@@ -128,6 +148,14 @@ class Env {
   virtual void render(Frame& frame) const {
     (void)frame;
     throw Error("this env does not implement render()");
+  }
+
+  // A batcher for a synchronous pool of `envs` (this env among them, all made by one factory), or
+  // nullptr (the default): the pool steps each env itself. Envs stepped by a batcher still answer
+  // reset/step one by one (tools, exact resume), just more slowly.
+  virtual std::unique_ptr<EnvBatcher> make_batcher(const std::vector<Env*>& envs) const {
+    (void)envs;
+    return nullptr;
   }
 };
 

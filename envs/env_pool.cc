@@ -49,9 +49,20 @@ EnvPool::EnvPool(const EnvPoolOptions& options, const EnvFactory& factory) {
   action_bytes_ = detail::action_bytes(action_space());
   batch_size_ = options.batch_size == 0 ? n : static_cast<std::size_t>(options.batch_size);
   async_ = batch_size_ < n;
-  // More synchronous threads than envs would leave some with nothing to do.
+  {
+    std::vector<Env*> raw;
+    for (auto& e : envs_) raw.push_back(e.get());
+    batcher_ = envs_.front()->make_batcher(raw);
+  }
+  if (batcher_ != nullptr && async_)
+    throw ConfigError("these envs step in batches (one request per batch) and need a synchronous pool: batch_size 0 "
+                      "or num_envs, got " + std::to_string(batch_size_) + " of " + std::to_string(n));
+  batch_seeds_.assign(batcher_ != nullptr ? n : 0, 0);
+  batch_results_.assign(batcher_ != nullptr ? n : 0, StepResult{});
+  // More synchronous threads than envs would leave some with nothing to do; a batcher steps every
+  // env from the calling thread (its envs run elsewhere).
   num_threads_ = async_ ? static_cast<std::size_t>(options.num_threads)
-                        : std::min(n, static_cast<std::size_t>(options.num_threads));
+                        : batcher_ != nullptr ? 1 : std::min(n, static_cast<std::size_t>(options.num_threads));
 
   slots_.resize(n);
   for (auto& s : slots_) s = ObsSlot(std::vector<void*>(obs_row_bytes_.size(), nullptr));
@@ -111,25 +122,43 @@ void EnvPool::run_env(std::size_t i, bool reset, const char* action, StepBatch& 
   if (reset) {
     const std::uint64_t seed = seeds_[i].next();
     env.reset(seed, slot);
-    if (record_) {
-      episode_seed_[i] = seed;
-      episode_actions_[i].clear();
-    }
     if (infos != nullptr) env.infos(infos);
-    b.reward.data<float>()[row] = 0.0f;
-    b.terminated.data<std::uint8_t>()[row] = 0;
-    b.truncated.data<std::uint8_t>()[row] = 0;
-    b.first.data<std::uint8_t>()[row] = 1;
-    running_return_[i] = 0.0;
-    running_length_[i] = 0;
+    after_reset(i, seed, b, row);
     return;
   }
   const StepResult r = env.step(action, slot);
+  // Infos describe the transition, so they are read before an auto-reset overwrites the state.
+  if (infos != nullptr) env.infos(infos);
+  std::uint64_t seed = 0;
+  if (r.terminated || r.truncated) {
+    for (std::size_t f = 0; f < obs_row_bytes_.size(); ++f) {
+      const std::size_t bytes = obs_row_bytes_[f];
+      std::memcpy(static_cast<char*>(b.final_obs[f].raw()) + row * bytes, slot[f], bytes);
+    }
+    seed = seeds_[i].next();
+    env.reset(seed, slot);
+  }
+  after_step(i, r, action, seed, b, row);
+}
+
+void EnvPool::after_reset(std::size_t i, std::uint64_t seed, StepBatch& b, std::size_t row) {
+  if (record_) {
+    episode_seed_[i] = seed;
+    episode_actions_[i].clear();
+  }
+  b.reward.data<float>()[row] = 0.0f;
+  b.terminated.data<std::uint8_t>()[row] = 0;
+  b.truncated.data<std::uint8_t>()[row] = 0;
+  b.first.data<std::uint8_t>()[row] = 1;
+  running_return_[i] = 0.0;
+  running_length_[i] = 0;
+}
+
+void EnvPool::after_step(std::size_t i, const StepResult& r, const char* action, std::uint64_t seed, StepBatch& b,
+                         std::size_t row) {
   b.reward.data<float>()[row] = r.reward;
   b.terminated.data<std::uint8_t>()[row] = r.terminated ? 1 : 0;
   b.truncated.data<std::uint8_t>()[row] = r.truncated ? 1 : 0;
-  // Infos describe the transition, so they are read before an auto-reset overwrites the state.
-  if (infos != nullptr) env.infos(infos);
   running_return_[i] += r.reward;
   running_length_[i] += 1;
   if (r.terminated || r.truncated) {
@@ -137,12 +166,6 @@ void EnvPool::run_env(std::size_t i, bool reset, const char* action, StepBatch& 
     b.episode_length.data<std::int64_t>()[row] = running_length_[i];
     running_return_[i] = 0.0;
     running_length_[i] = 0;
-    for (std::size_t f = 0; f < obs_row_bytes_.size(); ++f) {
-      const std::size_t bytes = obs_row_bytes_[f];
-      std::memcpy(static_cast<char*>(b.final_obs[f].raw()) + row * bytes, slot[f], bytes);
-    }
-    const std::uint64_t seed = seeds_[i].next();
-    env.reset(seed, slot);
     if (record_) {
       episode_seed_[i] = seed;
       episode_actions_[i].clear();
@@ -151,6 +174,31 @@ void EnvPool::run_env(std::size_t i, bool reset, const char* action, StepBatch& 
   } else {
     if (record_) episode_actions_[i].append(action, action_bytes_);
     b.first.data<std::uint8_t>()[row] = 0;
+  }
+}
+
+void EnvPool::batched_run(bool reset, const char* actions) {
+  StepBatch& b = blocks_[0]->batch;
+  // A reset starts each env with the next seed of its stream; a step hands the batcher the seed an
+  // env's next episode would start with, and the stream moves on only where the episode ended, so
+  // that the seeds are those of the pool's own auto-reset.
+  for (std::size_t i = 0; i < envs_.size(); ++i) {
+    SeedStream peek = seeds_[i];
+    batch_seeds_[i] = peek.next();
+  }
+  try {
+    batcher_->run(actions, batch_seeds_.data(), b, batch_results_.data());
+  } catch (...) {
+    record_error();
+    rethrow_if_failed();
+  }
+  for (std::size_t i = 0; i < envs_.size(); ++i) {
+    const StepResult& r = batch_results_[i];
+    if (reset || r.terminated || r.truncated) seeds_[i].next();
+    if (reset)
+      after_reset(i, batch_seeds_[i], b, i);
+    else
+      after_step(i, r, actions + i * action_bytes_, batch_seeds_[i], b, i);
   }
 }
 
@@ -449,6 +497,7 @@ std::size_t EnvPool::sync_chunk(std::size_t c, bool reset, const char* actions) 
 }
 
 void EnvPool::sync_run(bool reset, const char* actions) {
+  if (batcher_ != nullptr) return batched_run(reset, actions);
   const std::size_t n = envs_.size();
   job_actions_.store(actions, std::memory_order_relaxed);
   job_reset_.store(reset, std::memory_order_relaxed);

@@ -119,6 +119,13 @@ class EnvPool {
   void check_actions(const Array& actions, std::size_t rows) const;
   // Resets or steps env i, writing its results into `row` of `b`.
   void run_env(std::size_t i, bool reset, const char* action, StepBatch& b, std::size_t row);
+  // The pool's bookkeeping after env i was reset with `seed`, or stepped with `action` (and, when
+  // r ended the episode, its final observation copied and the env reset with `seed`).
+  void after_reset(std::size_t i, std::uint64_t seed, StepBatch& b, std::size_t row);
+  void after_step(std::size_t i, const StepResult& r, const char* action, std::uint64_t seed, StepBatch& b,
+                  std::size_t row);
+  // Synchronous mode with a batcher: every env in one call.
+  void batched_run(bool reset, const char* actions);
   void record_error();
   void rethrow_if_failed() const;
 
@@ -157,6 +164,11 @@ class EnvPool {
   std::vector<std::string> episode_actions_;  // recording: its actions since, action_bytes_ each
   std::vector<std::uint8_t> in_flight_;  // caller-side bookkeeping (async)
   std::vector<char> action_buf_;         // async: each env's pending action
+
+  // Envs stepped in batches (Env::make_batcher); synchronous mode only.
+  std::unique_ptr<EnvBatcher> batcher_;
+  std::vector<std::uint64_t> batch_seeds_;
+  std::vector<StepResult> batch_results_;
 
   // Output blocks: one in synchronous mode; ceil(N/B) + 1 in asynchronous mode, enough that
   // workers never write into the block the caller is reading.

@@ -56,6 +56,11 @@ struct Describe<std::string> {
   static std::string type() { return "string"; }
   static std::string value(const std::string& v) { return "\"" + v + "\""; }
 };
+template <>
+struct Describe<config::Node> {
+  static std::string type() { return "map"; }
+  static std::string value(const config::Node& v) { return v.kind == config::Node::Kind::kNull ? "{}" : config::flow_text(v); }
+};
 template <class T>
 struct Describe<std::vector<T>> {
   static std::string type() { return "list<" + Describe<T>::type() + ">"; }
@@ -110,9 +115,15 @@ const std::vector<EnvInfo>& registered_envs() {
   return infos;
 }
 
+const std::vector<EnvInfo>& bridge_envs() {
+  static const std::vector<EnvInfo> infos = describe(BridgeEnvs{});
+  return infos;
+}
+
 std::string registered_env_names() {
   std::string s;
   for (const auto& e : registered_envs()) s += (s.empty() ? "" : ", ") + e.name;
+  for (const auto& e : bridge_envs()) s += ", " + e.name;
   return s;
 }
 

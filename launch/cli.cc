@@ -92,6 +92,12 @@ int envs_command(NoArgs&) {
     for (const auto& o : e.options)
       std::cout << "  " << o.key << " (" << o.type << ", default " << o.default_value << "): " << o.help << "\n";
   }
+  for (const auto& e : envs::bridge_envs()) {
+    std::cout << e.name << ": " << e.description << "\n";
+    std::cout << "  observation, action: from the served env's spaces (docs/envs.md, \"Bring your own environment\")\n";
+    for (const auto& o : e.options)
+      std::cout << "  " << o.key << " (" << o.type << ", default " << o.default_value << "): " << o.help << "\n";
+  }
   return 0;
 }
 

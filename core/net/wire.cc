@@ -55,7 +55,7 @@ void read_pod(cereal::BinaryInputArchive& ar, ViewBuf& buf, T& value, const char
 
 }  // namespace
 
-bool msg_type_valid(std::uint16_t raw) { return raw >= 1 && raw <= 12; }
+bool msg_type_valid(std::uint16_t raw) { return raw >= 1 && raw <= 16; }
 
 const char* msg_type_name(MsgType type) {
   switch (type) {
@@ -71,6 +71,10 @@ const char* msg_type_name(MsgType type) {
     case MsgType::kCheckpoint: return "checkpoint";
     case MsgType::kConfigure: return "configure";
     case MsgType::kInsertBatch: return "insert_batch";
+    case MsgType::kEnvOpen: return "env_open";
+    case MsgType::kEnvReset: return "env_reset";
+    case MsgType::kEnvStep: return "env_step";
+    case MsgType::kEnvRender: return "env_render";
   }
   return "invalid";
 }

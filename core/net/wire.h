@@ -54,6 +54,10 @@ enum class MsgType : std::uint16_t {
   kCheckpoint = 10,       // replay: write a checkpoint of every table
   kConfigure = 11,        // replay: runtime switches (rate limiting on/off)
   kInsertBatch = 12,      // replay: insert several items, their fields stacked
+  kEnvOpen = 13,          // env server (envs/gym.h): make copies of the env, answer its spec
+  kEnvReset = 14,         // env server: reset copies
+  kEnvStep = 15,          // env server: step copies
+  kEnvRender = 16,        // env server: one copy's RGB frame
 };
 bool msg_type_valid(std::uint16_t raw);
 const char* msg_type_name(MsgType type);
