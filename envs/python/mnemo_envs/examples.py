@@ -102,7 +102,8 @@ class Spaces:
     Discrete, a MultiDiscrete, a MultiBinary and a Tuple; a Tuple action of Discrete and
     MultiDiscrete. Episodes are random walks of a counter, deterministic in the seed and the
     actions; `length` steps truncate, reaching `goal` terminates. `die_at` / `hang_at` / `raise_at`
-    steps (counted over the copy's life) exit the process, hang, or raise, for failure tests."""
+    steps (counted over the copy's life, which begins with the server's info probe, one step of
+    copy 0) exit the process, hang, or raise, for failure tests."""
 
     def __init__(self, length=7, goal=5, die_at=0, hang_at=0, raise_at=0, render_mode=None):
         self.observation_space = spaces.Dict({
@@ -161,3 +162,26 @@ class Spaces:
 
 def spaces_demo(**kwargs):
     return Spaces(**kwargs)
+
+
+class Text:
+    """A space mnemo cannot represent (gymnasium.spaces.Text has this name), for tests."""
+
+    def __repr__(self):
+        return "Text(5)"
+
+
+class Unsupported(Spaces):
+    """Spaces mnemo refuses: `which` is "observation" (a Text field) or "action" (a Tuple mixing a
+    Discrete and a Box)."""
+
+    def __init__(self, which="action", **kwargs):
+        super().__init__(**kwargs)
+        if which == "observation":
+            self.observation_space = spaces.Dict({"name": Text(), "count": spaces.Discrete(8)})
+        else:
+            self.action_space = spaces.Tuple([spaces.Discrete(2), spaces.Box(-1.0, 1.0, shape=(2,))])
+
+
+def unsupported(**kwargs):
+    return Unsupported(**kwargs)

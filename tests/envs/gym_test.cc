@@ -1,0 +1,372 @@
+// The Gymnasium bridge against the pure-Python envs of envs/python/mnemo_envs/examples.py (no
+// gymnasium needed): spaces become mnemo specs, a pool through the bridge follows the pool's own
+// semantics (auto-reset with final_obs, terminated vs truncated, episode statistics, infos),
+// seeds reproduce whatever the number of servers, recorded episodes restore, and every failure
+// (a server that exits, hangs or raises, an unrepresentable space, bytes that are no reply) is an
+// Error naming the env and the endpoint. Skipped where the Python side lacks numpy or pyzmq.
+#include "envs/gym.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "core/net/transport.h"
+#include "envs/env_pool.h"
+#include "envs/registry.h"
+#include "tests/envs/env_test_util.h"
+
+namespace mnemo::envs {
+namespace {
+
+bool python_ready() {
+  static const bool ok =
+      std::system("/usr/bin/python3 -c 'import numpy, zmq' >/dev/null 2>&1") == 0 ||
+      std::system("python3 -c 'import numpy, zmq' >/dev/null 2>&1") == 0;
+  return ok;
+}
+
+#define REQUIRE_PYTHON() \
+  if (!python_ready()) GTEST_SKIP() << "no python3 with numpy and pyzmq (Debian: python3-numpy python3-zmq)"
+
+GymOptions demo(const std::string& kwargs = "") {
+  GymOptions o;
+  o.id = "mnemo_envs.examples:spaces_demo";
+  if (!kwargs.empty()) o.kwargs = config::parse_yaml(kwargs, "test");
+  o.timeout_ms = 20000;
+  return o;
+}
+
+EnvFactory gym_factory(const GymOptions& o) {
+  return [o](std::size_t) { return std::make_unique<GymEnv>(o); };
+}
+
+EnvPoolOptions pool_options(std::int64_t n) {
+  EnvPoolOptions p;
+  p.num_envs = n;
+  return p;
+}
+
+// Multi-discrete actions [N, 3] for the demo's Tuple(Discrete(3, start=-1), MultiDiscrete([2, 2])).
+Array demo_actions(std::int64_t n, std::int64_t move, std::int64_t extra) {
+  std::vector<std::int64_t> v;
+  for (std::int64_t i = 0; i < n; ++i) v.insert(v.end(), {move + 1, extra, extra});
+  return Array::from_vector<std::int64_t>(v, {n, 3});
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The demo's fields in spec order.
+enum Field { kImage = 0, kCount = 1, kPair0 = 2, kPair1 = 3, kLevel = 4 };
+
+int count_of(const Array& count_field, std::int64_t row) {
+  const float* p = count_field.data<float>() + row * 8;
+  for (int k = 0; k < 8; ++k)
+    if (p[k] == 1.0f) return k;
+  return -1;
+}
+
+TEST(GymEnvTest, SpacesBecomeNamedFieldsAndTheActionSpaceMnemoRepresents) {
+  REQUIRE_PYTHON();
+  GymEnv env(demo());
+  EXPECT_EQ(env.observation_spec().str(),
+            "image:uint8[4, 4, 3], count:float32[8], pair.0:int64[2], pair.1:uint8[2], level:float32[2]");
+  EXPECT_EQ(env.action_space().str(), "multi_discrete([3, 2, 2])");
+  EXPECT_EQ(env.info_names(), (std::vector<std::string>{"start", "success", "t"}));
+
+  GymOptions cartpole;
+  cartpole.id = "mnemo_envs.examples:cartpole";
+  GymEnv c(cartpole);
+  EXPECT_EQ(c.observation_spec().str(), "obs:float32[4]");
+  EXPECT_EQ(c.action_space().str(), "discrete(2)");
+  EXPECT_TRUE(c.info_names().empty());
+}
+
+TEST(GymEnvTest, ASpaceMnemoCannotRepresentIsRefusedWithTheSpacePrinted) {
+  REQUIRE_PYTHON();
+  GymOptions o = demo("{which: action}");
+  o.id = "mnemo_envs.examples:unsupported";
+  const std::string action = error_of([&] { GymEnv env(o); });
+  EXPECT_NE(action.find("Tuple(Discrete(2), Box("), std::string::npos) << action;
+  EXPECT_NE(action.find("all discrete"), std::string::npos) << action;
+  o.kwargs = config::parse_yaml("{which: observation}", "test");
+  const std::string obs = error_of([&] { GymEnv env(o); });
+  EXPECT_NE(obs.find("cannot represent the space Text(5)"), std::string::npos) << obs;
+  EXPECT_NE(obs.find("mnemo_envs.examples:unsupported"), std::string::npos) << obs;
+}
+
+TEST(GymEnvTest, APoolSeesThePoolsOwnAutoResetTruncationAndFinalObservations) {
+  REQUIRE_PYTHON();
+  // Moving down (-1) never reaches the goal: every episode is truncated after `length` steps.
+  EnvPool pool(pool_options(3), gym_factory(demo("{length: 4}")));
+  const StepBatch* b = &pool.reset(7);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(b->first.data<std::uint8_t>()[i], 1);
+    EXPECT_EQ(b->obs[kLevel].data<float>()[i * 2 + 1], 0.0f);  // -t/8 with t = 0
+  }
+  for (int t = 1; t <= 4; ++t) {
+    b = &pool.step(demo_actions(3, /*move=*/-1, /*extra=*/1));
+    for (std::int64_t i = 0; i < 3; ++i) {
+      const bool end = t == 4;
+      ASSERT_EQ(b->truncated.data<std::uint8_t>()[i], end ? 1 : 0) << "t " << t;
+      ASSERT_EQ(b->terminated.data<std::uint8_t>()[i], 0);
+      ASSERT_EQ(b->first.data<std::uint8_t>()[i], end ? 1 : 0);
+      // The step's infos, not the next episode's reset: "t" counts the ended episode's steps.
+      EXPECT_EQ(b->infos.data<float>()[i * 3 + 2], static_cast<float>(t));
+      // obs of the next episode after the end, the ended episode's last one in final_obs.
+      EXPECT_EQ(b->obs[kLevel].data<float>()[i * 2 + 1], end ? 0.0f : -t / 8.0f);
+      if (end) {
+        EXPECT_EQ(b->final_obs[kLevel].data<float>()[i * 2 + 1], -4 / 8.0f);
+        EXPECT_EQ(b->final_obs[kPair0].data<std::int64_t>()[i * 2 + 1], 4 % 4);  // t % 4, start removed
+        EXPECT_EQ(b->episode_length.data<std::int64_t>()[i], 4);
+      }
+    }
+  }
+}
+
+TEST(GymEnvTest, TerminatedEpisodesReportTheirReturnAndInfos) {
+  REQUIRE_PYTHON();
+  // Moving up (+1, plus 0 or 1 at random) reaches the goal 5 within 5 steps: terminated, not truncated.
+  EnvPool pool(pool_options(4), gym_factory(demo("{length: 50, goal: 5}")));
+  const StepBatch* b = &pool.reset(3);
+  std::vector<double> returns(4, 0.0);
+  std::vector<int> ended(4, 0);
+  for (int t = 0; t < 6; ++t) {
+    b = &pool.step(demo_actions(4, /*move=*/1, /*extra=*/0));
+    for (std::int64_t i = 0; i < 4; ++i) {
+      returns[i] += b->reward.data<float>()[i];
+      ASSERT_EQ(b->truncated.data<std::uint8_t>()[i], 0);
+      if (b->terminated.data<std::uint8_t>()[i] == 1 && ended[i]++ == 0) {
+        EXPECT_FLOAT_EQ(b->episode_return.data<float>()[i], static_cast<float>(returns[i]));
+        EXPECT_GE(count_of(b->final_obs[kCount], i), 5);
+        EXPECT_EQ(b->infos.data<float>()[i * 3 + 1], 1.0f);  // success
+      }
+    }
+  }
+  for (std::int64_t i = 0; i < 4; ++i) EXPECT_GE(ended[i], 1) << "env " << i;
+}
+
+// Every byte of every batch array of `steps` steps of a pool of demo envs.
+std::vector<std::string> trajectory(const GymOptions& o, std::int64_t n, std::uint64_t seed, int steps) {
+  EnvPool pool(pool_options(n), gym_factory(o));
+  std::vector<std::string> out;
+  auto keep = [&out](const StepBatch& b) {
+    std::string s;
+    for (const Array* a : {&b.reward, &b.terminated, &b.truncated, &b.first, &b.infos})
+      s.append(static_cast<const char*>(a->raw()), a->nbytes());
+    for (const auto& a : b.obs) s.append(static_cast<const char*>(a.raw()), a.nbytes());
+    out.push_back(s);
+  };
+  keep(pool.reset(seed));
+  for (int t = 0; t < steps; ++t) keep(pool.step(demo_actions(n, t % 3 - 1, t % 2)));
+  return out;
+}
+
+TEST(GymEnvTest, TheSameSeedReproducesARunWhateverTheNumberOfServers) {
+  REQUIRE_PYTHON();
+  GymOptions one = demo("{length: 6}");
+  GymOptions three = one;
+  three.servers = 3;
+  const auto a = trajectory(one, 5, 11, 20);
+  EXPECT_EQ(a, trajectory(three, 5, 11, 20));
+  EXPECT_NE(a, trajectory(one, 5, 12, 20));
+}
+
+TEST(GymEnvTest, RecordedEpisodesRestoreAPoolThatGoesOnAsTheOriginal) {
+  REQUIRE_PYTHON();
+  const GymOptions o = demo("{length: 9}");
+  EnvPool a(pool_options(3), gym_factory(o));
+  a.record_episodes(true);
+  a.reset(5);
+  for (int t = 0; t < 5; ++t) a.step(demo_actions(3, t % 3 - 1, 1));
+  const std::string saved = a.episodes();
+  EnvPool b(pool_options(3), gym_factory(o));
+  b.restore_episodes(saved);
+  for (int t = 0; t < 8; ++t) {
+    const Array act = demo_actions(3, (t + 1) % 3 - 1, 0);
+    const StepBatch& x = a.step(act);
+    const StepBatch& y = b.step(act);
+    for (std::size_t f = 0; f < x.obs.size(); ++f)
+      ASSERT_EQ(std::memcmp(x.obs[f].raw(), y.obs[f].raw(), x.obs[f].nbytes()), 0) << "step " << t;
+    ASSERT_EQ(std::memcmp(x.reward.raw(), y.reward.raw(), x.reward.nbytes()), 0);
+  }
+}
+
+TEST(GymEnvTest, OneEnvAloneStepsRendersAndRefusesToStepPastTheEnd) {
+  REQUIRE_PYTHON();
+  GymEnv env(demo("{length: 2}"));
+  testing::ObsBuffers obs(env.observation_spec());
+  const std::int64_t action[3] = {0, 0, 0};
+  EXPECT_NE(error_of([&] { env.step(action, obs.slot); }).find("before reset"), std::string::npos);
+  env.reset(1, obs.slot);
+  EXPECT_EQ(env.endpoint().rfind("ipc://", 0), 0u) << env.endpoint();
+  EXPECT_FALSE(env.step(action, obs.slot).truncated);
+  EXPECT_TRUE(env.step(action, obs.slot).truncated);
+  EXPECT_NE(error_of([&] { env.step(action, obs.slot); }).find("after the episode ended"), std::string::npos);
+  const std::int64_t bad[3] = {3, 0, 0};
+  env.reset(2, obs.slot);
+  EXPECT_NE(error_of([&] { env.step(bad, obs.slot); }).find("out of range"), std::string::npos);
+  Frame frame;
+  env.render(frame);
+  EXPECT_EQ(frame.height, 8);
+  EXPECT_EQ(frame.width, 12);
+  EXPECT_EQ(frame.pixel(0, 0)[0], 255);
+}
+
+TEST(GymEnvTest, AServerThatExitsIsAnErrorNamingTheEnvTheEndpointAndTheExitStatus) {
+  REQUIRE_PYTHON();
+  EnvPool pool(pool_options(2), gym_factory(demo("{die_at: 3}")));
+  pool.reset(1);
+  pool.step(demo_actions(2, 0, 0));  // copy 0's step 2 (the server's info probe was its first)
+  const std::string msg = error_of([&] {
+    for (int t = 0; t < 3; ++t) pool.step(demo_actions(2, 0, 0));
+  });
+  EXPECT_NE(msg.find("gym env 'mnemo_envs.examples:spaces_demo' at ipc://"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("exit code 3"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { pool.step(demo_actions(2, 0, 0)); }), "");  // unusable after that
+}
+
+TEST(GymEnvTest, AServerThatHangsIsAnErrorAfterTheTimeout) {
+  REQUIRE_PYTHON();
+  GymOptions o = demo("{hang_at: 3}");  // step 1 is the server's info probe
+  o.timeout_ms = 300;
+  EnvPool pool(pool_options(1), gym_factory(o));
+  pool.reset(1);
+  pool.step(demo_actions(1, 0, 0));
+  const std::string msg = error_of([&] { pool.step(demo_actions(1, 0, 0)); });
+  EXPECT_NE(msg.find("no reply within 300 ms (env.timeout_ms)"), std::string::npos) << msg;
+}
+
+TEST(GymEnvTest, AnExceptionInTheEnvReachesTheCallerWithItsMessage) {
+  REQUIRE_PYTHON();
+  EnvPool pool(pool_options(2), gym_factory(demo("{raise_at: 3}")));  // step 1: the info probe
+  pool.reset(1);
+  pool.step(demo_actions(2, 0, 0));
+  const std::string msg = error_of([&] { pool.step(demo_actions(2, 0, 0)); });
+  EXPECT_NE(msg.find("RuntimeError: the env failed on purpose at step 3"), std::string::npos) << msg;
+}
+
+TEST(GymEnvTest, AMissingInterpreterOrEnvIsAClearError) {
+  REQUIRE_PYTHON();
+  GymOptions o = demo();
+  o.python = "/nonexistent/python3";
+  EXPECT_NE(error_of([&] { GymEnv env(o); }).find("cannot start its server with /nonexistent/python3"),
+            std::string::npos);
+  o = demo();
+  o.id = "mnemo_envs.examples:no_such_env";
+  const std::string msg = error_of([&] { GymEnv env(o); });
+  EXPECT_NE(msg.find("exited while starting"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no_such_env"), std::string::npos) << msg;  // the traceback's last line
+}
+
+TEST(GymEnvTest, BadOptionsAreConfigErrorsNamingTheKey) {
+  auto bad = [](const std::function<void(GymOptions&)>& set) {
+    GymOptions o = demo();
+    set(o);
+    try {
+      o.validate();
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(bad([](GymOptions& o) { o.id.clear(); }).find("env.id"), std::string::npos);
+  EXPECT_NE(bad([](GymOptions& o) { o.servers = 0; }).find("env.servers"), std::string::npos);
+  EXPECT_NE(bad([](GymOptions& o) { o.endpoints = {"localhost:5555"}; }).find("env.endpoints"), std::string::npos);
+  EXPECT_NE(bad([](GymOptions& o) { o.kwargs = config::parse_yaml("[1, 2]", "t"); }).find("env.kwargs"),
+            std::string::npos);
+  EXPECT_NE(bad([](GymOptions& o) { o.timeout_ms = 0; }).find("env.timeout_ms"), std::string::npos);
+  // make_env knows the bridge by name, and its options bind like any env's.
+  EXPECT_NE(registered_env_names().find("gym"), std::string::npos);
+}
+
+// A server at an endpoint the test owns: a valid spec for open requests, whatever `reply`
+// returns for every other request.
+class FakeServer {
+ public:
+  explicit FakeServer(std::function<std::vector<zmq::message_t>()> reply)
+      : socket_(transport::context(), zmq::socket_type::rep), reply_(std::move(reply)) {
+    socket_.set(zmq::sockopt::linger, 0);
+    endpoint_ = transport::bind_any(socket_, "tcp://127.0.0.1:*");
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void serve() {
+    while (!stop_) {
+      auto in = transport::recv(socket_, transport::RecvLimits{}, 50);
+      if (!in) continue;
+      const wire::Message request = wire::decode(std::move(in->frames));
+      if (request.type == wire::MsgType::kEnvOpen) {
+        wire::Message m(wire::MsgType::kOk);
+        m.request_id = request.request_id;
+        m.add("spec", wire::text_array(R"J({"observation": [{"name": "obs", "dtype": "float32", "shape": [2]}],
+          "action": {"kind": "discrete", "n": 2}, "infos": [], "observation_space": "Box(2)",
+          "action_space": "Discrete(2)"})J"));
+        transport::send(socket_, m);
+        continue;
+      }
+      std::vector<zmq::message_t> parts = reply_();
+      for (std::size_t i = 0; i < parts.size(); ++i)
+        socket_.send(parts[i], i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  zmq::socket_t socket_;
+  std::string endpoint_;
+  std::function<std::vector<zmq::message_t>()> reply_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(GymEnvTest, BytesThatAreNoValidReplyAreRejectedWithTheEndpoint) {
+  FakeServer fake([] {
+    std::vector<zmq::message_t> parts;
+    parts.emplace_back(std::string("not a header"));
+    return parts;
+  });
+  GymOptions o;
+  o.id = "fake";
+  o.endpoints = {fake.endpoint()};
+  o.timeout_ms = 5000;
+  GymEnv env(o);  // the spec was valid
+  testing::ObsBuffers obs(env.observation_spec());
+  const std::string msg = error_of([&] { env.reset(1, obs.slot); });
+  EXPECT_NE(msg.find("gym env 'fake' at " + fake.endpoint()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no valid reply"), std::string::npos) << msg;
+}
+
+TEST(GymEnvTest, AReplyThatDoesNotMatchTheSpecIsRejected) {
+  FakeServer fake([] {
+    wire::Message m(wire::MsgType::kOk, /*id=*/2);
+    m.add("obs:obs", Array::zeros(DType::kFloat32, {1, 3}));  // the spec says [2]
+    m.add("infos", Array::zeros(DType::kFloat32, {1, 0}));
+    std::vector<zmq::message_t> parts;
+    for (const wire::Frame& f : wire::encode(m)) parts.emplace_back(f.data, f.size);
+    return parts;
+  });
+  GymOptions o;
+  o.id = "fake-shape";
+  o.endpoints = {fake.endpoint()};
+  o.timeout_ms = 5000;
+  GymEnv env(o);
+  testing::ObsBuffers obs(env.observation_spec());
+  const std::string msg = error_of([&] { env.reset(1, obs.slot); });
+  EXPECT_NE(msg.find("sent 'obs:obs' as float32[1, 3], expected float32[1, 2]"), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace mnemo::envs
