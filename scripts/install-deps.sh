@@ -18,6 +18,7 @@ PACKAGES=(
   libhdf5-dev             # offline datasets (D4RL and Minari HDF5 files)
   libboost-program-options-dev  # the `mnemo` command line (Boost.Program_options)
   libgtest-dev libgmock-dev googletest
+  python3-numpy python3-zmq python3-crc32c  # the Gymnasium bridge's env servers (envs/python)
 )
 [[ "${1:-}" == "--slurm" ]] && PACKAGES+=(slurm-wlm munge)
 

@@ -181,6 +181,14 @@ TEST(GymEnvTest, TheSameSeedReproducesARunWhateverTheNumberOfServers) {
   EXPECT_NE(a, trajectory(one, 5, 12, 20));
 }
 
+TEST(GymEnvTest, AnAsynchronousPoolIsRefusedSinceTheEnvsStepInBatches) {
+  REQUIRE_PYTHON();
+  EnvPoolOptions p = pool_options(2);
+  p.batch_size = 1;
+  const std::string msg = error_of([&] { EnvPool pool(p, gym_factory(demo())); });
+  EXPECT_NE(msg.find("need a synchronous pool"), std::string::npos) << msg;
+}
+
 TEST(GymEnvTest, RecordedEpisodesRestoreAPoolThatGoesOnAsTheOriginal) {
   REQUIRE_PYTHON();
   const GymOptions o = demo("{length: 9}");

@@ -124,9 +124,10 @@ class Server:
         seeds = self.seeds(fields, len(ids))
         out = self.obs.buffers(len(ids))
         infos = np.zeros((len(ids), len(self.info_names)), dtype=np.float32)
+        write = self.obs.writer(out)
         for row, (i, seed) in enumerate(zip(ids, seeds)):
-            obs, info = self.envs[i].reset(seed=int(seed))
-            self.obs.write(obs, out, row)
+            obs, info = self.envs[i].reset(seed=seed)
+            write(obs, row)
             self.write_infos(info, infos, row)
             self.done[i] = False
             self.started[i] = True
@@ -146,29 +147,33 @@ class Server:
             if not self.started[i] or self.done[i]:
                 raise ValueError("copy %d must be reset before it steps (%s)" % (
                     i, "its episode ended" if self.done[i] else "never reset"))
-        env_actions = [self.acts.action(actions[row]) for row in range(k)]  # all checked before any copy moves
+        env_actions = self.acts.actions(actions)  # all checked before any copy moves
         out = self.obs.buffers(k)
+        write = self.obs.writer(out)
         reward = np.zeros(k, dtype=np.float32)
         terminated = np.zeros(k, dtype=np.uint8)
         truncated = np.zeros(k, dtype=np.uint8)
         infos = np.zeros((k, len(self.info_names)), dtype=np.float32)
         finals = []
+        envs, done = self.envs, self.done
         for row, i in enumerate(ids):
-            obs, r, term, trunc, info = self.envs[i].step(env_actions[row])
+            obs, r, term, trunc, info = envs[i].step(env_actions[row])
             reward[row] = r
-            terminated[row] = bool(term)
-            truncated[row] = bool(trunc) and not bool(term)
-            self.write_infos(info, infos, row)
+            if self.info_names:
+                self.write_infos(info, infos, row)
             if term or trunc:
+                terminated[row] = bool(term)
+                truncated[row] = not term
                 if autoreset:
                     finals.append(obs)
-                    obs, _ = self.envs[i].reset(seed=int(seeds[row]))
+                    obs, _ = envs[i].reset(seed=seeds[row])
                 else:
-                    self.done[i] = True
-            self.obs.write(obs, out, row)
+                    done[i] = True
+            write(obs, row)
         final = self.obs.buffers(len(finals))
+        write_final = self.obs.writer(final)
         for row, obs in enumerate(finals):
-            self.obs.write(obs, final, row)
+            write_final(obs, row)
         return (self.obs_fields("obs:", out) + [("reward", reward), ("terminated", terminated),
                                                 ("truncated", truncated), ("infos", infos)] +
                 self.obs_fields("final:", final))

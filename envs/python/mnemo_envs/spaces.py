@@ -148,6 +148,20 @@ class ObsLayout:
     def buffers(self, rows):
         return [np.zeros((rows,) + s, dtype=d) for _, _, _, d, s in self.leaves]
 
+    def writer(self, buffers):
+        """A function writing one observation into a row of `buffers`: write(obs, row). A lone Box
+        (the common case) gets a direct assignment instead of the general walk."""
+        if len(self.leaves) == 1 and not self.leaves[0][0] and _kind(self.leaves[0][1]) == "Box":
+            buf, shape, name = buffers[0], self.leaves[0][4], self.leaves[0][2]
+
+            def write_box(obs, row):
+                if np.shape(obs) != shape:
+                    raise ValueError("observation field %r has shape %s, its space says %s"
+                                     % (name, list(np.shape(obs)), list(shape)))
+                buf[row] = obs
+            return write_box
+        return lambda obs, row: self.write(obs, buffers, row)
+
     def write(self, obs, buffers, row):
         """Writes one observation into row `row` of each field's buffer."""
         for (path, leaf, name, dtype, shape), buf in zip(self.leaves, buffers):
@@ -229,6 +243,23 @@ class ActionLayout:
 
     def shape(self):
         return () if self.kind == "discrete" else (self.width,)
+
+    def actions(self, batch):
+        """The env's actions for a batch [k, ...] of mnemo's actions, each checked against the space.
+        A lone Discrete or Box is converted for the whole batch at once (Python ints for a
+        Discrete, which gymnasium's contains() checks fastest)."""
+        if len(self.leaves) == 1 and not self.leaves[0][0]:
+            leaf = self.leaves[0][1]
+            kind = _kind(leaf)
+            if kind == "Discrete":
+                bad = (batch < 0) | (batch >= leaf.n)
+                if np.any(bad):
+                    raise ValueError("action %d is outside %r" % (batch[np.argmax(bad)], leaf))
+                return (batch + int(getattr(leaf, "start", 0))).tolist()
+            if kind == "Box":
+                rows = batch.reshape((len(batch),) + tuple(leaf.shape))
+                return list(np.clip(rows, leaf.low, leaf.high).astype(leaf.dtype))
+        return [self.action(row) for row in batch]
 
     def action(self, row):
         """The env's action for one row of mnemo's actions."""
