@@ -59,7 +59,8 @@ TEST(RegistryTest, UnknownEnvNameErrorNamesItAndListsValidNames) {
   EXPECT_NE(msg.find("'cartpol'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("cartpole"), std::string::npos) << msg;
   EXPECT_EQ(registered_env_names(),
-            "cartpole, masked_cartpole, pendulum, masked_pendulum, tmaze, key_to_door, mystery_path, memory_maze, catch");
+            "cartpole, masked_cartpole, pendulum, masked_pendulum, tmaze, key_to_door, mystery_path, memory_maze, catch, "
+            "gym");
 }
 
 // Draws a valid action of any space from a counter, deterministically.
