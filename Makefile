@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-slurm test-stress bench clean
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-interop test-slurm test-stress bench clean
 
 all: build
 
@@ -40,6 +40,10 @@ test-mpi: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L mpi
 test-learning: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L learning
+# Against the real Python tools (Gymnasium, POPGym, ...) from a PyPI virtualenv in build/venv.
+test-interop: build
+	@bash scripts/python-venv.sh $(BUILD_DIR)/venv
+	@cd $(BUILD_DIR) && ctest --output-on-failure -L interop
 
 # Not part of `make test`: the unit and integration tests, STRESS_REPEATS runs each, while every
 # core is kept busy (a test that depends on timing fails here first).

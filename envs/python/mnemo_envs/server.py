@@ -39,21 +39,27 @@ from . import spaces, wire
 
 
 def make_factory(env, kwargs, render_mode):
-    """A function making one copy: `env` is a Gymnasium id or "module:function"."""
-    if ":" in env and not env.startswith("gymnasium:"):
+    """A function making one copy. `env` is a Gymnasium id ("CartPole-v1", or Gymnasium's own
+    "module:EnvId" that imports a module registering it, "minigrid:MiniGrid-MemoryS7-v0"), or
+    "module:function" naming a callable (a function or an env class) that returns an env."""
+    if ":" in env:
         module, _, name = env.partition(":")
-        fn = getattr(importlib.import_module(module), name)
-        call = dict(kwargs)
-        if render_mode and "render_mode" in inspect.signature(fn).parameters:
-            call["render_mode"] = render_mode
-        return lambda: fn(**call)
+        fn = getattr(importlib.import_module(module), name, None)
+        if callable(fn):
+            call = dict(kwargs)
+            try:
+                takes_render_mode = "render_mode" in inspect.signature(fn).parameters
+            except (TypeError, ValueError):
+                takes_render_mode = False
+            if render_mode and takes_render_mode:
+                call["render_mode"] = render_mode
+            return lambda: fn(**call)
     import gymnasium  # only needed for ids
 
-    env_id = env.partition(":")[2] if env.startswith("gymnasium:") else env
     call = dict(kwargs)
     if render_mode:
         call["render_mode"] = render_mode
-    return lambda: gymnasium.make(env_id, **call)
+    return lambda: gymnasium.make(env, **call)
 
 
 def numeric(value):

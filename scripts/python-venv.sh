@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes the Python virtualenv of the interop tests and peer comparisons (build/venv) with pinned
+# versions from PyPI. Only `make test-interop` and the benches that compare with Python tools use
+# it: the product, `make demo` and `make test` need Debian's packages alone.
+#   scripts/python-venv.sh [VENV]     (default build/venv; idempotent)
+set -euo pipefail
+VENV=${1:-build/venv}
+PINS=(
+  gymnasium==1.2.2 numpy==2.2.6 pyzmq==27.1.0 crc32c==2.9.post0  # the env bridge's servers and gymnasium
+  popgym==1.0.7 minigrid==3.2.0                                  # memory tasks served through the bridge
+)
+stamp="$VENV/.mnemo-pins"
+if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then
+  exit 0
+fi
+PY=${PYTHON:-python3}
+"$PY" -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check "${PINS[@]}"
+echo "${PINS[*]}" > "$stamp"
+echo "python-venv: $VENV ready ($("$VENV/bin/python" --version))"
