@@ -17,9 +17,11 @@ from . import spaces
 class CartPole:
     """Gymnasium's CartPole-v1 (the same dynamics, bounds, reward and 500-step truncation) in plain
     Python. With masked=True only the position and the angle are observed (POPGym's stateless
-    CartPole, SB3-contrib's NoVel): the velocities must be remembered."""
+    CartPole, SB3-contrib's NoVel): the velocities must be remembered. For failure tests, die_at
+    > 0 makes the process exit (code 3) at that step of a copy's life, once only when die_once
+    names a file (which the death creates)."""
 
-    def __init__(self, masked=False, max_episode_steps=500, render_mode=None):
+    def __init__(self, masked=False, max_episode_steps=500, render_mode=None, die_at=0, die_once=""):
         self.gravity, self.masscart, self.masspole, self.length = 9.8, 1.0, 0.1, 0.5
         self.total_mass = self.masscart + self.masspole
         self.polemass_length = self.masspole * self.length
@@ -38,6 +40,7 @@ class CartPole:
         self.state = None
         self.steps = 0
         self.rng = np.random.default_rng()
+        self.die_at, self.die_once, self.life_steps = die_at, die_once, 0
 
     def _obs(self):
         s = np.array(self.state, dtype=np.float32)
@@ -53,6 +56,11 @@ class CartPole:
     def step(self, action):
         if not (0 <= int(action) < 2):
             raise ValueError("action %r is outside Discrete(2)" % (action,))
+        self.life_steps += 1
+        if self.die_at and self.life_steps == self.die_at and not (self.die_once and os.path.exists(self.die_once)):
+            if self.die_once:
+                open(self.die_once, "w").close()
+            os._exit(3)
         x, x_dot, theta, theta_dot = self.state
         force = self.force_mag if int(action) == 1 else -self.force_mag
         costheta, sintheta = math.cos(theta), math.sin(theta)
