@@ -13,7 +13,13 @@
 #include <cstring>
 #include <thread>
 
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
+
 #include "core/net/transport.h"
+#include "core/process.h"
 #include "envs/env_pool.h"
 #include "envs/registry.h"
 #include "tests/envs/env_test_util.h"
@@ -21,12 +27,16 @@
 namespace mnemo::envs {
 namespace {
 
-bool python_ready() {
-  static const bool ok =
-      std::system("/usr/bin/python3 -c 'import numpy, zmq' >/dev/null 2>&1") == 0 ||
-      std::system("python3 -c 'import numpy, zmq' >/dev/null 2>&1") == 0;
-  return ok;
+// The interpreter the bridge picks by default when it has numpy and pyzmq, else "".
+const std::string& test_python() {
+  static const std::string py = [] {
+    for (const char* p : {"/usr/bin/python3", "python3"})
+      if (std::system((std::string(p) + " -c 'import numpy, zmq' >/dev/null 2>&1").c_str()) == 0) return std::string(p);
+    return std::string();
+  }();
+  return py;
 }
+bool python_ready() { return !test_python().empty(); }
 
 #define REQUIRE_PYTHON() \
   if (!python_ready()) GTEST_SKIP() << "no python3 with numpy and pyzmq (Debian: python3-numpy python3-zmq)"
@@ -34,6 +44,7 @@ bool python_ready() {
 GymOptions demo(const std::string& kwargs = "") {
   GymOptions o;
   o.id = "mnemo_envs.examples:spaces_demo";
+  o.python = test_python();
   if (!kwargs.empty()) o.kwargs = config::parse_yaml(kwargs, "test");
   o.timeout_ms = 20000;
   return o;
@@ -374,6 +385,51 @@ TEST(GymEnvTest, AReplyThatDoesNotMatchTheSpecIsRejected) {
   testing::ObsBuffers obs(env.observation_spec());
   const std::string msg = error_of([&] { env.reset(1, obs.slot); });
   EXPECT_NE(msg.find("sent 'obs:obs' as float32[1, 3], expected float32[1, 2]"), std::string::npos) << msg;
+}
+
+TEST(GymEnvTest, TheServerAnswersBadBytesWithAnErrorAndKeepsServing) {
+  REQUIRE_PYTHON();
+  char dir[] = "/tmp/mnemo-gym-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string endpoint = std::string("ipc://") + dir + "/s.sock", ready = std::string(dir) + "/ready";
+  SpawnOptions so;
+  so.set_env = {"PYTHONPATH=" + std::string(MNEMO_SOURCE_DIR) + "/envs/python"};
+  const pid_t pid = spawn_process(test_python(),
+                                  {"-m", "mnemo_envs.server", "--env", "mnemo_envs.examples:cartpole", "--bind", endpoint,
+                                   "--ready-file", ready},
+                                  so);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!std::filesystem::exists(ready) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(std::filesystem::exists(ready)) << "the server did not start";
+  zmq::socket_t req(transport::context(), zmq::socket_type::req);
+  req.set(zmq::sockopt::linger, 0);
+  req.set(zmq::sockopt::rcvtimeo, 20000);
+  req.connect(endpoint);
+  auto ask = [&](const std::vector<wire::Frame>& frames) {
+    transport::send_frames(req, frames, /*wait=*/true);
+    auto in = transport::recv_frames(req, transport::RecvLimits{}, 20000);
+    EXPECT_TRUE(in.has_value());
+    return wire::decode(std::move(*in));
+  };
+  const wire::Message bad = ask({wire::Frame::from_string("MNEM but not a header")});
+  EXPECT_EQ(bad.type, wire::MsgType::kError);
+  EXPECT_NE(wire::array_text(bad.at("message")).find("bad request"), std::string::npos);
+  wire::Message unknown(wire::MsgType::kInsert, 5);  // a replay request
+  const wire::Message refused = ask(wire::encode(unknown));
+  EXPECT_EQ(refused.type, wire::MsgType::kError);
+  EXPECT_NE(wire::array_text(refused.at("message")).find("does not answer message type 3"), std::string::npos);
+  wire::Message open(wire::MsgType::kEnvOpen, 6);
+  open.add("num_envs", Array::from_vector<std::int64_t>({2}, {1}));
+  const wire::Message ok = ask(wire::encode(open));
+  EXPECT_EQ(ok.type, wire::MsgType::kOk);
+  EXPECT_EQ(ok.request_id, 6u);
+  EXPECT_NE(wire::array_text(ok.at("spec")).find("\"kind\": \"discrete\""), std::string::npos);
+  ask(wire::encode(wire::Message(wire::MsgType::kShutdown, 7)));
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_exit(status);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
