@@ -5,11 +5,15 @@ BUILD=${1:-build}
 OUT=bench/results.jsonl
 : > "$OUT"
 export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
+# The Gymnasium bridge bench compares with gymnasium itself, from a PyPI virtualenv.
+bash scripts/python-venv.sh "$BUILD/venv" || echo "no $BUILD/venv: bench_envs_gym_bridge will report that it cannot run"
 for b in "$BUILD"/bench/bench_*; do
   [[ -x "$b" ]] || continue
   name=$(basename "$b")
   echo "== $name"
-  if [[ "$name" == *allreduce* || "$name" == *learner_ranks* ]]; then
+  if [[ "$name" == bench_envs_gym_bridge ]]; then
+    "$b" --python "$BUILD/venv/bin/python" | tee /dev/stderr | grep '^{' >> "$OUT"
+  elif [[ "$name" == *allreduce* || "$name" == *learner_ranks* ]]; then
     mpirun --allow-run-as-root --oversubscribe -np 2 "$b" | tee /dev/stderr | grep '^{' >> "$OUT"
   else
     "$b" | tee /dev/stderr | grep '^{' >> "$OUT"
