@@ -158,7 +158,7 @@ class GymServer {
     log_ = dir_ + "/server.log";
     std::vector<std::string> args = {"-m",     "mnemo_envs.server", "--env",        o.id,
                                      "--bind", endpoint_,           "--ready-file", dir_ + "/ready",
-                                     "--parent", std::to_string(getpid())};
+                                     "--parent", std::to_string(getpid()), "--cleanup", dir_};
     if (o.kwargs.kind == config::Node::Kind::kMap) args.insert(args.end(), {"--kwargs", node_json(o.kwargs)});
     if (!o.render_mode.empty()) args.insert(args.end(), {"--render-mode", o.render_mode});
     if (!o.info_keys.empty()) args.insert(args.end(), {"--info-keys", join(o.info_keys, ",")});
@@ -250,12 +250,11 @@ class GymServer {
       } catch (const wire::WireError& e) {
         fail(std::string("sent bytes that are no valid reply: ") + e.what());
       }
-      if (reply.request_id != pending_ && reply.type != wire::MsgType::kError) continue;  // a stale reply
-      if (reply.type == wire::MsgType::kError) {
-        std::string text = reply.has("message") ? wire::array_text(reply.at("message")) : "(no message)";
-        const std::string what = "failed: " + text;
-        throw Error(name() + " " + what);
-      }
+      // Skip a reply to an earlier request; an error about undecodable bytes carries id 0.
+      const bool bytes_error = reply.type == wire::MsgType::kError && reply.request_id == 0;
+      if (reply.request_id != pending_ && !bytes_error) continue;
+      if (reply.type == wire::MsgType::kError)
+        throw Error(name() + " failed: " + (reply.has("message") ? wire::array_text(reply.at("message")) : "(no message)"));
       if (reply.type != wire::MsgType::kOk) fail(std::string("answered with a ") + wire::msg_type_name(reply.type) + " message");
       return reply;
     }

@@ -23,11 +23,11 @@ Anything wrong with a request (bad bytes, unknown copies, actions outside the sp
 raises) is answered with an ERROR message naming it; the server keeps serving.
 """
 import argparse
-import ctypes
 import importlib
 import inspect
 import json
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -264,21 +264,13 @@ class Server:
         while True:
             if not poller.poll(1000):
                 if parent and os.getppid() != parent:
-                    return  # the mnemo process that started this server is gone
+                    return "orphaned"  # the mnemo process that started this server is gone
                 continue
             frames = socket.recv_multipart(copy=False)
             reply, stop = self.handle([f.buffer for f in frames])
             socket.send_multipart(reply, copy=False)
             if stop:
                 return
-
-
-def die_with_parent():
-    """SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG), best effort."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def main(argv=None):
@@ -293,9 +285,8 @@ def main(argv=None):
     p.add_argument("--max-message-bytes", type=int, default=256 << 20, help="largest request accepted")
     p.add_argument("--parent", type=int, default=0, help="exit when this process is no longer the parent")
     p.add_argument("--ready-file", default="", help="write the bound endpoint here once serving")
+    p.add_argument("--cleanup", default="", help="a folder to remove when the parent is gone (its socket and log)")
     args = p.parse_args(argv)
-    if args.parent:
-        die_with_parent()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = Server(args)
     socket = zmq.Context.instance().socket(zmq.REP)
@@ -311,11 +302,13 @@ def main(argv=None):
     print("mnemo_envs.server: serving %s on %s (checksums in %s)" % (
         args.env, endpoint, "C" if wire.fast_checksums() else "Python"), file=sys.stderr, flush=True)
     try:
-        server.serve(socket)
+        ended = server.serve(socket)
     finally:
         for e in server.envs:
             e.close()
         socket.close()
+    if ended == "orphaned" and args.cleanup:
+        shutil.rmtree(args.cleanup, ignore_errors=True)
 
 
 if __name__ == "__main__":
