@@ -128,6 +128,26 @@ TEST_F(CollectTest, SameSeedGivesTheSameDatasetAndAnotherSeedAnother) {
   EXPECT_EQ(replay::split_episodes(a).size(), 6u);
 }
 
+TEST_F(CollectTest, AnEnvThroughTheGymBridgeIsCollectedLikeANativeOne) {
+  if (std::system("/usr/bin/python3 -c 'import numpy, zmq' >/dev/null 2>&1") != 0 &&
+      std::system("python3 -c 'import numpy, zmq' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "no python3 with numpy and pyzmq (Debian: python3-numpy python3-zmq)";
+  const std::string c = config("  name: gym\n  id: mnemo_envs.examples:cartpole\n  servers: 2\n");
+  auto run = [&](std::uint64_t seed) {
+    CollectOptions o = options(c, "random", /*episodes=*/5);
+    o.seed = seed;
+    o.envs = 3;
+    return collect(o).dataset;
+  };
+  const replay::Dataset a = run(3), b = run(3);
+  const std::vector<replay::Episode> eps = replay::split_episodes(a);
+  ASSERT_EQ(eps.size(), 5u);
+  for (const auto& e : eps) EXPECT_DOUBLE_EQ(e.ret, static_cast<double>(e.end - e.begin));  // +1 per step
+  EXPECT_EQ(a.observations.shape(), (Shape{a.size(), 4}));
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.observations.raw(), b.observations.raw(), a.observations.nbytes()), 0);
+}
+
 TEST_F(CollectTest, TrainedPolicyFromARunDirectoryIsCollected) {
   const fs::path run = dir_ / "run";
   TrainConfig c = load_train_config(source_config("cartpole_ppo.yaml"),
