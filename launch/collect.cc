@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "actors/rollout.h"
+#include "core/json.h"
 #include "core/runlog/metrics.h"
 #include "core/version.h"
 #include "envs/env_pool.h"
@@ -193,11 +194,12 @@ void CollectOptions::validate() const {
   if (out.empty()) throw ConfigError("missing --out FILE");
   // Checked before the episodes run, so a typo does not cost the whole collection.
   std::error_code ec;
-  const fs::path parent = fs::path(out).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw ConfigError("--out " + out + ": directory " + parent.string() + " does not exist");
-  if (fs::is_directory(out, ec) && format == "d4rl")
+  const bool directory = fs::is_directory(out, ec) || out.back() == '/';
+  if (directory && format == "d4rl")
     throw ConfigError("--out " + out + " is a directory; D4RL datasets are one file");
+  const fs::path parent = fs::path(out).parent_path();
+  if (!directory && !parent.empty() && !fs::is_directory(parent, ec))  // a Minari DIR/ is created
+    throw ConfigError("--out " + out + ": directory " + parent.string() + " does not exist");
 }
 
 std::uint64_t collect_pool_seed(std::uint64_t seed) {
@@ -365,15 +367,40 @@ CollectResult collect(const CollectOptions& options) {
   m["observation_spec"] = spec.str();
   if (!layout.description.empty()) m["observation_layout"] = layout.description;
   m["action_space"] = space.str();
+  result.action_space = space;
   m["config"] = resolved_yaml(c);
   out.validate();
   return result;
 }
 
+namespace {
+
+// The action space as Minari serializes it (minari.serialization.serialize_space), bounds included.
+std::string minari_action_space(const ActionSpace& a) {
+  auto list = [](const auto& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json::number(static_cast<double>(v[i]));
+    return s + "]";
+  };
+  switch (a.kind) {
+    case ActionSpace::Kind::kDiscrete:
+      return "{\"type\": \"Discrete\", \"dtype\": \"int64\", \"start\": 0, \"n\": " + std::to_string(a.n) + "}";
+    case ActionSpace::Kind::kBox:
+      return "{\"type\": \"Box\", \"dtype\": \"float32\", \"shape\": [" + std::to_string(a.low.size()) +
+             "], \"low\": " + list(a.low) + ", \"high\": " + list(a.high) + "}";
+    case ActionSpace::Kind::kMultiDiscrete:
+      return "{\"type\": \"MultiDiscrete\", \"dtype\": \"int64\", \"nvec\": " + list(a.nvec) + ", \"start\": " +
+             list(std::vector<std::int64_t>(a.nvec.size(), 0)) + "}";
+  }
+  throw Error("unknown action space kind");
+}
+
+}  // namespace
+
 CollectResult collect_and_write(const CollectOptions& options) {
   CollectResult r = collect(options);
   if (options.format == "minari")
-    replay::write_minari(options.out, r.dataset);
+    replay::write_minari(options.out, r.dataset, minari_action_space(r.action_space));
   else
     replay::write_d4rl(options.out, r.dataset);
   return r;

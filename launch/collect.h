@@ -37,6 +37,7 @@ struct CollectResult {
   std::uint64_t seed = 0;
   std::int64_t num_envs = 0;
   double mean_return = 0.0;
+  ActionSpace action_space;  // the env's (Minari's metadata.json describes it with its bounds)
 };
 
 // Runs the policy on a synchronous EnvPool of M envs until N episodes have finished and returns

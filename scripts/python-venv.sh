@@ -9,6 +9,7 @@ PINS=(
   gymnasium==1.2.2 numpy==2.2.6 pyzmq==27.1.0 crc32c==2.9.post0  # the env bridge's servers and gymnasium
   popgym==1.0.7 minigrid==3.2.0                                  # memory tasks served through the bridge
   tensorboard==2.20.0 safetensors==0.6.2                         # readers of mnemo's event files and exports
+  "minari[create,hdf5]==0.5.3" h5py==3.16.0                      # offline datasets: Minari and D4RL (h5py)
 )
 stamp="$VENV/.mnemo-pins"
 if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then

@@ -97,9 +97,14 @@ void write_d4rl(const std::filesystem::path& path, const Dataset& d);
 Dataset read_minari(const std::filesystem::path& path);
 // Writes main_data.hdf5 (atomically) with the root attributes total_episodes and total_steps;
 // the final observation of each episode repeats its last one when the dataset has none. `path` is
-// the file, or an existing directory (then <path>/data/main_data.hdf5). Infos get T+1 rows, the
-// first (the reset's) zero. Metadata become string attributes of the root.
-void write_minari(const std::filesystem::path& path, const Dataset& d);
+// the file, or a dataset directory (an existing one or a path ending in '/'): then
+// <path>/data/main_data.hdf5 and the data/metadata.json that minari.load_dataset reads (counts,
+// format, the spaces in Minari's serialization, the dataset id: the path below
+// $MINARI_DATASETS_PATH, else the directory's name). `action_space` is Minari's serialization of
+// the action space (minari.serialization.serialize_space); empty: derived from the actions.
+// Observations are described as an unbounded Box (the dtype's range for integers). Infos get T+1
+// rows, the first (the reset's) zero. Metadata become string attributes of the root.
+void write_minari(const std::filesystem::path& path, const Dataset& d, const std::string& action_space = "");
 
 // Either layout, detected from the file (a directory or a file with episode_* groups: Minari).
 Dataset read_dataset(const std::filesystem::path& path);

@@ -2,6 +2,7 @@
 #include "replay/datasets/dataset.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -11,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/check.h"
+#include "core/json.h"
 #include "replay/datasets/hdf5.h"
 
 namespace mnemo::replay {
@@ -244,11 +247,54 @@ Dataset read_minari(const fs::path& path) {
   return d;
 }
 
-void write_minari(const fs::path& path, const Dataset& d) {
+namespace {
+
+// `value` repeated over `shape` as nested JSON lists (Minari's Box bounds have the space's shape).
+std::string nested(const Shape& shape, std::size_t dim, const std::string& value) {
+  if (dim == shape.size()) return value;
+  std::string s = "[";
+  for (std::int64_t i = 0; i < shape[dim]; ++i) s += (i ? ", " : "") + nested(shape, dim + 1, value);
+  return s + "]";
+}
+
+// Minari's serialization (minari.serialization.serialize_space) of a Box holding `a`'s rows:
+// unbounded for floats, the dtype's range for integers.
+std::string box_of_rows(const Array& a) {
+  const Shape item(a.shape().begin() + 1, a.shape().end());
+  std::string low = "-Infinity", high = "Infinity";
+  switch (a.dtype()) {
+    case DType::kUInt8: low = "0", high = "255"; break;
+    case DType::kBool: low = "0", high = "1"; break;
+    case DType::kInt32: low = std::to_string(std::numeric_limits<std::int32_t>::min()), high = std::to_string(std::numeric_limits<std::int32_t>::max()); break;
+    case DType::kInt64: low = std::to_string(std::numeric_limits<std::int64_t>::min()), high = std::to_string(std::numeric_limits<std::int64_t>::max()); break;
+    default: break;
+  }
+  return "{\"type\": \"Box\", \"dtype\": \"" + std::string(dtype_name(a.dtype())) + "\", \"shape\": " + shape_str(item) +
+         ", \"low\": " + nested(item, 0, low) + ", \"high\": " + nested(item, 0, high) + "}";
+}
+
+// The action space as Minari serializes it, when the caller did not say: Discrete or
+// MultiDiscrete over the values the actions take, an unbounded Box for float actions.
+std::string actions_space(const Dataset& d) {
+  const Array& a = d.actions;
+  if (a.dtype() != DType::kInt64) return box_of_rows(a);
+  std::vector<std::int64_t> top(a.shape().size() > 1 ? static_cast<std::size_t>(a.numel() / std::max<std::int64_t>(a.shape()[0], 1)) : 1, 0);
+  for (std::int64_t i = 0; i < a.numel(); ++i)
+    top[static_cast<std::size_t>(i) % top.size()] = std::max(top[static_cast<std::size_t>(i) % top.size()], a.data<std::int64_t>()[i] + 1);
+  if (a.shape().size() == 1) return "{\"type\": \"Discrete\", \"dtype\": \"int64\", \"start\": 0, \"n\": " + std::to_string(top[0]) + "}";
+  return "{\"type\": \"MultiDiscrete\", \"dtype\": \"int64\", \"nvec\": " + shape_str(top) + ", \"start\": " +
+         shape_str(std::vector<std::int64_t>(top.size(), 0)) + "}";
+}
+
+}  // namespace
+
+void write_minari(const fs::path& path, const Dataset& d, const std::string& action_space) {
   d.validate();
   std::error_code ec;
   fs::path file = path;
-  if (fs::is_directory(path, ec)) {
+  // A dataset directory: an existing one, or a path ending in '/'.
+  const bool directory = fs::is_directory(path, ec) || (!path.empty() && path.string().back() == '/');
+  if (directory) {
     fs::create_directories(path / "data", ec);
     if (ec) throw Error(path.string() + ": cannot create data/: " + ec.message());
     file = path / "data" / "main_data.hdf5";
@@ -293,6 +339,21 @@ void write_minari(const fs::path& path, const Dataset& d) {
       }
     }
   });
+  if (!directory) return;
+  // What minari.load_dataset reads besides the data (MinariStorage.read, MinariDataset): the
+  // counts, the format, both spaces in Minari's serialization, the id and the format version.
+  fs::path root = fs::absolute(path.string().back() == '/' ? path.parent_path() : path);
+  std::string id = root.filename().string();
+  if (const char* base = std::getenv("MINARI_DATASETS_PATH"); base != nullptr && *base != '\0') {
+    const fs::path rel = root.lexically_relative(fs::absolute(base));
+    if (!rel.empty() && *rel.begin() != "..") id = rel.generic_string();
+  }
+  const std::string meta = "{\"dataset_id\": " + json::quote(id) + ", \"minari_version\": \"0.5.0\", \"data_format\": \"hdf5\"" +
+                           ", \"total_episodes\": " + std::to_string(eps.size()) + ", \"total_steps\": " + std::to_string(d.size()) +
+                           ", \"observation_space\": " + json::quote(box_of_rows(d.observations)) +
+                           ", \"action_space\": " + json::quote(action_space.empty() ? actions_space(d) : action_space) +
+                           ", \"algorithm_name\": " + json::quote(d.metadata.count("policy") ? d.metadata.at("policy") : "mnemo") + "}";
+  write_file_atomic(path / "data" / "metadata.json", meta);
 }
 
 }  // namespace mnemo::replay
