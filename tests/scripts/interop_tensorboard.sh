@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TensorBoard's own reader (tensorboard's EventAccumulator, from build/venv) reads what a run wrote:
 # a short CartPole run, resumed once (a second session appends a second event file), has exactly
-# the scalars of its metrics.jsonl (tests/interop/tensorboard_reference.py). Skipped without the venv.
+# the scalars of its metrics.jsonl (tests/interop/tensorboard_reference.py), and a TensorBoard server
+# on the run serves them (tests/interop/tensorboard_serve.py). Skipped without the venv.
 set -uo pipefail
 MNEMO=$(realpath "${1:?path to mnemo}")
 PY=${2:?python of build/venv}
@@ -18,4 +19,6 @@ run "$SRC/launch/configs/cartpole_ppo.yaml" --run-dir "$OUT/run" --set learner.t
 run --resume "$OUT/run" --set learner.total_env_steps=20480
 n=$(ls "$OUT"/run/events.out.tfevents.* | wc -l)
 ((n == 2)) || { echo "FAILED: $n event files, expected one per session (2)"; exit 1; }
-"$PY" "$SRC/tests/interop/tensorboard_reference.py" "$OUT/run"
+"$PY" "$SRC/tests/interop/tensorboard_reference.py" "$OUT/run" || exit 1
+# A real TensorBoard server: its HTTP API serves the same values.
+"$PY" "$SRC/tests/interop/tensorboard_serve.py" "$OUT/run"
