@@ -10,6 +10,7 @@ PINS=(
   popgym==1.0.7 minigrid==3.2.0                                  # memory tasks served through the bridge
   tensorboard==2.20.0 safetensors==0.6.2                         # readers of mnemo's event files and exports
   "minari[create,hdf5]==0.5.3" h5py==3.16.0                      # offline datasets: Minari and D4RL (h5py)
+  torch==2.15.0 transformers==5.23.0                             # a Hugging Face GPT-2 for the DT backbone; LibTorch 2.x
 )
 stamp="$VENV/.mnemo-pins"
 if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then
