@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-interop test-slurm test-stress bench clean
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-interop build-torch2 test-slurm test-stress bench clean
 
 all: build
 
@@ -40,10 +40,24 @@ test-mpi: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L mpi
 test-learning: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L learning
-# Against the real Python tools (Gymnasium, POPGym, ...) from a PyPI virtualenv in build/venv.
+# Against the real Python tools (Gymnasium, POPGym, MiniGrid, TensorBoard, safetensors, Minari,
+# h5py, transformers) from a PyPI virtualenv in build/venv.
 test-interop: build
 	@bash scripts/python-venv.sh $(BUILD_DIR)/venv
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L interop
+
+# mnemo built against the LibTorch 2.x inside PyPI's torch wheel (build/venv) in build-torch2/, with
+# the CUDA/NCCL configuration (the wheel is a CUDA build; this compiles and links it, a GPU runs
+# it), then its unit tests on the CPU. Debian's LibTorch 1.13 in build/ stays the default.
+TORCH2_DIR ?= build-torch2
+build-torch2: deps
+	@bash scripts/python-venv.sh $(BUILD_DIR)/venv
+	@cmake -S . -B $(TORCH2_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMNEMO_WITH_CUDA=ON $(CMAKE_FLAGS) \
+	  -DCMAKE_PREFIX_PATH="$$($(BUILD_DIR)/venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+	  > $(TORCH2_DIR).configure.log 2>&1 || (cat $(TORCH2_DIR).configure.log; exit 1)
+	@grep -E "^-- (mnemo:|Found Torch)" $(TORCH2_DIR).configure.log || true
+	@cmake --build $(TORCH2_DIR) -j $(JOBS)
+	@cd $(TORCH2_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
 
 # Not part of `make test`: the unit and integration tests, STRESS_REPEATS runs each, while every
 # core is kept busy (a test that depends on timing fails here first).
