@@ -17,6 +17,10 @@
 // final_obs on the step that ends an episode. Auto-reset, final_obs, first, episode statistics
 // and infos follow StepBatch's documented semantics.
 //
+// Envs that offer a batcher (Env::make_batcher: the Gymnasium bridge's, whose envs live in other
+// processes) are reset and stepped through it in one call per batch, from the calling thread; such
+// a pool must be synchronous.
+//
 // Thread-safety: one thread (the actor's) calls every method; the workers are internal.
 #pragma once
 
