@@ -48,12 +48,17 @@ test-interop: build
 
 # mnemo built against the LibTorch 2.x inside PyPI's torch wheel (build/venv) in build-torch2/, with
 # the CUDA/NCCL configuration (the wheel is a CUDA build; this compiles and links it, a GPU runs
-# it), then its unit tests on the CPU. Debian's LibTorch 1.13 in build/ stays the default.
+# it) and the wheel's own NCCL (its libtorch_cuda needs that version, not the system's: also for
+# the linker's check of executables that do not use NCCL themselves), then its
+# unit tests on the CPU. Debian's LibTorch 1.13 in build/ stays the default.
 TORCH2_DIR ?= build-torch2
 build-torch2: deps
 	@bash scripts/python-venv.sh $(BUILD_DIR)/venv
-	@cmake -S . -B $(TORCH2_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMNEMO_WITH_CUDA=ON $(CMAKE_FLAGS) \
-	  -DCMAKE_PREFIX_PATH="$$($(BUILD_DIR)/venv/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+	@site=$$($(BUILD_DIR)/venv/bin/python -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))'); \
+	  cmake -S . -B $(TORCH2_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DMNEMO_WITH_CUDA=ON $(CMAKE_FLAGS) \
+	  -DCMAKE_PREFIX_PATH="$$site/torch" -DNCCL_INCLUDE_DIR="$$site/nvidia/nccl/include" \
+	  -DNCCL_LIBRARY="$$(ls $$site/nvidia/nccl/lib/libnccl.so* | head -1)" \
+	  -DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$$site/nvidia/nccl/lib" \
 	  > $(TORCH2_DIR).configure.log 2>&1 || (cat $(TORCH2_DIR).configure.log; exit 1)
 	@grep -E "^-- (mnemo:|Found Torch)" $(TORCH2_DIR).configure.log || true
 	@cmake --build $(TORCH2_DIR) -j $(JOBS)
