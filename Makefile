@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEMO_CONFIG ?= launch/configs/cartpole_ppo.yaml
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-interop build-torch2 test-slurm test-stress bench clean
+.PHONY: all deps configure build demo test test-unit test-integration test-mpi test-learning test-interop build-torch2 peers test-slurm test-stress bench clean
 
 all: build
 
@@ -45,6 +45,10 @@ test-learning: build
 test-interop: build
 	@bash scripts/python-venv.sh $(BUILD_DIR)/venv
 	@cd $(BUILD_DIR) && ctest --output-on-failure -L interop
+
+# The comparisons with the real peers (PyPI virtualenv in build/venv): bench/peers/run.sh.
+peers: build
+	@bash bench/peers/run.sh $(BUILD_DIR)
 
 # mnemo built against the LibTorch 2.x inside PyPI's torch wheel (build/venv) in build-torch2/, with
 # the CUDA/NCCL configuration (the wheel is a CUDA build; this compiles and links it, a GPU runs

@@ -11,6 +11,7 @@ PINS=(
   tensorboard==2.21.0 safetensors==0.8.0                         # readers of mnemo's event files and exports
   "minari[create,hdf5]==0.5.3" h5py==3.16.0                      # offline datasets: Minari and D4RL (h5py)
   torch==2.15.0 transformers==5.23.0                             # a Hugging Face GPT-2 for the DT backbone; LibTorch 2.x
+  envpool==1.2.5                                                 # the env-stepping peer (bench/peers)
 )
 stamp="$VENV/.mnemo-pins"
 if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The comparisons with the real peers (issue "Side by side with the real peers"): makes the PyPI
+# virtualenv (scripts/python-venv.sh, pinned versions), runs each comparison with mnemo's side of it
+# in the same run, appends JSON lines to bench/peers/results.jsonl and prints one table each.
+#   bench/peers/run.sh [BUILD_DIR]        (make peers)
+set -uo pipefail
+BUILD=${1:-build}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=$SRC/bench/peers/results.jsonl
+: > "$OUT"
+bash "$SRC/scripts/python-venv.sh" "$BUILD/venv" || { echo "peers: no virtualenv, nothing compared"; exit 1; }
+PY=$BUILD/venv/bin/python
+echo "== env stepping: mnemo EnvPool vs envpool and gymnasium's vector envs"
+"$PY" "$SRC/bench/peers/env_stepping.py" "$BUILD" "$OUT" || echo "peers: env stepping failed (exit $?)"
+echo "== env bridge: mnemo's gym envs vs gymnasium's SyncVectorEnv"
+"$BUILD/bench/bench_envs_gym_bridge" --python "$PY" | tee /dev/stderr | grep '^{' >> "$OUT"
+echo "results in $OUT"
