@@ -12,6 +12,8 @@ bash "$SRC/scripts/python-venv.sh" "$BUILD/venv" || { echo "peers: no virtualenv
 PY=$BUILD/venv/bin/python
 echo "== env stepping: mnemo EnvPool vs envpool and gymnasium's vector envs"
 "$PY" "$SRC/bench/peers/env_stepping.py" "$BUILD" "$OUT" || echo "peers: env stepping failed (exit $?)"
+echo "== Decision Transformer training: mnemo vs a plain PyTorch 2.x DT"
+"$PY" "$SRC/bench/peers/dt_train.py" "$BUILD" "$OUT" || echo "peers: DT training failed (exit $?)"
 echo "== env bridge: mnemo's gym envs vs gymnasium's SyncVectorEnv"
 "$BUILD/bench/bench_envs_gym_bridge" --python "$PY" | tee /dev/stderr | grep '^{' >> "$OUT"
 echo "results in $OUT"
