@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -52,5 +53,17 @@ std::string quote(const std::string& s);
 // A double that reads back to the same value (shortest of %.15g/%.16g/%.17g that round-trips);
 // non-finite values as NaN / Infinity / -Infinity (see above).
 std::string number(double v);
+
+// A JSON array of numbers: integers as written, floating-point values as number() writes them.
+template <class T>
+std::string list(const std::vector<T>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ", ";
+    if constexpr (std::is_floating_point_v<T>) s += number(v[i]);
+    else s += std::to_string(v[i]);
+  }
+  return s + "]";
+}
 
 }  // namespace mnemo::json

@@ -377,20 +377,15 @@ namespace {
 
 // The action space as Minari serializes it (minari.serialization.serialize_space), bounds included.
 std::string minari_action_space(const ActionSpace& a) {
-  auto list = [](const auto& v) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json::number(static_cast<double>(v[i]));
-    return s + "]";
-  };
   switch (a.kind) {
     case ActionSpace::Kind::kDiscrete:
       return "{\"type\": \"Discrete\", \"dtype\": \"int64\", \"start\": 0, \"n\": " + std::to_string(a.n) + "}";
     case ActionSpace::Kind::kBox:
       return "{\"type\": \"Box\", \"dtype\": \"float32\", \"shape\": [" + std::to_string(a.low.size()) +
-             "], \"low\": " + list(a.low) + ", \"high\": " + list(a.high) + "}";
+             "], \"low\": " + json::list(a.low) + ", \"high\": " + json::list(a.high) + "}";
     case ActionSpace::Kind::kMultiDiscrete:
-      return "{\"type\": \"MultiDiscrete\", \"dtype\": \"int64\", \"nvec\": " + list(a.nvec) + ", \"start\": " +
-             list(std::vector<std::int64_t>(a.nvec.size(), 0)) + "}";
+      return "{\"type\": \"MultiDiscrete\", \"dtype\": \"int64\", \"nvec\": " + json::list(a.nvec) + ", \"start\": " +
+             json::list(std::vector<std::int64_t>(a.nvec.size(), 0)) + "}";
   }
   throw Error("unknown action space kind");
 }

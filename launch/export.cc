@@ -40,17 +40,6 @@ class JsonOptionsWriter {
   std::string out_ = "{";
 };
 
-template <class T>
-std::string json_list(const std::vector<T>& v) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) s += ", ";
-    if constexpr (std::is_floating_point_v<T>) s += json::number(v[i]);
-    else s += std::to_string(v[i]);
-  }
-  return s + "]";
-}
-
 // JSON -> config::Node, so that the model options are bound (and checked: unknown keys, wrong
 // types) by the same code that reads them from a YAML config.
 config::Node to_node(const json::Value& v, const std::string& origin) {
@@ -163,7 +152,7 @@ std::string obs_spec_json(const Spec& spec) {
   for (std::size_t i = 0; i < spec.fields.size(); ++i) {
     const FieldSpec& f = spec.fields[i];
     s += std::string(i ? ", " : "") + "{\"name\": " + json::quote(f.name) + ", \"dtype\": " +
-         json::quote(dtype_name(f.dtype)) + ", \"shape\": " + json_list(f.shape) + "}";
+         json::quote(dtype_name(f.dtype)) + ", \"shape\": " + json::list(f.shape) + "}";
   }
   return s + "]";
 }
@@ -172,9 +161,9 @@ std::string action_space_json(const ActionSpace& a) {
   switch (a.kind) {
     case ActionSpace::Kind::kDiscrete: return "{\"kind\": \"discrete\", \"n\": " + std::to_string(a.n) + "}";
     case ActionSpace::Kind::kBox:
-      return "{\"kind\": \"box\", \"low\": " + json_list(a.low) + ", \"high\": " + json_list(a.high) + "}";
+      return "{\"kind\": \"box\", \"low\": " + json::list(a.low) + ", \"high\": " + json::list(a.high) + "}";
     case ActionSpace::Kind::kMultiDiscrete:
-      return "{\"kind\": \"multi_discrete\", \"nvec\": " + json_list(a.nvec) + "}";
+      return "{\"kind\": \"multi_discrete\", \"nvec\": " + json::list(a.nvec) + "}";
   }
   throw Error("unknown action space kind");
 }
