@@ -520,8 +520,11 @@ class GymBatcher : public EnvBatcher {
       servers.push_back(o.endpoints.empty() ? std::make_shared<GymServer>(o)
                                             : std::make_shared<GymServer>(o, o.endpoints[s]));
     for (std::size_t s = 0; s < k; ++s) {
-      Part p{servers[s], s * n / k, (s + 1) * n / k, {}};
-      for (std::size_t i = p.begin; i < p.end; ++i) p.copies.push_back(static_cast<std::int64_t>(i - p.begin));
+      Part p{servers[s], s * n / k, (s + 1) * n / k, {}, {}};
+      for (std::size_t i = p.begin; i < p.end; ++i) {
+        p.copies.push_back(static_cast<std::int64_t>(i - p.begin));
+        p.rows.push_back(i);
+      }
       p.server->send(open_request(static_cast<std::int64_t>(p.end - p.begin)));
       parts_.push_back(std::move(p));
     }
@@ -552,19 +555,17 @@ class GymBatcher : public EnvBatcher {
     for (Part& p : parts_) {
       GymServer& server = *p.server;
       const wire::Message reply = server.receive();
-      const auto rows = static_cast<std::int64_t>(p.end - p.begin);
-      std::vector<std::size_t> to(p.end - p.begin);
-      for (std::size_t r = 0; r < to.size(); ++r) to[r] = p.begin + r;
-      copy_obs(server, reply, "obs:", spec_->observation, rows, out.obs, to);
+      const auto rows = static_cast<std::int64_t>(p.rows.size());
+      copy_obs(server, reply, "obs:", spec_->observation, rows, out.obs, p.rows);
       const Array& infos = expect(server, reply, "infos", DType::kFloat32, {rows, num_infos});
       if (num_infos > 0)
         std::memcpy(out.infos.data<float>() + p.begin * num_infos, infos.raw(), infos.nbytes());
       if (actions == nullptr) continue;
       read_results(server, reply, rows, results + p.begin);
-      std::vector<std::size_t> ended;
-      for (std::size_t r = 0; r < to.size(); ++r)
-        if (results[p.begin + r].terminated || results[p.begin + r].truncated) ended.push_back(p.begin + r);
-      copy_obs(server, reply, "final:", spec_->observation, static_cast<std::int64_t>(ended.size()), out.final_obs, ended);
+      ended_.clear();
+      for (std::size_t row : p.rows)
+        if (results[row].terminated || results[row].truncated) ended_.push_back(row);
+      copy_obs(server, reply, "final:", spec_->observation, static_cast<std::int64_t>(ended_.size()), out.final_obs, ended_);
     }
   }
 
@@ -572,12 +573,14 @@ class GymBatcher : public EnvBatcher {
   struct Part {
     std::shared_ptr<GymServer> server;
     std::size_t begin = 0, end = 0;     // the pool's envs [begin, end) are this server's copies 0..
-    std::vector<std::int64_t> copies;   // 0..end-begin-1
+    std::vector<std::int64_t> copies;   // 0..end-begin-1, as the requests name them
+    std::vector<std::size_t> rows;      // begin..end-1, the pool rows they fill
   };
 
   std::shared_ptr<const GymSpec> spec_;
   std::vector<Part> parts_;
   std::size_t action_bytes_ = 0;
+  std::vector<std::size_t> ended_;  // the rows whose episode ended, per reply (kept to reuse its memory)
 };
 
 // ---------------------------------------------------------------------------------------------
