@@ -1,5 +1,6 @@
 // The Gymnasium bridge: any Gymnasium environment (or anything with its API) as a mnemo env,
-// served by Python processes over ZeroMQ (the server is envs/python/mnemo_envs/server.py).
+// served by Python processes (the server is envs/python/mnemo_envs/server.py): over a Unix stream
+// socket for the servers mnemo starts, over ZeroMQ or a Unix socket for servers already running.
 //
 //   env: {name: gym, id: CartPole-v1}                         # mnemo starts the servers
 //   env: {name: gym, id: mypkg.envs:make, kwargs: {level: 3}, servers: 2}
@@ -37,24 +38,26 @@ struct GymOptions {
   std::string id;                       // Gymnasium id (CartPole-v1) or module:function
   config::Node kwargs;                  // keyword arguments for gymnasium.make or the factory
   std::int64_t servers = 1;             // server processes per pool, when mnemo starts them
-  std::vector<std::string> endpoints;   // servers already running (one pool's envs spread over them)
+  std::vector<std::string> endpoints;   // servers already running (one pool's envs spread over them): tcp://, ipc://, unix://
   std::string python;                   // interpreter; empty: $MNEMO_PYTHON, else /usr/bin/python3, else python3
   std::string render_mode = "rgb_array";  // render_mode of the copies; "" for envs that cannot render
   std::vector<std::string> info_keys;   // infos to pass on; empty: the numeric scalar infos the env shows
   std::int64_t timeout_ms = 60000;      // longest wait for a reply
   std::int64_t start_timeout_ms = 60000;  // longest wait for a server to start (imports, env construction)
+  std::int64_t spin_us = 200;           // a started server polls this long for the next request before it sleeps
 
   template <class V>
   void visit(V& v) {
     v("id", id, "Gymnasium env id (CartPole-v1) or module:function returning an env with the Gymnasium API");
     v("kwargs", kwargs, "keyword arguments for gymnasium.make(id, ...) or the factory, as a map");
     v("servers", servers, "Python server processes per pool (one per core steps envs in parallel)");
-    v("endpoints", endpoints, "ZeroMQ endpoints of servers already running (python3 -m mnemo_envs.server); empty: start them");
+    v("endpoints", endpoints, "endpoints of servers already running (python3 -m mnemo_envs.server): ZeroMQ's tcp:// or ipc://, or unix:///path; empty: start them");
     v("python", python, "Python interpreter for the servers; empty: $MNEMO_PYTHON, /usr/bin/python3 or python3");
     v("render_mode", render_mode, "render_mode the copies are made with (rgb_array for frames; empty: none)");
     v("info_keys", info_keys, "info keys passed on as mnemo infos; empty: the numeric scalar infos of the env");
     v("timeout_ms", timeout_ms, "longest wait for a server's reply");
     v("start_timeout_ms", start_timeout_ms, "longest wait for a server to start");
+    v("spin_us", spin_us, "microseconds a started server polls for the next request before it sleeps (0: never)");
   }
   void validate() const;
 };
@@ -68,7 +71,7 @@ class GymEnv : public Env {
  public:
   static constexpr const char* kName = "gym";
   static constexpr const char* kDescription =
-      "any Gymnasium env (an id or module:function) served by Python processes over ZeroMQ (envs/python)";
+      "any Gymnasium env (an id or module:function) served by Python processes (envs/python)";
   using Options = GymOptions;
 
   // Reads the env's spec (from a short-lived server the first time this process sees these

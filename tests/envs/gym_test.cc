@@ -13,7 +13,13 @@
 #include <cstring>
 #include <thread>
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <optional>
 
 #include <chrono>
 #include <filesystem>
@@ -227,7 +233,7 @@ TEST(GymEnvTest, OneEnvAloneStepsRendersAndRefusesToStepPastTheEnd) {
   const std::int64_t action[3] = {0, 0, 0};
   EXPECT_NE(error_of([&] { env.step(action, obs.slot); }).find("before reset"), std::string::npos);
   env.reset(1, obs.slot);
-  EXPECT_EQ(env.endpoint().rfind("ipc://", 0), 0u) << env.endpoint();
+  EXPECT_EQ(env.endpoint().rfind("unix://", 0), 0u) << env.endpoint();
   EXPECT_FALSE(env.step(action, obs.slot).truncated);
   EXPECT_TRUE(env.step(action, obs.slot).truncated);
   EXPECT_NE(error_of([&] { env.step(action, obs.slot); }).find("after the episode ended"), std::string::npos);
@@ -249,7 +255,7 @@ TEST(GymEnvTest, AServerThatExitsIsAnErrorNamingTheEnvTheEndpointAndTheExitStatu
   const std::string msg = error_of([&] {
     for (int t = 0; t < 3; ++t) pool.step(demo_actions(2, 0, 0));
   });
-  EXPECT_NE(msg.find("gym env 'mnemo_envs.examples:spaces_demo' at ipc://"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gym env 'mnemo_envs.examples:spaces_demo' at unix://"), std::string::npos) << msg;
   EXPECT_NE(msg.find("exit code 3"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { pool.step(demo_actions(2, 0, 0)); }), "");  // unusable after that
 }
@@ -304,6 +310,8 @@ TEST(GymEnvTest, BadOptionsAreConfigErrorsNamingTheKey) {
   EXPECT_NE(bad([](GymOptions& o) { o.kwargs = config::parse_yaml("[1, 2]", "t"); }).find("env.kwargs"),
             std::string::npos);
   EXPECT_NE(bad([](GymOptions& o) { o.timeout_ms = 0; }).find("env.timeout_ms"), std::string::npos);
+  EXPECT_NE(bad([](GymOptions& o) { o.spin_us = -1; }).find("env.spin_us"), std::string::npos);
+  EXPECT_EQ(bad([](GymOptions& o) { o.spin_us = 0; }), "");
   // make_env knows the bridge by name, and its options bind like any env's.
   EXPECT_NE(registered_env_names().find("gym"), std::string::npos);
 }
@@ -387,21 +395,54 @@ TEST(GymEnvTest, AReplyThatDoesNotMatchTheSpecIsRejected) {
   EXPECT_NE(msg.find("sent 'obs:obs' as float32[1, 3], expected float32[1, 2]"), std::string::npos) << msg;
 }
 
+// A cartpole server that a user started by hand, bound at `scheme` + dir/s.sock; pid 0 when it
+// did not report ready within 30 s.
+struct UserServer {
+  std::string dir, endpoint, path;
+  pid_t pid = 0;
+  explicit UserServer(const std::string& scheme) {
+    char d[] = "/tmp/mnemo-gym-test-XXXXXX";
+    if (mkdtemp(d) == nullptr) return;
+    dir = d;
+    path = dir + "/s.sock";
+    endpoint = scheme + path;
+    const std::string ready = dir + "/ready";
+    SpawnOptions so;
+    so.set_env = {"PYTHONPATH=" + std::string(MNEMO_SOURCE_DIR) + "/envs/python"};
+    pid = spawn_process(test_python(),
+                        {"-m", "mnemo_envs.server", "--env", "mnemo_envs.examples:cartpole", "--bind", endpoint,
+                         "--ready-file", ready},
+                        so);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!std::filesystem::exists(ready) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!std::filesystem::exists(ready)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+      pid = 0;
+    }
+  }
+  // Waits for the exit a SHUTDOWN asked for; true when it exited with status 0.
+  bool exited_cleanly() {
+    int status = 0;
+    const bool ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    pid = 0;
+    return ok;
+  }
+  ~UserServer() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    if (!dir.empty()) std::filesystem::remove_all(dir);
+  }
+};
+
 TEST(GymEnvTest, TheServerAnswersBadBytesWithAnErrorAndKeepsServing) {
   REQUIRE_PYTHON();
-  char dir[] = "/tmp/mnemo-gym-test-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string endpoint = std::string("ipc://") + dir + "/s.sock", ready = std::string(dir) + "/ready";
-  SpawnOptions so;
-  so.set_env = {"PYTHONPATH=" + std::string(MNEMO_SOURCE_DIR) + "/envs/python"};
-  const pid_t pid = spawn_process(test_python(),
-                                  {"-m", "mnemo_envs.server", "--env", "mnemo_envs.examples:cartpole", "--bind", endpoint,
-                                   "--ready-file", ready},
-                                  so);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!std::filesystem::exists(ready) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_TRUE(std::filesystem::exists(ready)) << "the server did not start";
+  UserServer server("ipc://");
+  ASSERT_GT(server.pid, 0) << "the server did not start";
+  const std::string endpoint = server.endpoint;
   zmq::socket_t req(transport::context(), zmq::socket_type::req);
   req.set(zmq::sockopt::linger, 0);
   req.set(zmq::sockopt::rcvtimeo, 20000);
@@ -426,10 +467,122 @@ TEST(GymEnvTest, TheServerAnswersBadBytesWithAnErrorAndKeepsServing) {
   EXPECT_EQ(ok.request_id, 6u);
   EXPECT_NE(wire::array_text(ok.at("spec")).find("\"kind\": \"discrete\""), std::string::npos);
   ask(wire::encode(wire::Message(wire::MsgType::kShutdown, 7)));
-  int status = 0;
-  EXPECT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << describe_exit(status);
-  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(server.exited_cleanly());
+}
+
+// The unix:// stream's framing, written here independently of gym.cc: u32 frame count, u64 size
+// per frame, then the bytes.
+struct StreamClient {
+  int fd = -1;
+  explicit StreamClient(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+    timeval tv{20, 0};
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  ~StreamClient() {
+    if (fd >= 0) ::close(fd);
+  }
+  void write_bytes(const void* p, std::size_t n) { ASSERT_EQ(::send(fd, p, n, MSG_NOSIGNAL), static_cast<ssize_t>(n)); }
+  void send(const std::vector<wire::Frame>& frames) {
+    const auto count = static_cast<std::uint32_t>(frames.size());
+    write_bytes(&count, 4);
+    for (const auto& f : frames) {
+      const std::uint64_t n = f.size;
+      write_bytes(&n, 8);
+    }
+    for (const auto& f : frames) write_bytes(f.data, f.size);
+  }
+  // false at the end of the stream (or after 20 s without bytes)
+  bool read_bytes(void* p, std::size_t n) {
+    for (std::size_t got = 0; got < n;) {
+      const ssize_t k = ::recv(fd, static_cast<char*>(p) + got, n - got, 0);
+      if (k <= 0) return false;
+      got += static_cast<std::size_t>(k);
+    }
+    return true;
+  }
+  std::optional<wire::Message> receive() {
+    std::uint32_t count = 0;
+    if (!read_bytes(&count, 4)) return std::nullopt;
+    std::vector<std::uint64_t> sizes(count);
+    if (!read_bytes(sizes.data(), 8 * count)) return std::nullopt;
+    std::vector<wire::Frame> frames;
+    for (auto n : sizes) {
+      std::string bytes(n, '\0');
+      if (!read_bytes(bytes.data(), n)) return std::nullopt;
+      frames.push_back(wire::Frame::from_string(bytes));
+    }
+    return wire::decode(std::move(frames));
+  }
+  bool closed_by_peer() {
+    char c;
+    return ::recv(fd, &c, 1, 0) == 0;
+  }
+};
+
+TEST(GymEnvTest, AStreamServerRefusesBadFramingServesTheNextClientAndAPoolThroughUnixEndpoints) {
+  REQUIRE_PYTHON();
+  UserServer server("unix://");
+  ASSERT_GT(server.pid, 0) << "the server did not start";
+  {
+    StreamClient c(server.path);
+    ASSERT_GE(c.fd, 0);
+    const std::uint32_t none = 0;  // a message of no frames: the stream's framing is lost
+    c.write_bytes(&none, 4);
+    const auto refused = c.receive();
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->type, wire::MsgType::kError);
+    EXPECT_NE(wire::array_text(refused->at("message")).find("declares 0 frames"), std::string::npos);
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  {
+    StreamClient c(server.path);  // the server takes the next connection
+    ASSERT_GE(c.fd, 0);
+    const std::uint32_t many = 1u << 20;
+    c.write_bytes(&many, 4);
+    const auto refused = c.receive();
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_NE(wire::array_text(refused->at("message")).find("1048576 frames"), std::string::npos);
+  }
+  {
+    StreamClient c(server.path);
+    ASSERT_GE(c.fd, 0);
+    c.send({wire::Frame::from_string("MNEM but not a header")});  // framed well: the connection stays
+    const auto bad = c.receive();
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_NE(wire::array_text(bad->at("message")).find("bad request"), std::string::npos);
+    wire::Message open(wire::MsgType::kEnvOpen, 6);
+    open.add("num_envs", Array::from_vector<std::int64_t>({2}, {1}));
+    c.send(wire::encode(open));
+    const auto ok = c.receive();
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->type, wire::MsgType::kOk);
+    EXPECT_EQ(ok->request_id, 6u);
+  }
+  {
+    GymOptions o;
+    o.id = "mnemo_envs.examples:cartpole";
+    o.endpoints = {server.endpoint};
+    o.timeout_ms = 20000;
+    EnvPool pool(pool_options(3), gym_factory(o));
+    pool.reset(4);
+    EXPECT_EQ(pool.observation_spec().str(), "obs:float32[4]");
+    EXPECT_EQ(pool.step(Array::from_vector<std::int64_t>({0, 1, 0}, {3})).size(), 3);
+  }
+  StreamClient c(server.path);  // the pool closed its connection: one more client is served
+  ASSERT_GE(c.fd, 0);
+  c.send(wire::encode(wire::Message(wire::MsgType::kShutdown, 7)));
+  const auto bye = c.receive();
+  ASSERT_TRUE(bye.has_value());
+  EXPECT_EQ(bye->type, wire::MsgType::kOk);
+  EXPECT_TRUE(server.exited_cleanly());
 }
 
 }  // namespace

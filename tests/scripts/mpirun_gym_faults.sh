@@ -25,7 +25,7 @@ timeout --kill-after=20 300 "$MPIRUN" --allow-run-as-root --oversubscribe -np 3 
 [[ -f $OUT/died ]] || fail "the env server never died"
 steps=$(tail -1 "$OUT/run/metrics.jsonl" | sed -n 's/.*"env_steps": \([0-9]*\).*/\1/p')
 ((steps >= 20480)) || fail "trained on $steps env steps, not 20480"
-grep -rhq "gym env 'mnemo_envs.examples:cartpole' at ipc://.* exited before it replied (exit code 3" "$OUT/run/logs" ||
+grep -rhq "gym env 'mnemo_envs.examples:cartpole' at unix://.* exited before it replied (exit code 3" "$OUT/run/logs" ||
   fail "no log line names the env, the endpoint and the exit status"
 grep -q "actor 0 runs as process .* (restart 1)" "$OUT/run/logs/rank-2.log" || fail "the actor was not restarted"
 grep -rh "exited before it replied" "$OUT/run/logs" | head -1

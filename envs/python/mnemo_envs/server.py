@@ -1,9 +1,14 @@
-"""The env server: copies of one environment served to a mnemo pool over ZeroMQ.
+"""The env server: copies of one environment served to a mnemo pool over ZeroMQ or a Unix socket.
 
     python3 -m mnemo_envs.server --env CartPole-v1 --bind tcp://127.0.0.1:5555
     python3 -m mnemo_envs.server --env mypackage.envs:make_env --kwargs '{"level": 3}' --bind ipc:///tmp/e.sock
+    python3 -m mnemo_envs.server --env CartPole-v1 --bind unix:///tmp/e.sock
 
-One client at a time (a REP socket). Requests and replies are mnemo wire messages (wire.py):
+One client at a time (a REP socket, or one connection at a time on a unix:// stream socket, which
+is what mnemo uses for the servers it starts: a round trip costs a fifth of ZeroMQ's, which hops
+through I/O threads). On the stream, a message is u32 frame count, u64 size per frame, then the
+frames' bytes, little-endian (wire.py's read_stream/stream_bytes). Requests and replies are mnemo
+wire messages (wire.py):
 
   ENV_OPEN   num_envs int64[1]               -> spec (JSON text): fields, action space, info names
   ENV_RESET  envs int64[k], seeds int64[k]   -> obs:NAME [k, ...], infos float32[k, I]
@@ -27,9 +32,12 @@ import importlib
 import inspect
 import json
 import os
+import select
 import shutil
 import signal
+import socket as sockets
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -154,35 +162,34 @@ class Server:
                 raise ValueError("copy %d must be reset before it steps (%s)" % (
                     i, "its episode ended" if self.done[i] else "never reset"))
         env_actions = self.acts.actions(actions)  # all checked before any copy moves
-        out = self.obs.buffers(k)
-        write = self.obs.writer(out)
-        reward = np.zeros(k, dtype=np.float32)
-        terminated = np.zeros(k, dtype=np.uint8)
-        truncated = np.zeros(k, dtype=np.uint8)
+        observations, rewards, ended, finals = [], [], [], []
         infos = np.zeros((k, len(self.info_names)), dtype=np.float32)
-        finals = []
-        envs, done = self.envs, self.done
+        envs, done, info_names = self.envs, self.done, self.info_names
         for row, i in enumerate(ids):
             obs, r, term, trunc, info = envs[i].step(env_actions[row])
-            reward[row] = r
-            if self.info_names:
+            rewards.append(r)
+            if info_names:
                 self.write_infos(info, infos, row)
             if term or trunc:
-                terminated[row] = bool(term)
-                truncated[row] = not term
+                ended.append((row, bool(term)))
                 if autoreset:
                     finals.append(obs)
                     obs, _ = envs[i].reset(seed=seeds[row])
                 else:
                     done[i] = True
-            write(obs, row)
-        final = self.obs.buffers(len(finals))
-        write_final = self.obs.writer(final)
-        for row, obs in enumerate(finals):
-            write_final(obs, row)
-        return (self.obs_fields("obs:", out) + [("reward", reward), ("terminated", terminated),
-                                                ("truncated", truncated), ("infos", infos)] +
-                self.obs_fields("final:", final))
+            observations.append(obs)
+        try:
+            reward = np.asarray(rewards, dtype=np.float32).reshape(k)
+        except (TypeError, ValueError):
+            raise ValueError("rewards must be numbers, got %r" % (rewards,)) from None
+        terminated = np.zeros(k, dtype=np.uint8)
+        truncated = np.zeros(k, dtype=np.uint8)
+        for row, term in ended:
+            terminated[row] = term
+            truncated[row] = not term
+        return (self.obs_fields("obs:", self.obs.batch(observations)) +
+                [("reward", reward), ("terminated", terminated), ("truncated", truncated), ("infos", infos)] +
+                self.obs_fields("final:", self.obs.batch(finals)))
 
     def render(self, fields):
         i = self.scalar(fields, "env")
@@ -218,11 +225,12 @@ class Server:
         ids = self.field(fields, "envs")
         if ids.dtype != np.int64 or ids.ndim != 1 or ids.size == 0:
             raise ValueError("envs must be int64[k], k > 0, got %s%s" % (ids.dtype, list(ids.shape)))
-        if np.any(ids < 0) or np.any(ids >= len(self.envs)):
-            raise ValueError("envs %s outside 0..%d" % (ids.tolist(), len(self.envs) - 1))
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError("envs %s name a copy twice" % ids.tolist())
-        return ids.tolist()
+        out = ids.tolist()  # Python ints: cheaper to check and to index with than numpy's
+        if min(out) < 0 or max(out) >= len(self.envs):
+            raise ValueError("envs %s outside 0..%d" % (out, len(self.envs) - 1))
+        if len(set(out)) != len(out):
+            raise ValueError("envs %s name a copy twice" % out)
+        return out
 
     def seeds(self, fields, k):
         s = self.field(fields, "seeds")
@@ -272,28 +280,91 @@ class Server:
             if stop:
                 return
 
+    @staticmethod
+    def spin_for(conn, seconds):
+        """Polls `conn` without sleeping for up to `seconds`: a client stepping in a tight loop sends
+        its next request within tens of microseconds, and catching it awake saves the wake-up a
+        blocking wait costs (tens of microseconds more on a virtual machine)."""
+        until = time.perf_counter() + seconds
+        while True:
+            ready, _, _ = select.select([conn], [], [], 0)
+            if ready or time.perf_counter() > until:
+                return ready
+
+    def serve_stream(self, listener):
+        """serve() for a unix:// listening socket: one connection at a time, until SHUTDOWN."""
+        parent = self.args.parent
+        limit = self.args.max_message_bytes + (1 << 16)
+        spin = self.args.spin_us / 1e6
+        conn = None
+        while True:
+            ready = self.spin_for(conn, spin) if conn is not None and spin > 0 else None
+            if not ready:
+                ready, _, _ = select.select([conn or listener], [], [], 1.0)
+            if not ready:
+                if parent and os.getppid() != parent:
+                    return "orphaned"
+                continue
+            if conn is None:
+                conn, _ = listener.accept()
+                continue
+            try:
+                frames = wire.read_stream(conn, limit)
+            except wire.WireError as e:  # a stream that lost its framing cannot be read on: drop it
+                try:
+                    conn.sendall(wire.stream_bytes(wire.encode(wire.ERROR, 0, [("message", wire.text(
+                        "bad request: %s" % e))])))
+                except OSError:
+                    pass
+                frames = None
+            except OSError:
+                frames = None
+            if frames is None:  # the client closed the connection (or broke it): wait for the next
+                conn.close()
+                conn = None
+                continue
+            reply, stop = self.handle(frames)
+            try:
+                conn.sendall(wire.stream_bytes(reply))
+            except OSError:
+                conn.close()
+                conn = None
+            if stop:
+                return
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m mnemo_envs.server", description=__doc__.split("\n\n")[0])
     p.add_argument("--env", required=True, help="a Gymnasium id (CartPole-v1) or module:function returning an env")
-    p.add_argument("--bind", required=True, help="ZeroMQ endpoint to bind (tcp://127.0.0.1:5555, ipc:///path)")
+    p.add_argument("--bind", required=True, help="endpoint to bind: ZeroMQ (tcp://127.0.0.1:5555, ipc:///path) or a "
+                                                    "unix:///path stream socket")
     p.add_argument("--kwargs", default="", help="JSON object of keyword arguments for gymnasium.make or the factory")
     p.add_argument("--render-mode", default="", help="render_mode of the copies (rgb_array for frames); empty: none")
     p.add_argument("--info-keys", default=None, help="comma-separated info keys to pass on (default: the numeric "
                                                      "scalar infos of a probe reset and step)")
     p.add_argument("--max-envs", type=int, default=65536, help="most copies a client may open")
     p.add_argument("--max-message-bytes", type=int, default=256 << 20, help="largest request accepted")
+    p.add_argument("--spin-us", type=int, default=0, help="unix:// only: after a reply, poll for the next request "
+                                                          "without sleeping for up to this many microseconds")
     p.add_argument("--parent", type=int, default=0, help="exit when this process is no longer the parent")
     p.add_argument("--ready-file", default="", help="write the bound endpoint here once serving")
     p.add_argument("--cleanup", default="", help="a folder to remove when the parent is gone (its socket and log)")
     args = p.parse_args(argv)
+    if not 0 <= args.spin_us <= 1000000:
+        p.error("--spin-us must be in [0, 1000000], got %d" % args.spin_us)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = Server(args)
-    socket = zmq.Context.instance().socket(zmq.REP)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.setsockopt(zmq.MAXMSGSIZE, args.max_message_bytes + (1 << 16))
-    socket.bind(args.bind)
-    endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
+    if args.bind.startswith("unix://"):
+        socket = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
+        socket.bind(args.bind[len("unix://"):])
+        socket.listen(1)
+        endpoint = args.bind
+    else:
+        socket = zmq.Context.instance().socket(zmq.REP)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.MAXMSGSIZE, args.max_message_bytes + (1 << 16))
+        socket.bind(args.bind)
+        endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT)
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
@@ -302,7 +373,7 @@ def main(argv=None):
     print("mnemo_envs.server: serving %s on %s (checksums in %s)" % (
         args.env, endpoint, "C" if wire.fast_checksums() else "Python"), file=sys.stderr, flush=True)
     try:
-        ended = server.serve(socket)
+        ended = server.serve_stream(socket) if endpoint.startswith("unix://") else server.serve(socket)
     finally:
         for e in server.envs:
             e.close()

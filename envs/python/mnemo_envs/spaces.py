@@ -162,6 +162,24 @@ class ObsLayout:
             return write_box
         return lambda obs, row: self.write(obs, buffers, row)
 
+    def batch(self, observations):
+        """The field buffers of a list of observations, one row each. A lone Box (the common case)
+        is stacked at once; anything else, or a Box whose shapes disagree, goes row by row, which
+        names the offending field."""
+        if len(self.leaves) == 1 and not self.leaves[0][0] and _kind(self.leaves[0][1]) == "Box" and observations:
+            _, _, _, dtype, shape = self.leaves[0]
+            try:
+                stacked = np.stack(observations)
+            except ValueError:
+                stacked = None
+            if stacked is not None and stacked.shape[1:] == shape:
+                return [stacked.astype(dtype, copy=False)]
+        buffers = self.buffers(len(observations))
+        write = self.writer(buffers)
+        for row, obs in enumerate(observations):
+            write(obs, row)
+        return buffers
+
     def write(self, obs, buffers, row):
         """Writes one observation into row `row` of each field's buffer."""
         for (path, leaf, name, dtype, shape), buf in zip(self.leaves, buffers):

@@ -183,3 +183,50 @@ def field_text(a):
     if a.dtype != np.uint8 or a.ndim != 1:
         raise WireError("text field is %s%s, expected uint8[n]" % (a.dtype, list(a.shape)))
     return a.tobytes().decode("utf-8", "replace")
+
+
+# -- the unix:// stream: u32 frame count, u64 size per frame, then the frames' bytes ------------
+MAX_STREAM_FRAMES = 1024
+
+
+def stream_bytes(frames):
+    """One message's frames framed for a stream socket."""
+    sizes = [memoryview(f).nbytes for f in frames]
+    return b"".join([struct.pack("<I%dQ" % len(sizes), len(sizes), *sizes)] + [memoryview(f).cast("B") for f in frames])
+
+
+def _read_exact(conn, n):
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = conn.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return buf
+
+
+def read_stream(conn, max_bytes):
+    """The frames (memoryviews) of the next message on a stream socket; None when the peer closed
+    it before a message began. Raises WireError for framing over the limits or a message cut off."""
+    head = _read_exact(conn, 4)
+    if head is None:
+        return None
+    (count,) = struct.unpack("<I", head)
+    if count == 0 or count > MAX_STREAM_FRAMES:
+        raise WireError("stream message declares %d frames (1 to %d)" % (count, MAX_STREAM_FRAMES))
+    sizes = _read_exact(conn, 8 * count)
+    if sizes is None:
+        raise WireError("stream ends inside a message's frame sizes")
+    sizes = struct.unpack("<%dQ" % count, sizes)
+    total = sum(sizes)
+    if total > max_bytes:
+        raise WireError("stream message of %d bytes exceeds the limit of %d" % (total, max_bytes))
+    body = _read_exact(conn, total) if total else bytearray()
+    if body is None:
+        raise WireError("stream ends inside a message")
+    view, frames, pos = memoryview(body), [], 0
+    for n in sizes:
+        frames.append(view[pos:pos + n])
+        pos += n
+    return frames
