@@ -2,6 +2,7 @@
 // cache and the batcher. The protocol is documented in envs/python/mnemo_envs/server.py.
 #include "envs/gym.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -186,14 +187,16 @@ class StreamChannel {
 
   // Writes all frames; false when the connection is gone.
   bool send(const std::vector<wire::Frame>& frames) {
-    std::vector<std::uint8_t> head(4 + 8 * frames.size());
+    head_.resize(4 + 8 * frames.size());  // head_ and iov_ keep their memory from message to message
+    auto& head = head_;
     const auto count = static_cast<std::uint32_t>(frames.size());
     std::memcpy(head.data(), &count, 4);
     for (std::size_t i = 0; i < frames.size(); ++i) {
       const std::uint64_t n = frames[i].size;
       std::memcpy(head.data() + 4 + 8 * i, &n, 8);
     }
-    std::vector<iovec> iov;
+    auto& iov = iov_;
+    iov.clear();
     iov.push_back({head.data(), head.size()});
     for (const auto& f : frames)
       if (f.size > 0) iov.push_back({const_cast<void*>(f.data), f.size});
@@ -201,7 +204,7 @@ class StreamChannel {
     while (first < iov.size()) {
       msghdr mh{};
       mh.msg_iov = iov.data() + first;
-      mh.msg_iovlen = std::min<std::size_t>(iov.size() - first, 1024)  /* UIO_MAXIOV */;
+      mh.msg_iovlen = std::min<std::size_t>(iov.size() - first, IOV_MAX);
       const ssize_t n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -276,7 +279,6 @@ class StreamChannel {
       if (k > 0) {
         got += static_cast<std::size_t>(k);
       } else if (k == 0) {
-        alive();
         closed_ = true;
         throw Error(at_start && got == 0 ? "closed the connection" : "closed the connection inside a reply");
       } else if (errno != EINTR && errno != EAGAIN) {
@@ -287,10 +289,13 @@ class StreamChannel {
 
   int fd_ = -1;
   bool closed_ = false;
+  std::vector<std::uint8_t> head_;
+  std::vector<iovec> iov_;
 };
 
 // ---------------------------------------------------------------------------------------------
-// One server: a process mnemo started (or one already running) and the DEALER socket to it.
+// One server: a process mnemo started (or one already running) and the connection to it: a
+// StreamChannel for unix:// endpoints, a ZeroMQ DEALER socket for the others.
 
 class GymServer {
  public:
@@ -386,14 +391,15 @@ class GymServer {
     const wire::Limits limits;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0)
+      const auto timed_out = [&] {
         fail("no reply within " + std::to_string(options_.timeout_ms) + " ms (env.timeout_ms)" + output());
+      };
+      if (left <= 0) timed_out();
       std::vector<wire::Frame> frames;
       if (stream_) {
         const auto alive = [&] {
           check_alive("before it replied");
-          if (Clock::now() > deadline)
-            fail("no reply within " + std::to_string(options_.timeout_ms) + " ms (env.timeout_ms)" + output());
+          if (Clock::now() > deadline) timed_out();
         };
         std::optional<std::vector<wire::Frame>> in;
         try {
