@@ -13,12 +13,22 @@ PINS=(
   torch==2.15.0 transformers==5.23.0                             # a Hugging Face GPT-2 for the DT backbone; LibTorch 2.x
   envpool==1.2.5                                                 # the env-stepping peer (bench/peers)
 )
+# The PPO peers (bench/peers/ppo_cartpole.py) pin gymnasium 0.29 and numpy 1.x: they go into an
+# overlay next to the venv (put first on PYTHONPATH for the peers only), which reuses its torch.
+PPO_PINS=(
+  gymnasium==0.29.1 numpy==1.26.4 tyro==0.9.35 typeguard==4.4.4 docstring-parser==0.17.0 shtab==1.7.2  # CleanRL
+  sample-factory==2.1.1 faster-fifo==1.5.2 signal-slot-mp==1.0.5 tensorboardx==2.6.4 colorlog==6.10.1
+  threadpoolctl==3.6.0 psutil==7.1.3                                                                    # Sample Factory
+)
+OVERLAY=$(dirname "$VENV")/peers-ppo
 stamp="$VENV/.mnemo-pins"
-if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]}" ]]; then
+if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]} ${PPO_PINS[*]}" ]]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
 "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "${PINS[@]}"
-echo "${PINS[*]}" > "$stamp"
-echo "python-venv: $VENV ready ($("$VENV/bin/python" --version))"
+rm -rf "$OVERLAY"
+"$VENV/bin/pip" install -q --disable-pip-version-check --no-deps --target "$OVERLAY" "${PPO_PINS[@]}"
+echo "${PINS[*]} ${PPO_PINS[*]}" > "$stamp"
+echo "python-venv: $VENV ready ($("$VENV/bin/python" --version)), PPO peers' overlay $OVERLAY"
