@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,8 @@ def scalars(logdir, tag):
     """(wall_time, step, value) of a TensorBoard tag in the event files under logdir."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     out = []
-    for f in sorted(glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True)):
+    files = [os.path.join(d, f) for d, _, names in os.walk(logdir) for f in names if f.startswith("events.out.tfevents.")]
+    for f in sorted(files):  # os.walk, not glob: Sample Factory's summaries are under .summary/
         acc = EventAccumulator(f, size_guidance={"scalars": 0})
         acc.Reload()
         if tag in acc.Tags()["scalars"]:
@@ -120,14 +122,14 @@ def run_sample_factory(seed, work, flags, steps, budget):
            "--experiment_summaries_interval=1", "--stats_avg=10", "--save_every_sec=1000000"] + flags
     launch = time.time()
     log = open(os.path.join(work, "out.txt"), "w")
-    p = subprocess.Popen(cmd, cwd=work, env=peer_env(0), stdout=log, stderr=subprocess.STDOUT)
+    p = subprocess.Popen(cmd, cwd=work, env=peer_env(0), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     res = {"seconds_to_475": None, "env_steps_to_475": None}
     while p.poll() is None and time.time() - launch < budget:
         time.sleep(2)  # polling a log, not a test: the crossing's time comes from the summaries' wall times
         res = first_at_target(scalars(os.path.join(work, "cp"), "reward/reward"), launch)
         if res["seconds_to_475"] is not None:
             break
-    p.kill()
+    os.killpg(p.pid, signal.SIGKILL)  # its workers too: Sample Factory runs them as processes of their own
     p.wait()
     end = time.time()
     points = scalars(os.path.join(work, "cp"), "reward/reward")
@@ -141,8 +143,11 @@ def run_sample_factory(seed, work, flags, steps, budget):
 def try_pufferlib():
     """PufferLib 3.0 is a source package whose build downloads its C dependencies: report why not."""
     d = tempfile.mkdtemp()
-    p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                        "pufferlib==3.0.0", "-d", d], capture_output=True, text=True, timeout=600)
+    try:
+        p = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+                            "pufferlib==3.0.0", "-d", d], capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "pip download pufferlib==3.0.0 did not finish within 300 s"
     shutil.rmtree(d, ignore_errors=True)
     if p.returncode == 0:
         return None
@@ -157,6 +162,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--seeds", type=int, default=1)
     ap.add_argument("--budget-s", type=float, default=300, help="longest run of a peer")
+    ap.add_argument("--only", default="", help="run only the sides whose names contain this")
     a = ap.parse_args()
     BUILD = os.path.abspath(a.build)
     load = os.getloadavg()[0]
@@ -168,6 +174,7 @@ def main():
         ("Sample Factory, matched (sync, 4 envs, 128 x 4 x 4)",
          lambda s, w: run_sample_factory(s, w, SF_MATCHED, 400000, a.budget_s)),
     ]
+    sides = [s for s in sides if a.only in s[0]]
     results = []
     for seed in range(1, a.seeds + 1):
         for name, fn in sides:
@@ -190,7 +197,7 @@ def main():
     ref = [r["seconds_to_475"] for r in results if r["side"].startswith("mnemo") and r.get("seconds_to_475")]
     ref = sum(ref) / len(ref) if ref else None
     print("\nPPO CartPole-v1, %d seed(s), load average at start %.2f" % (a.seeds, load))
-    print("%-54s %6s %10s %12s %10s %14s" % ("", "seed", "s to 475", "steps to 475", "steps/s", "mnemo/peer time"))
+    print("%-54s %6s %10s %12s %10s %14s" % ("", "seed", "s to 475", "steps to 475", "steps/s", "peer/mnemo time"))
     for r in results:
         if "error" in r:
             print("%-54s not run: %s" % (r["side"], r["error"][-300:].replace("\n", " ")))
@@ -198,7 +205,7 @@ def main():
         t = r["seconds_to_475"]
         print("%-54s %6d %10s %12s %10d %14s" % (r["side"], r["seed"], t if t is not None else "not reached",
                                                  r["env_steps_to_475"] or "-", r["steps_per_s"],
-                                                 "%.2fx" % (ref / t) if ref and t else "-"))
+                                                 "%.2fx" % (t / ref) if ref and t else "-"))
 
 
 if __name__ == "__main__":
