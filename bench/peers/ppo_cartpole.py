@@ -3,7 +3,7 @@ demo (launch/configs/cartpole_ppo.yaml) against CleanRL's PPO (bench/peers/vendo
 and Sample Factory, each with its own recommended CartPole settings and with settings matched to
 mnemo's demo where the framework allows. PufferLib is tried and reported when it cannot install.
 
-    bench/peers/ppo_cartpole.py BUILD OUT.jsonl [--seeds 1] [--budget-s 300]
+    bench/peers/ppo_cartpole.py BUILD OUT.jsonl [--seeds 1] [--first-seed 1] [--budget-s 300] [--only NAME]
 
 Run with build/venv's Python; the peers' packages (gymnasium 0.29.1 and numpy 1.x, which CleanRL
 and Sample Factory pin) are the overlay build/peers-ppo that scripts/python-venv.sh installs, put
@@ -161,6 +161,7 @@ def main():
     ap.add_argument("build")
     ap.add_argument("out")
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=1)
     ap.add_argument("--budget-s", type=float, default=300, help="longest run of a peer")
     ap.add_argument("--only", default="", help="run only the sides whose names contain this")
     a = ap.parse_args()
@@ -176,7 +177,7 @@ def main():
     ]
     sides = [s for s in sides if a.only in s[0]]
     results = []
-    for seed in range(1, a.seeds + 1):
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
         for name, fn in sides:
             w = tempfile.mkdtemp(prefix="mnemo-peer-ppo-")
             try:
