@@ -4,13 +4,20 @@
 // Ratios are against GTrXL with memory 128, measured in the same run.
 //
 //   build/bench/bench_models_bench [--quick]
+//   build/bench/bench_models_bench --export DIR
+//
+// --export writes DIR/<model>.safetensors instead of timing: each model's parameters under their
+// mnemo names, plus "check.obs" [T, B, 16] and the "check.params" / "check.value" its step() gives
+// from a fresh state at each of those T steps, so that a port of the model elsewhere (the PyTorch
+// versions in bench/peers/recurrent_inference.py) can prove it computes the same function.
 #include <chrono>
 #include <cstdio>
-#include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "core/models/models.h"
+#include "core/models/safetensors.h"
 
 namespace {
 
@@ -51,10 +58,37 @@ std::pair<double, double> step_times(mnemo::nn::PolicyImpl& p, int64_t B, int ea
   return {early / early_to * 1e6, late / (late_to - late_from) * 1e6};
 }
 
+void export_model(mnemo::nn::PolicyImpl& p, const std::string& name, const std::filesystem::path& dir) {
+  torch::InferenceMode guard;
+  const int64_t T = 12, B = 3;
+  auto obs = torch::randn({T, B, 16});
+  auto state = p.initial_state(B);
+  std::vector<torch::Tensor> params, values;
+  for (int64_t t = 0; t < T; ++t) {
+    auto out = p.step(obs[t], state);
+    params.push_back(out.params);
+    values.push_back(out.value);
+    state = out.state;
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& t : p.named_parameters()) tensors.emplace_back(t.key(), t.value().detach());
+  for (const auto& t : p.named_buffers()) tensors.emplace_back(t.key(), t.value());
+  tensors.emplace_back("check.obs", obs);
+  tensors.emplace_back("check.params", torch::stack(params));
+  tensors.emplace_back("check.value", torch::stack(values));
+  mnemo::save_safetensors(dir / (name + ".safetensors"), tensors, {{"mnemo.model", name}});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (!(argc == 1 || (argc == 2 && mode == "--quick") || (argc == 3 && mode == "--export"))) {
+    std::fprintf(stderr, "usage: bench_models_bench [--quick | --export DIR]\n");
+    return 2;
+  }
+  const bool quick = mode == "--quick";
+  const char* export_dir = mode == "--export" ? argv[2] : nullptr;
   at::set_num_threads(1);
   torch::manual_seed(0);
   struct Spec {
@@ -69,6 +103,11 @@ int main(int argc, char** argv) {
   for (const auto& s : specs) {
     auto p = make(s.type, s.memory > 0 ? s.memory : 64);
     p->eval();
+    if (export_dir) {
+      std::filesystem::create_directories(export_dir);
+      export_model(*p, s.name, export_dir);
+      continue;
+    }
     Result r;
     r.name = s.name;
     auto [e1, l1] = step_times(*p, 1, 100, late_from, late_to);
@@ -92,6 +131,7 @@ int main(int argc, char** argv) {
     r.train_steps_per_s = n * 32.0 * 16.0 / secs(t0);
     results.push_back(r);
   }
+  if (export_dir) return 0;
   const Result& ref = results[0];
   std::printf("%-12s %10s %10s %12s %12s %14s %12s %10s %10s %10s\n", "model", "b1_us", "b64_us", "early_us",
               "late_us", "state_bytes", "train_sps", "b1/gtrxl", "b64/gtrxl", "mem/gtrxl");
