@@ -2,8 +2,25 @@
 # Makes the Python virtualenv of the interop tests and peer comparisons (build/venv) with pinned
 # versions from PyPI. Only `make test-interop` and the benches that compare with Python tools use
 # it: the product, `make demo` and `make test` need Debian's packages alone.
-#   scripts/python-venv.sh [VENV]     (default build/venv; idempotent)
+#   scripts/python-venv.sh [VENV]             (default build/venv; idempotent)
+#   scripts/python-venv.sh --reverb [VENV]    (default build/peers-reverb: Reverb, TensorFlow 2.15)
 set -euo pipefail
+PY=${PYTHON:-python3}
+# Reverb (bench/peers/replay_reverb.py) needs TensorFlow 2.15, numpy 1.x and Python <= 3.11: a
+# venv of its own, made only by `make peers`.
+REVERB_PINS=(dm-reverb==0.14.0 tensorflow-cpu==2.15.0 numpy==1.26.4)
+if [[ "${1:-}" == "--reverb" ]]; then
+  VENV=${2:-build/peers-reverb}
+  stamp="$VENV/.mnemo-pins"
+  if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${REVERB_PINS[*]}" ]]; then
+    exit 0
+  fi
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${REVERB_PINS[@]}"
+  echo "${REVERB_PINS[*]}" > "$stamp"
+  echo "python-venv: $VENV ready ($("$VENV/bin/python" --version)) for Reverb"
+  exit 0
+fi
 VENV=${1:-build/venv}
 PINS=(
   gymnasium==1.2.2 numpy==2.2.6 pyzmq==27.1.0 crc32c==2.9.post0  # the env bridge's servers and gymnasium
@@ -12,6 +29,7 @@ PINS=(
   "minari[create,hdf5]==0.5.3" h5py==3.16.0                      # offline datasets: Minari and D4RL (h5py)
   torch==2.15.0 transformers==5.23.0                             # a Hugging Face GPT-2 for the DT backbone; LibTorch 2.x
   envpool==1.2.5                                                 # the env-stepping peer (bench/peers)
+  torchrl==0.14.1 tensordict==0.14.3                             # TorchRL's Decision Transformer (bench/peers)
 )
 # The PPO peers (bench/peers/ppo_cartpole.py) pin gymnasium 0.29 and numpy 1.x: they go into an
 # overlay next to the venv (put first on PYTHONPATH for the peers only), which reuses its torch.
@@ -25,7 +43,6 @@ stamp="$VENV/.mnemo-pins"
 if [[ -x "$VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "${PINS[*]} ${PPO_PINS[*]}" ]]; then
   exit 0
 fi
-PY=${PYTHON:-python3}
 "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "${PINS[@]}"
 rm -rf "$OVERLAY"

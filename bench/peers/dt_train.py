@@ -1,5 +1,5 @@
 """Decision Transformer training samples/s: mnemo's DT (bench_dt_train_bench, LibTorch) against a
-plain PyTorch 2.x DT of the same shape, in one run (bench/peers/run.sh).
+plain PyTorch 2.x DT of the same shape and against TorchRL's DT, in one run (bench/peers/run.sh).
 
     dt_train.py MNEMO_BUILD_DIR OUT.jsonl [--seconds S]
 
@@ -12,6 +12,13 @@ embedding, a GPT-2 transformer from torch.nn, a tanh action head); thread settin
 rows (torch intra-op threads 1 and 2). What differs: mnemo's backbone is its own GPT-2 (pre-LN
 blocks with GELU); PyTorch's is nn.TransformerEncoder with norm_first and GELU, the same
 arithmetic in other kernels.
+
+TorchRL's side is its offline DT example's pipeline (sota-implementations/decision_transformer):
+whole episodes in a TensorDictReplayBuffer, RandomCropTensorDict to windows of K, a DTActor (a
+Hugging Face GPT2Model) in a ProbabilisticActor with a TanhDelta, DTLoss with the l2 loss, set to
+the same shape (n_embd 128, 3 layers, 1 head, n_inner 512, GELU, dropout 0.1) and the same
+optimiser as the other two (the example uses Adam with weight decay: the same cost). What differs:
+TorchRL's DT has no timestep embedding (GPT-2's learned positions over the 3K tokens instead).
 """
 import argparse
 import json
@@ -83,6 +90,56 @@ def pytorch_samples_per_s(threads, seconds):
     return n * BATCH / (time.perf_counter() - t0)
 
 
+def torchrl_samples_per_s(threads, seconds):
+    from tensordict import TensorDict
+    from tensordict.nn import TensorDictModule
+    from torchrl.data import Bounded, LazyTensorStorage, RandomSampler, TensorDictReplayBuffer
+    from torchrl.envs.transforms import RandomCropTensorDict
+    from torchrl.modules import DTActor, ProbabilisticActor, TanhDelta
+    from torchrl.objectives import DTLoss
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    episodes = TensorDict({
+        "observation_cat": torch.from_numpy(rng.standard_normal((EPISODES, LENGTH, SDIM), dtype=np.float32)),
+        "action_cat": torch.from_numpy(rng.uniform(-1, 1, (EPISODES, LENGTH, ADIM)).astype(np.float32)),
+        "return_to_go_cat": torch.from_numpy(rng.uniform(0, 1, (EPISODES, LENGTH, 1)).astype(np.float32)),
+    }, batch_size=[EPISODES, LENGTH])
+    buffer = TensorDictReplayBuffer(storage=LazyTensorStorage(EPISODES), sampler=RandomSampler(), batch_size=BATCH,
+                                    transform=RandomCropTensorDict(sub_seq_len=K, sample_dim=-1))
+    buffer.extend(episodes)
+    config = DTActor.default_config()
+    config.n_embd, config.n_layer, config.n_head, config.n_inner = WIDTH, LAYERS, 1, 4 * WIDTH
+    config.activation, config.resid_pdrop, config.attn_pdrop = "gelu", 0.1, 0.1
+    net = DTActor(state_dim=SDIM, action_dim=ADIM, transformer_config=config)
+    low, high = -torch.ones(ADIM), torch.ones(ADIM)
+    actor = ProbabilisticActor(spec=Bounded(low, high, (ADIM,)), in_keys=["param"], out_keys=["action"],
+                               module=TensorDictModule(net, in_keys=["observation_cat", "action_cat", "return_to_go_cat"],
+                                                       out_keys=["param"]),
+                               distribution_class=TanhDelta, distribution_kwargs={"low": low, "high": high},
+                               cache_dist=False, return_log_prob=False)
+    loss_module = DTLoss(actor, loss_function="l2")
+    loss_module.set_keys(action_target="action_cat")
+    params = list(loss_module.actor_network_params.flatten_keys().values())
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-4)
+
+    def update():
+        batch = buffer.sample()
+        opt.zero_grad(set_to_none=True)
+        loss_module(batch)["loss"].backward()
+        nn.utils.clip_grad_norm_(params, 0.25)
+        opt.step()
+
+    for _ in range(5):
+        update()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        update()
+        n += 1
+    return n * BATCH / (time.perf_counter() - t0)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("build")
@@ -93,6 +150,12 @@ def main():
     exe = os.path.join(a.build, "bench", "bench_dt_train_bench")
     lines = subprocess.run([exe, str(a.seconds)], capture_output=True, text=True, check=True).stdout.splitlines()
     mnemo = [json.loads(line) for line in lines if line.startswith("{")]
+    try:
+        import importlib.metadata
+        torchrl_version = importlib.metadata.version("torchrl")
+        torchrl_error = None
+    except Exception as e:  # reported, never faked
+        torchrl_version, torchrl_error = None, "%s: %s" % (type(e).__name__, e)
     rows = []
     with open(a.out, "a") as f:
         for threads in (1, 2):
@@ -100,18 +163,33 @@ def main():
             # The same threads on both sides: PyTorch's wheel runs its BLAS (MKL) on torch's intra-op
             # threads, so mnemo's row with one OpenBLAS thread per torch thread count is the match.
             m = next((r["dt_samples_per_s"] for r in mnemo if r["torch_threads"] == threads and r["blas_threads"] == 1), None)
-            r = {"bench": "peers_dt_train", "peer": "pytorch", "version": torch.__version__, "torch_threads": threads,
-                 "pytorch_samples_per_s": sps, "mnemo_samples_per_s": m, "ratio": m / sps if m else None,
-                 "loadavg_1m": load}
-            f.write(json.dumps(r) + "\n")
-            rows.append(r)
-            print(json.dumps(r), flush=True)
+            for peer, version, rate in (("pytorch", torch.__version__, sps), ("torchrl", torchrl_version, None)):
+                r = {"bench": "peers_dt_train", "peer": peer, "version": version, "torch_threads": threads,
+                     "mnemo_samples_per_s": m, "loadavg_1m": load}
+                if peer == "torchrl":
+                    try:
+                        if torchrl_error:
+                            raise RuntimeError(torchrl_error)
+                        rate = torchrl_samples_per_s(threads, a.seconds)
+                    except Exception as e:
+                        torchrl_error = torchrl_error or "%s: %s" % (type(e).__name__, e)
+                        r["error"] = torchrl_error
+                if rate:
+                    r.update({"peer_samples_per_s": rate, "ratio": m / rate if m else None})
+                f.write(json.dumps(r) + "\n")
+                rows.append(r)
+                print(json.dumps(r), flush=True)
     best = max(mnemo, key=lambda r: r["dt_samples_per_s"])
     print("\nDT training, samples/s (load average at start %.2f); mnemo with 1 BLAS thread (its best setting, %d torch /"
           " %d BLAS threads: %.1f)" % (load, best["torch_threads"], best["blas_threads"], best["dt_samples_per_s"]))
-    print("%-14s %14s %16s %8s" % ("torch threads", "mnemo", "PyTorch " + torch.__version__.split("+")[0], "ratio"))
+    print("%-14s %-22s %12s %12s %14s" % ("torch threads", "peer", "mnemo", "peer", "mnemo / peer"))
     for r in rows:
-        print("%-14d %14.1f %16.1f %7.2fx" % (r["torch_threads"], r["mnemo_samples_per_s"], r["pytorch_samples_per_s"], r["ratio"]))
+        name = "%s %s" % ("PyTorch" if r["peer"] == "pytorch" else "TorchRL", (r["version"] or "").split("+")[0])
+        if "error" in r:
+            print("%-14d %-22s %12.1f  cannot run: %s" % (r["torch_threads"], name, r["mnemo_samples_per_s"], r["error"]))
+        else:
+            print("%-14d %-22s %12.1f %12.1f %13.2fx" % (r["torch_threads"], name, r["mnemo_samples_per_s"],
+                                                        r["peer_samples_per_s"], r["ratio"]))
     return 0
 
 

@@ -12,12 +12,19 @@ bash "$SRC/scripts/python-venv.sh" "$BUILD/venv" || { echo "peers: no virtualenv
 PY=$BUILD/venv/bin/python
 echo "== env stepping: mnemo EnvPool vs envpool and gymnasium's vector envs"
 "$PY" "$SRC/bench/peers/env_stepping.py" "$BUILD" "$OUT" || echo "peers: env stepping failed (exit $?)"
-echo "== Decision Transformer training: mnemo vs a plain PyTorch 2.x DT"
+echo "== Decision Transformer training: mnemo vs a plain PyTorch 2.x DT and TorchRL's DT"
 "$PY" "$SRC/bench/peers/dt_train.py" "$BUILD" "$OUT" || echo "peers: DT training failed (exit $?)"
-echo "== recurrent inference: mnemo's LSTM policy vs the same network in PyTorch 2.x"
+echo "== recurrent inference: mnemo's GTrXL, AGaLiTe, GaLiTe and LSTM vs the same models in PyTorch 2.x"
 "$PY" "$SRC/bench/peers/recurrent_inference.py" "$BUILD" "$OUT" || echo "peers: recurrent inference failed (exit $?)"
 echo "== PPO on CartPole: mnemo's demo vs CleanRL, Sample Factory and PufferLib"
 "$PY" "$SRC/bench/peers/ppo_cartpole.py" "$BUILD" "$OUT" || echo "peers: PPO failed (exit $?)"
+echo "== replay over tcp loopback: mnemo's replay service vs Reverb"
+if bash "$SRC/scripts/python-venv.sh" --reverb "$BUILD/peers-reverb"; then
+  "$BUILD/peers-reverb/bin/python" "$SRC/bench/peers/replay_reverb.py" "$BUILD" "$OUT" || echo "peers: replay failed (exit $?)"
+else
+  echo "peers: Reverb's virtualenv could not be made (above), replay not compared"
+  echo '{"bench": "peers_replay", "peer": "reverb", "error": "its virtualenv could not be made (scripts/python-venv.sh --reverb)"}' >> "$OUT"
+fi
 echo "== env bridge: mnemo's gym envs vs gymnasium's SyncVectorEnv"
 "$BUILD/bench/bench_envs_gym_bridge" --python "$PY" | tee /dev/stderr | grep '^{' >> "$OUT"
 echo "results in $OUT"
