@@ -26,5 +26,9 @@ else
   echo '{"bench": "peers_replay", "peer": "reverb", "error": "its virtualenv could not be made (scripts/python-venv.sh --reverb)"}' >> "$OUT"
 fi
 echo "== env bridge: mnemo's gym envs vs gymnasium's SyncVectorEnv"
-"$BUILD/bench/bench_envs_gym_bridge" --python "$PY" | tee /dev/stderr | grep '^{' >> "$OUT"
+# Printed, then its JSON lines kept (not `tee /dev/stderr`: with stderr redirected to a file, that
+# reopens and truncates the file, erasing the log of everything above).
+bridge=$("$BUILD/bench/bench_envs_gym_bridge" --python "$PY") || echo "peers: env bridge failed (exit $?)"
+echo "$bridge"
+grep '^{' <<<"$bridge" >> "$OUT" || true
 echo "results in $OUT"
