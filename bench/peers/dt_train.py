@@ -163,19 +163,19 @@ def main():
             # The same threads on both sides: PyTorch's wheel runs its BLAS (MKL) on torch's intra-op
             # threads, so mnemo's row with one OpenBLAS thread per torch thread count is the match.
             m = next((r["dt_samples_per_s"] for r in mnemo if r["torch_threads"] == threads and r["blas_threads"] == 1), None)
-            for peer, version, rate in (("pytorch", torch.__version__, sps), ("torchrl", torchrl_version, None)):
+            for peer, version in (("pytorch", torch.__version__), ("torchrl", torchrl_version)):
                 r = {"bench": "peers_dt_train", "peer": peer, "version": version, "torch_threads": threads,
                      "mnemo_samples_per_s": m, "loadavg_1m": load}
-                if peer == "torchrl":
-                    try:
-                        if torchrl_error:
-                            raise RuntimeError(torchrl_error)
-                        rate = torchrl_samples_per_s(threads, a.seconds)
-                    except Exception as e:
-                        torchrl_error = torchrl_error or "%s: %s" % (type(e).__name__, e)
-                        r["error"] = torchrl_error
-                if rate:
+                try:
+                    if peer == "torchrl" and torchrl_error:
+                        raise RuntimeError(torchrl_error)
+                    rate = sps if peer == "pytorch" else torchrl_samples_per_s(threads, a.seconds)
                     r.update({"peer_samples_per_s": rate, "ratio": m / rate if m else None})
+                except Exception as e:  # TorchRL only: reported, never faked
+                    if peer == "pytorch":
+                        raise
+                    torchrl_error = torchrl_error or "%s: %s" % (type(e).__name__, e)
+                    r["error"] = torchrl_error
                 f.write(json.dumps(r) + "\n")
                 rows.append(r)
                 print(json.dumps(r), flush=True)
