@@ -58,6 +58,17 @@ class DT(nn.Module):
         return self.head(h.reshape(h.shape[0], K, 3, WIDTH)[:, :, 1])  # actions from state tokens
 
 
+def samples_per_s(update, seconds):
+    """Training samples/s of `update()` (one batch) over `seconds`, after 5 warm-up updates."""
+    for _ in range(5):
+        update()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        update()
+        n += 1
+    return n * BATCH / (time.perf_counter() - t0)
+
+
 def pytorch_samples_per_s(threads, seconds):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -81,13 +92,7 @@ def pytorch_samples_per_s(threads, seconds):
         nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
 
-    for _ in range(5):
-        update()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        update()
-        n += 1
-    return n * BATCH / (time.perf_counter() - t0)
+    return samples_per_s(update, seconds)
 
 
 def torchrl_samples_per_s(threads, seconds):
@@ -131,13 +136,7 @@ def torchrl_samples_per_s(threads, seconds):
         nn.utils.clip_grad_norm_(params, 0.25)
         opt.step()
 
-    for _ in range(5):
-        update()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        update()
-        n += 1
-    return n * BATCH / (time.perf_counter() - t0)
+    return samples_per_s(update, seconds)
 
 
 def main():
