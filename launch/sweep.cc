@@ -104,6 +104,23 @@ void SweepSpec::validate() const {
     throw ConfigError("sweep: grid must be a mapping KEY: [VALUE, ...] (" + grid.origin + ")");
   if (set.kind != config::Node::Kind::kNull && !set.is_map())
     throw ConfigError("sweep: set must be a mapping KEY: VALUE (" + set.origin + ")");
+  if (variants.kind != config::Node::Kind::kNull) {
+    if (!variants.is_map() || variants.map.empty())
+      throw ConfigError("sweep: variants must be a mapping NAME: {KEY: VALUE, ...} (" + variants.origin + ")");
+    for (const auto& [vname, values] : variants.map) {
+      if (vname.empty() || vname == "." || vname == ".." ||
+          !std::all_of(vname.begin(), vname.end(), [](char c) { return is_name_char(c) && c != '='; }))
+        throw ConfigError("sweep: variant name '" + vname + "' must be a plain file name (letters, digits, . _ + -)");
+      if (values.kind == config::Node::Kind::kNull) continue;  // `scratch: {}` or `scratch:`: the base config
+      if (!values.is_map())
+        throw ConfigError("sweep: variants." + vname + " must be a mapping KEY: VALUE (" + values.origin + ")");
+      if (grid.is_map())
+        for (const auto& kv : values.map)
+          for (const auto& g : grid.map)
+            if (g.first == kv.first)
+              throw ConfigError("sweep: variants." + vname + "." + kv.first + " is also in the grid (" + values.origin + ")");
+    }
+  }
   slurm.validate();
 }
 
@@ -255,54 +272,69 @@ std::vector<Trial> expand_trials(const SweepSpec& spec) {
   const auto points = search_points(spec);
   const std::size_t width = std::to_string(points.size()).size();
 
+  // The variants: a name and its overrides each, or one unnamed variant without any.
+  std::vector<std::pair<std::string, std::vector<std::string>>> variants;
+  if (spec.variants.is_map())
+    for (const auto& [vname, values] : spec.variants.map) {
+      std::vector<std::string> o;
+      if (values.is_map())
+        for (const auto& kv : values.map) o.push_back(override_text(kv.first, kv.second));
+      variants.emplace_back(vname, std::move(o));
+    }
+  if (variants.empty()) variants.emplace_back("", std::vector<std::string>{});
+
   std::vector<Trial> trials;
-  std::vector<std::size_t> pick(axes.size(), 0);
   std::set<std::string> groups;
-  while (true) {
-    std::string grid_group;
-    std::vector<std::string> grid_overrides;
-    for (std::size_t i = 0; i < axes.size(); ++i) {
-      const std::string& text = axes[i].texts[pick[i]];
-      if (!grid_group.empty()) grid_group += "-";
-      grid_group += axes[i].label + "=" + name_part(text);
-      grid_overrides.push_back(axes[i].key + "=" + text);
-    }
-    for (std::size_t k = 0; k < std::max<std::size_t>(points.size(), 1); ++k) {
-      std::string group = grid_group;
-      std::vector<std::string> overrides = grid_overrides;
-      if (!points.empty()) {
-        std::string n = std::to_string(k);
-        group += (group.empty() ? "s" : "-s") + std::string(width - n.size(), '0') + n;
-        overrides.insert(overrides.end(), points[k].begin(), points[k].end());
+  for (const auto& [variant, variant_overrides] : variants) {
+    std::vector<std::size_t> pick(axes.size(), 0);
+    while (true) {
+      std::string grid_group = variant;
+      std::vector<std::string> grid_overrides = variant_overrides;
+      for (std::size_t i = 0; i < axes.size(); ++i) {
+        const std::string& text = axes[i].texts[pick[i]];
+        if (!grid_group.empty()) grid_group += "-";
+        grid_group += axes[i].label + "=" + name_part(text);
+        grid_overrides.push_back(axes[i].key + "=" + text);
       }
-      if (group.empty()) group = spec.name;
-      // Values that differ only in characters a file name cannot hold get the point's number.
-      if (!groups.insert(group).second) {
-        group += "-p" + std::to_string(trials.size() / spec.seeds.size());
-        groups.insert(group);
+      for (std::size_t k = 0; k < std::max<std::size_t>(points.size(), 1); ++k) {
+        std::string group = grid_group;
+        std::vector<std::string> overrides = grid_overrides;
+        if (!points.empty()) {
+          std::string n = std::to_string(k);
+          group += (group.empty() ? "s" : "-s") + std::string(width - n.size(), '0') + n;
+          overrides.insert(overrides.end(), points[k].begin(), points[k].end());
+        }
+        if (group.empty()) group = spec.name;
+        // Values that differ only in characters a file name cannot hold get the point's number.
+        if (!groups.insert(group).second) {
+          group += "-p" + std::to_string(trials.size() / spec.seeds.size());
+          groups.insert(group);
+        }
+        for (std::uint64_t seed : spec.seeds) {
+          Trial t;
+          t.index = trials.size();
+          t.group = group;
+          t.seed = seed;
+          t.name = group + "-seed" + std::to_string(seed);
+          t.overrides = overrides;
+          t.overrides.push_back("run.name=" + t.name);
+          t.overrides.push_back("run.seed=" + std::to_string(seed));
+          trials.push_back(std::move(t));
+        }
       }
-      for (std::uint64_t seed : spec.seeds) {
-        Trial t;
-        t.index = trials.size();
-        t.group = group;
-        t.seed = seed;
-        t.name = group + "-seed" + std::to_string(seed);
-        t.overrides = overrides;
-        t.overrides.push_back("run.name=" + t.name);
-        t.overrides.push_back("run.seed=" + std::to_string(seed));
-        trials.push_back(std::move(t));
+      // Next grid point: the last axis varies fastest.
+      std::size_t i = axes.size();
+      bool wrapped = axes.empty();
+      while (i > 0) {
+        --i;
+        if (++pick[i] < axes[i].texts.size()) break;
+        pick[i] = 0;
+        if (i == 0) wrapped = true;
       }
+      if (wrapped) break;
     }
-    // Next grid point: the last axis varies fastest.
-    std::size_t i = axes.size();
-    while (i > 0) {
-      --i;
-      if (++pick[i] < axes[i].texts.size()) break;
-      pick[i] = 0;
-      if (i == 0) return trials;
-    }
-    if (axes.empty()) return trials;
   }
+  return trials;
 }
 
 // ---------------------------------------------------------------------------------------------

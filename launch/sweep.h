@@ -79,6 +79,7 @@ struct SweepSpec {
   std::string config;
   std::string dir = "runs";
   std::vector<std::uint64_t> seeds = {1};
+  config::Node variants;
   config::Node grid;
   config::Node search;
   config::Node set;
@@ -91,6 +92,9 @@ struct SweepSpec {
     v("config", config, "base training config (a path relative to this file)");
     v("dir", dir, "parent directory of the sweep directory");
     v("seeds", seeds, "run.seed of each trial: every grid point runs once per seed");
+    v("variants", variants,
+      "NAME: {KEY: VALUE, ...} per named variant (conditions that are not a grid, e.g. an ablation); every "
+      "variant runs the whole grid");
     v("grid", grid, "KEY: [VALUE, ...] per swept config key; trials are every combination");
     v("search", search,
       "random search: {samples: N, seed: S, space: {KEY: {uniform|log_uniform|int: [LOW, HIGH]} or {choice: [V, ...]}}}; "
@@ -116,9 +120,10 @@ struct Trial {
 // and wrong types are ConfigErrors naming the key, as in training configs.
 SweepSpec load_sweep_spec(const std::string& path);
 
-// The trials of a spec: the cartesian product of the grid in the spec's key order (the last key
-// varying fastest), times the random search's samples when there is one (named s<k>), each point
-// once per seed (seeds innermost). The search draws from its own seed in the space's key order, so
+// The trials of a spec: for each variant in the spec's order (outermost; its name leads the trial
+// name and its values come first in the overrides), the cartesian product of the grid in the spec's
+// key order (the last key varying fastest), times the random search's samples when there is one
+// (named s<k>), each point once per seed (seeds innermost). The search draws from its own seed in the space's key order, so
 // the same spec gives the same trials on any machine. Names are "key=value" parts
 // joined by "-" (the key's last component when that is unambiguous, values reduced to filename
 // characters) and "-seed<S>". Throws ConfigError for grid values that are not lists of scalars or

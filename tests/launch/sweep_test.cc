@@ -139,6 +139,29 @@ TEST_F(SweepTest, RandomSearchDrawsSeededSamplesPerGridPoint) {
   EXPECT_EQ(alone[2].name, "s2-seed1");
 }
 
+// Variants: named conditions that are not a grid (an ablation), each running the whole grid.
+TEST_F(SweepTest, VariantsAreNamedConditionsEachRunningTheGrid) {
+  const auto trials = expand_trials(load_sweep_spec(write_spec(
+      "seeds: [1, 2]\nvariants:\n  scratch: {}\n  big:\n    model.hidden: [256, 256]\n    learner.ppo.epochs: 8\n"
+      "grid:\n  learner.ppo.lr: [1e-3, 3e-4]\n")));
+  ASSERT_EQ(trials.size(), 2u * 2u * 2u);
+  EXPECT_EQ(trials[0].name, "scratch-lr=1e-3-seed1");
+  EXPECT_EQ(trials[3].name, "scratch-lr=3e-4-seed2");
+  EXPECT_EQ(trials[4].name, "big-lr=1e-3-seed1");
+  EXPECT_EQ(trials[4].group, "big-lr=1e-3");
+  const std::vector<std::string> scratch = {"learner.ppo.lr=1e-3", "run.name=scratch-lr=1e-3-seed1", "run.seed=1"};
+  EXPECT_EQ(trials[0].overrides, scratch);
+  const std::vector<std::string> big = {"model.hidden=[256, 256]", "learner.ppo.epochs=8", "learner.ppo.lr=3e-4",
+                                        "run.name=big-lr=3e-4-seed2", "run.seed=2"};
+  EXPECT_EQ(trials[7].overrides, big);
+  // Without a grid the variant names the point.
+  const auto alone = expand_trials(load_sweep_spec(write_spec("variants:\n  a:\n  b: {model.type: lstm}\n")));
+  ASSERT_EQ(alone.size(), 2u);
+  EXPECT_EQ(alone[0].name, "a-seed1");
+  EXPECT_EQ(alone[1].name, "b-seed1");
+  EXPECT_EQ(alone[1].overrides.front(), "model.type=lstm");
+}
+
 TEST_F(SweepTest, WithoutAGridEachSeedIsOneTrialNamedAfterTheSweep) {
   const auto trials = expand_trials(load_sweep_spec(write_spec("seeds: [3, 4, 5]\n", "base")));
   ASSERT_EQ(trials.size(), 3u);
@@ -184,6 +207,12 @@ TEST_F(SweepTest, BadSpecsAreConfigErrorsNamingTheKey) {
   EXPECT_NE(message("slurm: {mpi: 'pmix; rm -rf /'}\n").find("slurm.mpi"), std::string::npos);
   EXPECT_NE(message("slurm: {extra: [qos=long]}\n").find("#SBATCH options"), std::string::npos);
   EXPECT_NE(message("grid: [1, 2]\n").find("grid must be a mapping"), std::string::npos);
+  EXPECT_NE(message("variants: [a, b]\n").find("variants must be a mapping"), std::string::npos);
+  EXPECT_NE(message("variants:\n  a/b: {}\n").find("variant name 'a/b'"), std::string::npos);
+  EXPECT_NE(message("variants:\n  a: [1]\n").find("variants.a must be a mapping"), std::string::npos);
+  EXPECT_NE(message("variants:\n  a: {learner.ppo.lr: 1}\ngrid:\n  learner.ppo.lr: [1, 2]\n")
+                .find("variants.a.learner.ppo.lr is also in the grid"),
+            std::string::npos);
 }
 
 TEST_F(SweepTest, WholeSectionsCanBeGridValues) {
