@@ -171,10 +171,11 @@ const std::vector<Command>& command_table() {
        "(a CONFIG given with one supplies the env, which must have the policy's spaces).\n",
        bind_command(collect_command_line, collect_command)},
       {"dataset",
-       {"info FILE|MINARI_DIR [--format auto|d4rl|minari]"},
+       {"info FILE|MINARI_DIR [--format auto|d4rl|minari]", "merge IN... --out FILE [--to d4rl|minari]"},
        "summarise an offline dataset (D4RL or Minari HDF5): sizes, episode lengths and returns,\n"
-       "infos, observation statistics and metadata",
-       "",
+       "infos, observation statistics and metadata; or merge datasets into one",
+       "merge writes the inputs' episodes back to back (e.g. several checkpoints' episodes as one\n"
+       "medium-replay style dataset); they must agree on observation, action and info shapes.\n",
        bind_command(dataset_command_line, dataset_command)},
       {"pretrain-lm",
        {"--corpus FILE [CONFIG] [--set KEY=VALUE]... [--run-dir DIR]",

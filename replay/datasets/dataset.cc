@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <initializer_list>
 #include <limits>
@@ -260,6 +261,106 @@ std::string format_stats(const Dataset& d, const DatasetStats& s) {
     }
   }
   return os.str();
+}
+
+// --------------------------------------------------------------------------------------------------
+// Concatenation
+
+namespace {
+
+Shape trailing(const Shape& s) { return s.empty() ? Shape{} : Shape(s.begin() + 1, s.end()); }
+
+// The rows of `arrays` (equal dtypes and trailing shapes, checked by the caller) one after another.
+Array concat_rows(const std::vector<const Array*>& arrays) {
+  std::int64_t rows = 0;
+  for (const Array* a : arrays) rows += a->shape()[0];
+  Shape shape = arrays.front()->shape();
+  shape[0] = rows;
+  Array out = Array::uninitialized(arrays.front()->dtype(), shape);
+  auto* dst = static_cast<unsigned char*>(out.raw());
+  for (const Array* a : arrays) {
+    if (a->nbytes() > 0) std::memcpy(dst, a->raw(), a->nbytes());
+    dst += a->nbytes();
+  }
+  return out;
+}
+
+}  // namespace
+
+Dataset concat_datasets(const std::vector<Dataset>& parts, const std::vector<std::string>& names) {
+  MNEMO_CHECK(!parts.empty() && parts.size() == names.size(), "concat_datasets needs one name per part");
+  const Dataset& first = parts.front();
+  auto same = [&](std::size_t i, const std::string& key, const Array& a, const Array& b) {
+    if (a.dtype() != b.dtype() || trailing(a.shape()) != trailing(b.shape()))
+      throw Error("dataset merge: '" + key + "' of " + names[i] + " is " + describe(a) + ", of " + names[0] + " " +
+                  describe(b) + " (the parts must agree on dtypes and shapes after the first dimension)");
+  };
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const Dataset& d = parts[i];
+    d.validate();
+    same(i, "observations", d.observations, first.observations);
+    same(i, "actions", d.actions, first.actions);
+    std::vector<std::string> keys, first_keys;
+    for (const auto& kv : d.infos) keys.push_back(kv.first);
+    for (const auto& kv : first.infos) first_keys.push_back(kv.first);
+    if (keys != first_keys) {
+      auto join = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (const auto& k : v) out += (out.empty() ? "" : ", ") + k;
+        return "[" + out + "]";
+      };
+      throw Error("dataset merge: the infos of " + names[i] + " are " + join(keys) + ", of " + names[0] + " " +
+                  join(first_keys) + " (the parts must have the same infos)");
+    }
+    for (const auto& [key, a] : d.infos) same(i, "infos/" + key, a, first.infos.at(key));
+  }
+
+  auto gather = [&](auto member) {
+    std::vector<const Array*> arrays;
+    for (const auto& d : parts) arrays.push_back(&(d.*member));
+    return concat_rows(arrays);
+  };
+  Dataset out;
+  out.observations = gather(&Dataset::observations);
+  out.actions = gather(&Dataset::actions);
+  out.rewards = gather(&Dataset::rewards);
+  out.terminals = gather(&Dataset::terminals);
+  out.timeouts = gather(&Dataset::timeouts);
+  for (const auto& kv : first.infos) {
+    std::vector<const Array*> arrays;
+    for (const auto& d : parts) arrays.push_back(&d.infos.at(kv.first));
+    out.infos[kv.first] = concat_rows(arrays);
+  }
+  // Each part's last episode ends where the part does.
+  std::int64_t end = 0;
+  for (const auto& d : parts) {
+    end += d.size();
+    if (d.size() > 0 && !out.terminals.data<bool>()[end - 1]) out.timeouts.data<bool>()[end - 1] = true;
+  }
+  if (std::all_of(parts.begin(), parts.end(), [](const Dataset& d) { return d.has_final_observations(); })) {
+    // Every part now ends an episode at its last transition, so its episodes and final
+    // observations still correspond one to one.
+    std::vector<const Array*> arrays;
+    for (const auto& d : parts) arrays.push_back(&d.final_observations);
+    out.final_observations = concat_rows(arrays);
+  }
+
+  for (const auto& [key, value] : first.metadata) {
+    const bool agreed = std::all_of(parts.begin(), parts.end(), [&](const Dataset& d) {
+      auto it = d.metadata.find(key);
+      return it != d.metadata.end() && it->second == value;
+    });
+    if (agreed) out.metadata[key] = value;
+  }
+  std::string from, episodes;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    from += (i ? ", " : "") + names[i];
+    episodes += (i ? ", " : "") + std::to_string(split_episodes(parts[i]).size());
+  }
+  out.metadata["merged_from"] = from;
+  out.metadata["merged_episodes"] = episodes;
+  out.validate();
+  return out;
 }
 
 // --------------------------------------------------------------------------------------------------

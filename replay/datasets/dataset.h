@@ -106,6 +106,15 @@ Dataset read_minari(const std::filesystem::path& path);
 // rows, the first (the reset's) zero. Metadata become string attributes of the root.
 void write_minari(const std::filesystem::path& path, const Dataset& d, const std::string& action_space = "");
 
+// The datasets back to back, in order, as one: the episodes of parts[0], then those of parts[1],
+// ... `names` (one per part, e.g. the files) name the parts in errors and in the metadata. Every
+// part must have the same observation and action dtype and trailing shape, and the same infos
+// (names, dtypes, trailing shapes); otherwise mnemo::Error names the part and the key. A part whose
+// last transition ends no episode gets a timeout there, so that its last episode stays its own.
+// Final observations are kept when every part has them. Metadata: the values all parts agree on,
+// plus merged_from (the names joined by ", ") and merged_episodes (each part's episode count).
+Dataset concat_datasets(const std::vector<Dataset>& parts, const std::vector<std::string>& names);
+
 // Either layout, detected from the file (a directory or a file with episode_* groups: Minari).
 Dataset read_dataset(const std::filesystem::path& path);
 

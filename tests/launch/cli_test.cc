@@ -155,7 +155,11 @@ std::string describe(const PretrainArgs& a) {
 }
 
 std::string describe(const ExportArgs& a) { return a.source + "|" + a.out; }
-std::string describe(const DatasetArgs& a) { return a.subcommand + "|" + a.path + "|" + a.format; }
+std::string describe(const DatasetArgs& a) {
+  std::string out = a.subcommand;
+  for (const auto& p : a.paths) out += "|" + p;
+  return out + "|" + a.format + "|" + a.out + "|" + a.to;
+}
 
 TEST(CliTest, EveryFlagAcceptsFlagEqualsValueAndFlagSpaceValueAlike) {
   const EvalOptions eval = parse(eval_command_line, {"run", "--episodes", "5", "--envs", "2", "--seed", "3", "--gif",
@@ -281,6 +285,14 @@ TEST(CliTest, BadFlagsExitWithCode2AndAMessageNamingTheFlag) {
   expect_error({"keygen"}, "missing PREFIX");
   expect_error({"keygen", "p", "--force=yes"}, "--force takes no value");
   expect_error({"dataset", "info", "f.h5", "--format=csv"}, "--format must be auto, d4rl or minari, got 'csv'");
+  EXPECT_EQ(describe(parse(dataset_command_line, {"merge", "a.h5", "b.h5", "--out", "m.h5", "--to=minari"})),
+            "merge|a.h5|b.h5|auto|m.h5|minari");
+  expect_error({"dataset", "info", "a.h5", "b.h5"}, "info: one FILE, got 2");
+  expect_error({"dataset", "merge", "a.h5", "--out=m.h5"}, "merge: needs at least two input datasets, got 1");
+  expect_error({"dataset", "merge", "a.h5", "b.h5"}, "merge: missing --out FILE");
+  expect_error({"dataset", "merge", "a.h5", "b.h5", "--out=a.h5"}, "merge: --out a.h5 is also an input");
+  expect_error({"dataset", "merge", "a.h5", "b.h5", "--out=m.h5", "--to=csv"}, "--to must be d4rl or minari");
+  expect_error({"dataset", "merge", "a.h5", "b.h5", "--out=m.h5"}, "a.h5");  // a missing input is named
   expect_error({"pretrain-lm", "--corpus"}, "--corpus needs a value");
   expect_error({"config", config_path(), "--set"}, "--set needs a value");
   expect_error({"envs", "extra"}, "unexpected argument 'extra'");

@@ -515,6 +515,66 @@ TEST_F(DatasetTest, MinariEpisodesAreReadInNumericIdOrder) {
 // ---------------------------------------------------------------------------------------------
 // Malformed files and failed writes
 
+// Merging: the parts' episodes back to back, a part's unended last episode closed by a timeout,
+// infos and final observations concatenated, metadata kept where the parts agree.
+TEST_F(DatasetTest, ConcatPutsThePartsEpisodesBackToBack) {
+  Dataset a = make({1, 2, 3}, {0, 1, 0}, {0, 0, 0});  // a terminated episode, then one left open
+  Dataset b = make({10, 20}, {0, 0}, {0, 1});
+  a.infos["success"] = Array::from_vector(std::vector<float>{0, 1, 0}, {3});
+  b.infos["success"] = Array::from_vector(std::vector<float>{0, 0}, {2});
+  a.final_observations = Array::from_vector(std::vector<float>{7, 8, 9, 10}, {2, 2});
+  b.final_observations = Array::from_vector(std::vector<float>{11, 12}, {1, 2});
+  a.metadata = {{"env", "pendulum"}, {"policy", "runs/early"}};
+  b.metadata = {{"env", "pendulum"}, {"policy", "runs/late"}};
+  const Dataset m = concat_datasets({a, b}, {"a.h5", "b.h5"});
+  ASSERT_EQ(m.size(), 5);
+  EXPECT_EQ(values<float>(m.rewards), (std::vector<float>{1, 2, 3, 10, 20}));
+  EXPECT_EQ(values<float>(m.observations), (std::vector<float>{0, 0, 1, -2, 2, -4, 0, 0, 1, -2}));
+  EXPECT_EQ(values<std::int64_t>(m.actions), (std::vector<std::int64_t>{0, 1, 2, 0, 1}));
+  EXPECT_EQ(ints(m.terminals), (std::vector<int>{0, 1, 0, 0, 0}));
+  EXPECT_EQ(ints(m.timeouts), (std::vector<int>{0, 0, 1, 0, 1}));
+  const auto episodes = split_episodes(m);
+  ASSERT_EQ(episodes.size(), 3u);
+  EXPECT_EQ(episodes[1].ret, 3.0);
+  EXPECT_EQ(episodes[2].ret, 30.0);
+  EXPECT_EQ(values<float>(m.infos.at("success")), (std::vector<float>{0, 1, 0, 0, 0}));
+  EXPECT_EQ(values<float>(m.final_observations), (std::vector<float>{7, 8, 9, 10, 11, 12}));
+  EXPECT_EQ(m.metadata.at("env"), "pendulum");
+  EXPECT_EQ(m.metadata.count("policy"), 0u);
+  EXPECT_EQ(m.metadata.at("merged_from"), "a.h5, b.h5");
+  EXPECT_EQ(m.metadata.at("merged_episodes"), "2, 1");
+  // A part without final observations: the merge has none.
+  b.final_observations = Array();
+  EXPECT_FALSE(concat_datasets({a, b}, {"a.h5", "b.h5"}).has_final_observations());
+  // The merge is written and read back like any dataset.
+  write_d4rl(path("m.h5"), m);
+  expect_same(read_d4rl(path("m.h5")), concat_datasets({a, b}, {"a.h5", "b.h5"}));
+}
+
+TEST_F(DatasetTest, ConcatRefusesPartsThatDisagreeNamingTheKey) {
+  auto message = [](const std::vector<Dataset>& parts) {
+    try {
+      concat_datasets(parts, {"a.h5", "b.h5"});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const Dataset a = make({1, 2}, {0, 1}, {0, 0});
+  Dataset wide = make({1, 2}, {0, 1}, {0, 0});
+  wide.observations = Array::zeros(DType::kFloat32, {2, 3});
+  EXPECT_NE(message({a, wide}).find("'observations' of b.h5 is float32 [2, 3], of a.h5 float32 [2, 2]"),
+            std::string::npos)
+      << message({a, wide});
+  Dataset continuous = make({1, 2}, {0, 1}, {0, 0});
+  continuous.actions = Array::zeros(DType::kFloat32, {2});
+  EXPECT_NE(message({a, continuous}).find("'actions' of b.h5"), std::string::npos);
+  Dataset with_infos = make({1, 2}, {0, 1}, {0, 0});
+  with_infos.infos["success"] = Array::zeros(DType::kFloat32, {2});
+  EXPECT_NE(message({a, with_infos}).find("the infos of b.h5 are [success], of a.h5 []"), std::string::npos)
+      << message({a, with_infos});
+}
+
 TEST_F(DatasetTest, MissingKeyIsNamed) {
   for (const char* key : {"observations", "actions", "rewards", "terminals"}) {
     const fs::path p = path(std::string("no-") + key + ".h5");
