@@ -114,11 +114,9 @@ void SweepSpec::validate() const {
       if (values.kind == config::Node::Kind::kNull) continue;  // `scratch: {}` or `scratch:`: the base config
       if (!values.is_map())
         throw ConfigError("sweep: variants." + vname + " must be a mapping KEY: VALUE (" + values.origin + ")");
-      if (grid.is_map())
-        for (const auto& kv : values.map)
-          for (const auto& g : grid.map)
-            if (g.first == kv.first)
-              throw ConfigError("sweep: variants." + vname + "." + kv.first + " is also in the grid (" + values.origin + ")");
+      for (const auto& kv : values.map)
+        if (grid.is_map() && grid.find(kv.first) != nullptr)
+          throw ConfigError("sweep: variants." + vname + "." + kv.first + " is also in the grid (" + values.origin + ")");
     }
   }
   slurm.validate();

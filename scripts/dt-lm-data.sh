@@ -5,7 +5,8 @@
 #   data/pendulum_medium_replay.h5  50 episodes each of a random policy and of the PPO run's three
 #                                   checkpoints (about -1050, -790, -540), merged: a medium-replay
 #                                   style mixture of a learner's stages
-# The parts stay in data/pendulum_medium_replay.parts. It trains the behaviour policy first (launch/configs/pendulum_ppo_medium.yaml, about a minute)
+# The parts stay in DATA_DIR/pendulum_medium_replay.parts (the merged file's metadata names them).
+# It trains the behaviour policy first (launch/configs/pendulum_ppo_medium.yaml, about a minute)
 # unless runs/pendulum_ppo_medium exists.
 #   scripts/dt-lm-data.sh [MNEMO] [DATA_DIR]     (defaults: build/mnemo, data)
 set -euo pipefail
@@ -21,14 +22,14 @@ if (( ${#checkpoints[@]} != 3 )); then
   exit 1
 fi
 "$mnemo" collect "$config" --policy "$run" --episodes 200 --stochastic --seed 1 --out "$data/pendulum_medium.h5"
-tmp=$data/pendulum_medium_replay.parts   # kept: the merged file's metadata names them
-mkdir -p "$tmp"
-"$mnemo" collect "$config" --policy random --episodes 50 --seed 2 --out "$tmp/random.h5"
-parts=("$tmp/random.h5")
+parts_dir=$data/pendulum_medium_replay.parts
+mkdir -p "$parts_dir"
+"$mnemo" collect "$config" --policy random --episodes 50 --seed 2 --out "$parts_dir/random.h5"
+parts=("$parts_dir/random.h5")
 seed=3
 for c in "${checkpoints[@]}"; do
-  "$mnemo" collect "$config" --policy "$c" --episodes 50 --stochastic --seed $seed --out "$tmp/$(basename "$c").h5"
-  parts+=("$tmp/$(basename "$c").h5")
+  "$mnemo" collect "$config" --policy "$c" --episodes 50 --stochastic --seed $seed --out "$parts_dir/$(basename "$c").h5"
+  parts+=("$parts_dir/$(basename "$c").h5")
   seed=$((seed + 1))
 done
 "$mnemo" dataset merge "${parts[@]}" --out "$data/pendulum_medium_replay.h5"
