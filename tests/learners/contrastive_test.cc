@@ -104,9 +104,13 @@ void expect_learns(const std::string& type) {
       last_loss += r.loss.item<double>() / 10;
     }
   }
+  // The loss falls by more than a nat and the accuracy ends far above chance (1/32) and above an
+  // untrained encoder's (2/32 at step 0). It is not compared with the first ten steps' accuracy,
+  // which depends on the CPU's float rounding: below a third of the end's where this test passed
+  // at first, 0.27 against 0.26 at the end on a machine where it failed (its loss still fell by
+  // more than a nat).
   EXPECT_LT(last_loss, first_loss - 1.0) << type;
   EXPECT_GT(last_acc, 0.2) << type << " (first steps: " << first_acc << ")";
-  EXPECT_GT(last_acc, 3 * first_acc) << type;
 }
 
 TEST(ContrastiveTest, AtcTeachesTheEncoderToFindTheNextFrame) { expect_learns("atc"); }
