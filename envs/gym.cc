@@ -271,17 +271,16 @@ class StreamChannel {
     auto* p = static_cast<std::uint8_t*>(out);
     std::size_t got = 0;
     while (got < n) {
-      if (!readable(100)) {
-        alive();  // throws once the server is gone or the reply is past its deadline
-        continue;
-      }
+      // The bytes are usually there already (a reply arrives whole): poll only when they are not.
       const ssize_t k = ::recv(fd_, p + got, n - got, MSG_DONTWAIT);
       if (k > 0) {
         got += static_cast<std::size_t>(k);
       } else if (k == 0) {
         closed_ = true;
         throw Error(at_start && got == 0 ? "closed the connection" : "closed the connection inside a reply");
-      } else if (errno != EINTR && errno != EAGAIN) {
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (!readable(100)) alive();  // throws once the server is gone or the reply is past its deadline
+      } else if (errno != EINTR) {
         throw Error(std::string("connection failed: ") + std::strerror(errno));
       }
     }

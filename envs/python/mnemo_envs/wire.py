@@ -76,30 +76,69 @@ def fast_checksums():
     return _fast_crc32c is not None
 
 
+# Header templates of encode(), by the message's type and its fields' names, dtypes and shapes:
+# a server answers with the same few layouts over and over, which then only get their request id
+# and checksums written.
+_TEMPLATES = {}
+
+
 def encode(msg_type, request_id, fields, checksums=True):
     """Frames of one message: fields is a list of (name, numpy array)."""
-    head = [struct.pack("<IHHQI", MAGIC, VERSION, msg_type | (0 if checksums else NO_PAYLOAD_CHECKSUMS),
-                        request_id, len(fields))]
+    arrays = [np.ascontiguousarray(a) for _, a in fields]
+    key = (msg_type, checksums) + tuple((name, a.dtype, a.shape) for (name, _), a in zip(fields, arrays))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        head, crc_offsets = [struct.pack("<IHHQI", MAGIC, VERSION, msg_type | (0 if checksums else NO_PAYLOAD_CHECKSUMS),
+                                         0, len(fields))], []
+        size = 20
+        for (name, _), a in zip(fields, arrays):
+            if a.dtype not in CODES:
+                raise ValueError("field %r has dtype %s, which the wire does not carry" % (name, a.dtype))
+            raw = name.encode()
+            part = (struct.pack("<I", len(raw)) + raw + struct.pack("<BI", CODES[a.dtype], a.ndim) +
+                    struct.pack("<%dq" % a.ndim, *a.shape) + struct.pack("<QI", a.nbytes, 0))
+            head.append(part)
+            size += len(part)
+            crc_offsets.append(size - 4)
+        template = (b"".join(head), crc_offsets)
+        if len(_TEMPLATES) >= 64:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = template
+    header = bytearray(template[0])
+    struct.pack_into("<Q", header, 8, request_id)
     payload = []
-    for name, array in fields:
-        a = np.ascontiguousarray(array)
-        if a.dtype not in CODES:
-            raise ValueError("field %r has dtype %s, which the wire does not carry" % (name, a.dtype))
-        raw = name.encode()
+    for a, off in zip(arrays, template[1]):
         data = memoryview(a).cast("B") if a.size else b""
-        head.append(struct.pack("<I", len(raw)) + raw + struct.pack("<BI", CODES[a.dtype], a.ndim))
-        head.append(struct.pack("<%dq" % a.ndim, *a.shape))
-        head.append(struct.pack("<QI", a.nbytes, crc32c(data) if checksums else 0))
+        if checksums:
+            struct.pack_into("<I", header, off, crc32c(data))
         payload.append(data)
-    header = b"".join(head)
-    return [header + struct.pack("<I", crc32c(header))] + payload
+    header += struct.pack("<I", crc32c(header))
+    return [header] + payload
 
 
-def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
-    """(type, request_id, {name: read-only numpy array}) of received frames (bytes-like)."""
-    if not frames:
-        raise WireError("no frames (expected a header frame)")
-    head = memoryview(frames[0]).cast("B")
+# Header layouts already checked, by header length: a server sees the same few requests over and
+# over, whose headers differ only in the request id and the checksums. A header whose other bytes
+# equal a checked one's passes the same checks, so decode() skips them (the checksums it verifies).
+_LAYOUTS = {}
+_MAX_LAYOUTS = 16
+
+
+class _Layout:
+    __slots__ = ("limits", "skeleton", "crc_offsets", "declared", "msg_type", "unchecked")
+
+
+def _skeleton(head, crc_offsets):
+    """The header's bytes with the request id and the checksums zeroed."""
+    s = bytearray(head)
+    s[8:16] = bytes(8)
+    for off in crc_offsets:
+        s[off:off + 4] = bytes(4)
+    return s
+
+
+def _parse_header(head, max_bytes, allow_unchecked):
+    """(type, request_id, unchecked, declared fields, offsets of the field checksums and the header's)
+    of a header frame, every size and name checked; raises WireError."""
     pos = 0
 
     def take(n, what):
@@ -117,7 +156,7 @@ def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
         raise WireError("unsupported version %d (this server speaks %d)" % (version, VERSION))
     if count > MAX_FIELDS:
         raise WireError("%d fields exceed the limit of %d" % (count, MAX_FIELDS))
-    declared = []
+    declared, crc_offsets = [], []
     for i in range(count):
         (name_len,) = struct.unpack("<I", take(4, "field name length"))
         if name_len > MAX_NAME:
@@ -127,13 +166,14 @@ def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
         if ndim > MAX_NDIM:
             raise WireError("field %r has %d dimensions, limit %d" % (name, ndim, MAX_NDIM))
         shape = struct.unpack("<%dq" % ndim, take(8 * ndim, "dims"))
-        length, crc = struct.unpack("<QI", take(12, "byte length and checksum"))
-        declared.append((name, code, shape, length, crc))
-    crc_end = pos
+        length, _ = struct.unpack("<QI", take(12, "byte length and checksum"))
+        crc_offsets.append(pos - 4)
+        declared.append((name, code, shape, length))
+    crc_offsets.append(pos)
     (header_crc,) = struct.unpack("<I", take(4, "header checksum"))
     if pos != len(head):
         raise WireError("%d unexpected bytes after the header" % (len(head) - pos))
-    if crc32c(head[:crc_end]) != header_crc:
+    if crc32c(head[:crc_offsets[-1]]) != header_crc:
         raise WireError("header checksum mismatch")
     msg_type = raw_type & ~NO_PAYLOAD_CHECKSUMS
     unchecked = bool(raw_type & NO_PAYLOAD_CHECKSUMS)
@@ -143,7 +183,7 @@ def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
         raise WireError("message without payload checksums")
     total = 0
     names = set()
-    for name, code, shape, length, _ in declared:
+    for name, code, shape, length in declared:
         if name in names:
             raise WireError("duplicate field %r" % name)
         names.add(name)
@@ -160,15 +200,39 @@ def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
         total += length
         if total > max_bytes:
             raise WireError("payload exceeds the limit of %d bytes at field %r" % (max_bytes, name))
+    return msg_type, request_id, unchecked, declared, crc_offsets
+
+
+def decode(frames, max_bytes=256 << 20, allow_unchecked=False):
+    """(type, request_id, {name: read-only numpy array}) of received frames (bytes-like)."""
+    if not frames:
+        raise WireError("no frames (expected a header frame)")
+    head = memoryview(frames[0]).cast("B")
+    layout = _LAYOUTS.get(len(head))
+    if (layout is not None and layout.limits == (max_bytes, allow_unchecked) and
+            _skeleton(head, layout.crc_offsets) == layout.skeleton):
+        if crc32c(head[:layout.crc_offsets[-1]]) != struct.unpack_from("<I", head, layout.crc_offsets[-1])[0]:
+            raise WireError("header checksum mismatch")
+        (request_id,) = struct.unpack_from("<Q", head, 8)
+        msg_type, unchecked, declared, crc_offsets = layout.msg_type, layout.unchecked, layout.declared, layout.crc_offsets
+    else:
+        msg_type, request_id, unchecked, declared, crc_offsets = _parse_header(head, max_bytes, allow_unchecked)
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        layout = _Layout()
+        layout.limits = (max_bytes, allow_unchecked)
+        layout.skeleton = _skeleton(head, crc_offsets)
+        layout.crc_offsets, layout.declared, layout.msg_type, layout.unchecked = crc_offsets, declared, msg_type, unchecked
+        _LAYOUTS[len(head)] = layout
     if len(frames) != 1 + len(declared):
         raise WireError("header declares %d fields but %d payload frames arrived"
                         % (len(declared), len(frames) - 1))
     fields = {}
-    for (name, code, shape, length, crc), frame in zip(declared, frames[1:]):
+    for (name, code, shape, length), crc_at, frame in zip(declared, crc_offsets, frames[1:]):
         data = memoryview(frame).cast("B")
         if len(data) != length:
             raise WireError("field %r declares %d bytes, frame has %d" % (name, length, len(data)))
-        if not unchecked and crc32c(data) != crc:
+        if not unchecked and crc32c(data) != struct.unpack_from("<I", head, crc_at)[0]:
             raise WireError("field %r checksum mismatch" % name)
         fields[name] = np.frombuffer(data, dtype=DTYPES[code]).reshape(shape)
     return msg_type, request_id, fields
