@@ -41,9 +41,13 @@ int64_t action_head_size(const ActionSpace& s) {
   switch (s.kind) {
     case ActionSpace::Kind::kDiscrete: return s.n;
     case ActionSpace::Kind::kBox: return static_cast<int64_t>(s.low.size());
-    case ActionSpace::Kind::kMultiDiscrete: break;
+    case ActionSpace::Kind::kMultiDiscrete: {
+      int64_t total = 0;
+      for (auto n : s.nvec) total += n;
+      return total;
+    }
   }
-  throw ConfigError("model: multi-discrete action spaces are not supported by the policy heads yet");
+  throw ConfigError("model: unknown action space kind");
 }
 
 PrevInputs none_prev(const ActionSpace& space, int64_t batch, torch::Device device) {
@@ -180,39 +184,94 @@ std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& o, const Spec& obs_s
 }
 
 ActionDist::ActionDist(const ActionSpace& space, torch::Tensor params, torch::Tensor log_std)
-    : discrete_(space.kind == ActionSpace::Kind::kDiscrete), params_(std::move(params)) {
-  if (discrete_) {
-    params_ = params_ - params_.logsumexp(-1, true);  // normalised logits
-  } else {
-    MNEMO_CHECK(log_std.defined(), "Gaussian head without log_std");
-    log_std_ = log_std.expand_as(params_);
+    : kind_(space.kind), params_(std::move(params)) {
+  switch (kind_) {
+    case ActionSpace::Kind::kDiscrete: params_ = params_ - params_.logsumexp(-1, true); break;  // normalised logits
+    case ActionSpace::Kind::kBox:
+      MNEMO_CHECK(log_std.defined(), "Gaussian head without log_std");
+      log_std_ = log_std.expand_as(params_);
+      break;
+    case ActionSpace::Kind::kMultiDiscrete: {
+      MNEMO_CHECK(params_.size(-1) == action_head_size(space),
+                  "multi-discrete head has " + std::to_string(params_.size(-1)) + " outputs, expected " +
+                      std::to_string(action_head_size(space)));
+      int64_t at = 0;
+      for (auto n : space.nvec) {
+        auto logits = params_.narrow(-1, at, n);
+        blocks_.push_back(logits - logits.logsumexp(-1, true));
+        at += n;
+      }
+      params_ = torch::cat(blocks_, -1);
+      break;
+    }
   }
+}
+
+torch::Tensor ActionDist::sample_categorical(const torch::Tensor& log_probs, at::Generator& gen) {
+  auto probs = log_probs.exp().reshape({-1, log_probs.size(-1)});
+  auto idx = torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);
+  auto sizes = log_probs.sizes().vec();
+  sizes.pop_back();
+  return idx.reshape(sizes);
 }
 
 torch::Tensor ActionDist::sample(at::Generator& gen) const {
   torch::NoGradGuard no_grad;
-  if (discrete_) {
-    auto probs = params_.exp().reshape({-1, params_.size(-1)});
-    auto idx = torch::multinomial(probs, 1, /*replacement=*/true, gen).squeeze(-1);
-    auto sizes = params_.sizes().vec();
-    sizes.pop_back();
-    return idx.reshape(sizes);
+  switch (kind_) {
+    case ActionSpace::Kind::kDiscrete: return sample_categorical(params_, gen);
+    case ActionSpace::Kind::kMultiDiscrete: {
+      std::vector<torch::Tensor> parts;
+      for (const auto& b : blocks_) parts.push_back(sample_categorical(b, gen));
+      return torch::stack(parts, -1);
+    }
+    case ActionSpace::Kind::kBox: break;
   }
   auto eps = at::normal(0.0, 1.0, params_.sizes(), gen);
   return params_ + log_std_.exp() * eps;
 }
 
-torch::Tensor ActionDist::mode() const { return discrete_ ? params_.argmax(-1) : params_; }
+torch::Tensor ActionDist::mode() const {
+  switch (kind_) {
+    case ActionSpace::Kind::kDiscrete: return params_.argmax(-1);
+    case ActionSpace::Kind::kMultiDiscrete: {
+      std::vector<torch::Tensor> parts;
+      for (const auto& b : blocks_) parts.push_back(b.argmax(-1));
+      return torch::stack(parts, -1);
+    }
+    case ActionSpace::Kind::kBox: break;
+  }
+  return params_;
+}
 
 torch::Tensor ActionDist::log_prob(const torch::Tensor& actions) const {
-  if (discrete_) return params_.gather(-1, actions.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+  switch (kind_) {
+    case ActionSpace::Kind::kDiscrete:
+      return params_.gather(-1, actions.to(torch::kLong).unsqueeze(-1)).squeeze(-1);
+    case ActionSpace::Kind::kMultiDiscrete: {
+      MNEMO_CHECK(actions.dim() >= 1 && actions.size(-1) == static_cast<int64_t>(blocks_.size()),
+                  "multi-discrete actions of shape " + sizes_str(actions.sizes()) + " for " +
+                      std::to_string(blocks_.size()) + " components");
+      auto a = actions.to(torch::kLong);
+      torch::Tensor lp;
+      for (std::size_t k = 0; k < blocks_.size(); ++k) {
+        auto part = blocks_[k].gather(-1, a.select(-1, static_cast<int64_t>(k)).unsqueeze(-1)).squeeze(-1);
+        lp = lp.defined() ? lp + part : part;
+      }
+      return lp;
+    }
+    case ActionSpace::Kind::kBox: break;
+  }
   auto var = (2 * log_std_).exp();
   auto lp = -((actions - params_).pow(2)) / (2 * var) - log_std_ - 0.5 * std::log(2 * M_PI);
   return lp.sum(-1);
 }
 
 torch::Tensor ActionDist::entropy() const {
-  if (discrete_) return -(params_.exp() * params_).sum(-1);
+  switch (kind_) {
+    case ActionSpace::Kind::kDiscrete:
+    case ActionSpace::Kind::kMultiDiscrete: return -(params_.exp() * params_).sum(-1);  // components add up
+    case ActionSpace::Kind::kBox: break;
+  }
   return (log_std_ + 0.5 + 0.5 * std::log(2 * M_PI)).sum(-1);
 }
 

@@ -171,20 +171,25 @@ std::shared_ptr<PolicyImpl> make_policy(const ModelOptions& options, const Spec&
                                         const ActionSpace& action_space);
 
 // The action distribution of a policy head: categorical for discrete spaces, diagonal Gaussian
-// for boxes. Sampling takes an explicit generator so that concurrent actor and learner threads
-// stay reproducible.
+// for boxes, and for multi-discrete spaces independent categoricals, one per component, whose
+// logits are consecutive slices of the head's outputs (sum(nvec) of them; log-probabilities and
+// entropies add up over the components). Sampling takes an explicit generator so that concurrent
+// actor and learner threads stay reproducible.
 class ActionDist {
  public:
   ActionDist(const ActionSpace& space, torch::Tensor params, torch::Tensor log_std);
-  torch::Tensor sample(at::Generator& gen) const;  // [..] int64 or [.., D] float
+  torch::Tensor sample(at::Generator& gen) const;  // [..] int64, [.., D] float or [.., K] int64
   torch::Tensor mode() const;
   torch::Tensor log_prob(const torch::Tensor& actions) const;  // [..]
   torch::Tensor entropy() const;                               // [..]
 
  private:
-  bool discrete_;
-  torch::Tensor params_;   // logits or mean
-  torch::Tensor log_std_;  // Gaussian only, broadcast to params_
+  static torch::Tensor sample_categorical(const torch::Tensor& log_probs, at::Generator& gen);
+
+  ActionSpace::Kind kind_;
+  torch::Tensor params_;               // logits (normalised per component) or mean
+  torch::Tensor log_std_;              // Gaussian only, broadcast to params_
+  std::vector<torch::Tensor> blocks_;  // multi-discrete: each component's normalised logits
 };
 
 // Parameters as one flat float32 vector (publishing to actors) and back.

@@ -172,6 +172,58 @@ def spaces_demo(**kwargs):
     return Spaces(**kwargs)
 
 
+class MultiChoice:
+    """A MultiDiscrete action to learn: the observation shows one target per component (one-hot,
+    `nvec` of them side by side); each step pays the fraction of components whose action equals
+    its target, and new targets are drawn. `length` steps truncate. A uniformly random policy earns
+    the mean of 1/n over the components per step; the best policy earns 1."""
+
+    def __init__(self, nvec=(3, 4), length=10, render_mode=None):
+        self.nvec = [int(n) for n in nvec]
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(sum(self.nvec),), dtype=np.float32)
+        self.action_space = spaces.MultiDiscrete(self.nvec)
+        self.length, self.render_mode = length, render_mode
+        self.rng = np.random.default_rng()
+        self.t, self.targets = 0, [0] * len(self.nvec)
+
+    def _obs(self):
+        obs = np.zeros(sum(self.nvec), dtype=np.float32)
+        at = 0
+        for n, target in zip(self.nvec, self.targets):
+            obs[at + target] = 1.0
+            at += n
+        return obs
+
+    def _draw(self):
+        self.targets = [int(self.rng.integers(0, n)) for n in self.nvec]
+
+    def reset(self, seed=None, options=None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.t = 0
+        self._draw()
+        return self._obs(), {}
+
+    def step(self, action):
+        hits = sum(int(a) == t for a, t in zip(action, self.targets))
+        self.t += 1
+        self._draw()
+        return self._obs(), hits / len(self.nvec), False, self.t >= self.length, {"hits": hits}
+
+    def render(self):
+        frame = np.zeros((8, 8 * len(self.nvec), 3), dtype=np.uint8)
+        for k, t in enumerate(self.targets):
+            frame[:, 8 * k: 8 * k + 8] = (40 * t, 255 - 40 * t, 0)
+        return frame
+
+    def close(self):
+        pass
+
+
+def multi_choice(**kwargs):
+    return MultiChoice(**kwargs)
+
+
 class Text:
     """A space mnemo cannot represent (gymnasium.spaces.Text has this name), for tests."""
 
