@@ -28,6 +28,7 @@ Anything wrong with a request (bad bytes, unknown copies, actions outside the sp
 raises) is answered with an ERROR message naming it; the server keeps serving.
 """
 import argparse
+import dataclasses
 import importlib
 import inspect
 import json
@@ -68,8 +69,6 @@ def make_factory(env, kwargs, render_mode):
             if render_mode and takes_render_mode:
                 call["render_mode"] = render_mode
             return lambda: fn(**call)
-    import dataclasses
-
     import gymnasium  # only needed for ids
 
     call = dict(kwargs)
